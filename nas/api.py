@@ -1,0 +1,171 @@
+"""Python API behind the CLI: data -> proxy -> search -> ground truth -> report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from scipy import stats
+from tqdm.auto import tqdm
+
+from nas.data import DataConfig, PreparedData, load_raw, prepare
+from nas.runtime import default_device, device_name, versions
+from nas.trainer import TrainConfig, train
+from proxies import ProxySet, get_proxy
+from search_spaces import get_space
+from storage import (
+    Database,
+    DatasetRecord,
+    ProxyRecord,
+    RunRecord,
+    add_proxy,
+    find_proxy,
+    get_run,
+    list_proxies,
+    list_runs,
+    record_run,
+    upsert_dataset,
+)
+
+FULL = "full"
+
+
+def _digest(payload: dict) -> str:
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def load_data(config: DataConfig) -> PreparedData:
+    """Decode (cached) and split a dataset. Raises DataError with the path on failure."""
+    return prepare(load_raw(config.path), config)
+
+
+def register_dataset(db: Database, data: PreparedData) -> DatasetRecord:
+    summary = {**data.describe(), "mean": data.mean, "std": data.std}
+    return upsert_dataset(db, key=data.key, source_path=str(data.config.path),
+                          content_hash=data.content_hash, config=data.config.to_dict(),
+                          summary=summary)
+
+
+def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,
+                ipc: int, seed: int = 0, options: dict | None = None) -> ProxyRecord:
+    """Build (or find, by key) a proxy set, save it beside the database and record it."""
+    spec = get_proxy(method)
+    options = options or {}
+    key = _digest({"dataset": dataset.key, "method": method, "ipc": ipc, "seed": seed,
+                   "options": options})
+    existing = find_proxy(db, key)
+    if existing is not None:
+        return existing
+    device = default_device()
+    start = time.perf_counter()
+    proxy_set = spec.build(data, ipc=ipc, seed=seed, options=options,
+                           artifacts_dir=db.home / "artifacts")
+    seconds = time.perf_counter() - start
+    path = db.home / "artifacts" / "proxies" / f"{method}-ipc{ipc}-{key}.pt"
+    digest = proxy_set.save(path)
+    return add_proxy(db, key=key, dataset_id=dataset.id, method=method, ipc=ipc, seed=seed,
+                     params=options, artifact_path=str(path), artifact_hash=digest,
+                     build_seconds=seconds, device=device_name(device), versions=versions())
+
+
+def load_proxy_set(proxy: ProxyRecord) -> ProxySet:
+    return ProxySet.load(Path(proxy.artifact_path))
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What to train: architectures of a space on one data source with one protocol."""
+
+    space: str
+    arch_ids: list[str]
+    train: TrainConfig
+    seed: int = 0
+    search_id: int | None = None
+
+
+def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_id: str,
+            seed: int, train_config: TrainConfig) -> str:
+    return _digest({"dataset": dataset.key, "source": proxy.key if proxy else FULL,
+                    "space": space, "arch": arch_id, "seed": seed,
+                    "train": train_config.to_dict()})
+
+
+def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,
+                           proxy: ProxyRecord | None, plan: EvaluationPlan, *,
+                           progress: bool = True) -> list[RunRecord]:
+    """Train every architecture of ``plan`` on the proxy (or the full split when ``proxy`` is
+    None), skipping those already finished; each run is committed as soon as it ends, so an
+    interrupted call loses only the run in flight."""
+    space = get_space(plan.space)
+    device = default_device()
+    train_set = load_proxy_set(proxy) if proxy else get_proxy(FULL).build(
+        data, ipc=0, seed=0, options={}, artifacts_dir=db.home)
+    train_pair = (train_set.images, train_set.labels)
+    eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
+                 "test": (data.normalize(data.test_images), data.test_labels)}
+    source = proxy.label if proxy else FULL
+    results = []
+    bar = tqdm(plan.arch_ids, desc=f"train on {source}", unit="arch", disable=not progress)
+    for arch_id in bar:
+        key = run_key(dataset, proxy, plan.space, arch_id, plan.seed, plan.train)
+        done = get_run(db, key)
+        if done is not None and done.status in ("finished", "diverged"):
+            results.append(done)
+            continue
+        spec = space.parse(arch_id)
+        shape = dict(in_channels=data.channels, num_classes=data.num_classes,
+                     im_size=data.im_size)
+        result = train(partial(space.build, spec, **shape), train_pair, plan.train,
+                       seed=plan.seed, eval_sets=eval_sets, device=device)
+        run = RunRecord(
+            key=key, space=plan.space, arch_id=arch_id, dataset_id=dataset.id,
+            proxy_id=proxy.id if proxy else None, seed=plan.seed, epochs=result.epochs_done,
+            config={"train": plan.train.to_dict(), "source": source}, status=result.status,
+            val_acc=result.accuracies.get("val"), test_acc=result.accuracies.get("test"),
+            train_loss=result.train_loss, num_params=space.count_params(spec, **shape),
+            flops=space.count_flops(spec, **shape), wall_seconds=result.wall_seconds,
+            device=device_name(device), versions=versions(), search_id=plan.search_id)
+        record_run(db, run, spec.params())
+        results.append(run)
+        bar.set_postfix_str(f"{arch_id} {run.status} val={run.val_acc}")
+    return results
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Agreement between one proxy's and full-data validation accuracies."""
+
+    proxy: str
+    n: int
+    spearman: float
+    kendall: float
+    diverged: int
+
+
+def fidelity_table(db: Database, dataset: DatasetRecord) -> list[Fidelity]:
+    """Spearman and Kendall (scipy) per proxy over architectures with both kinds of run.
+    A diverged run counts as chance accuracy (1 / number of classes)."""
+    chance = 1 / len(dataset.summary["classes"])
+
+    def accuracy(run: RunRecord) -> float:
+        return run.val_acc if run.status == "finished" and run.val_acc is not None else chance
+
+    full = {r.arch_id: r for r in list_runs(db, dataset_id=dataset.id, full_data=True)}
+    rows = []
+    for proxy in list_proxies(db, dataset.id):
+        runs = {r.arch_id: r for r in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id)}
+        shared = sorted(set(runs) & set(full))
+        if not shared:
+            continue
+        x = [accuracy(runs[a]) for a in shared]
+        y = [accuracy(full[a]) for a in shared]
+        rho = stats.spearmanr(x, y).statistic if len(shared) > 1 else float("nan")
+        tau = stats.kendalltau(x, y).statistic if len(shared) > 1 else float("nan")
+        diverged = sum("diverged" in (runs[a].status, full[a].status) for a in shared)
+        rows.append(Fidelity(proxy.label, len(shared), float(rho), float(tau), diverged))
+    return rows

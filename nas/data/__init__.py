@@ -1,0 +1,15 @@
+"""Datasets: decode once into uint8 tensors, cache by content, split deterministically."""
+
+from nas.data.loaders import DataError, RawDataset, load_raw
+from nas.data.prepare import DataConfig, PreparedData, prepare
+from nas.data.source import resolve_data_path
+
+__all__ = [
+    "DataConfig",
+    "DataError",
+    "PreparedData",
+    "RawDataset",
+    "load_raw",
+    "prepare",
+    "resolve_data_path",
+]

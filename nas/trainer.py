@@ -1,0 +1,145 @@
+"""In-memory training of one network on tensors (the literature's evaluation protocol).
+
+The whole training set lives on the device as one tensor; each step indexes a batch,
+augments it with batched DSA ops and takes an SGD step. No DataLoader, no per-sample work.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Protocol of the dataset-condensation literature (REFERENCE.md, 'Training protocol')."""
+
+    epochs: int = 200  # D2M trains 200 epochs on proxies (100 on full data)
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay_at: float = 0.5  # lr x0.1 at half the epochs
+    augment: str = DEFAULT_STRATEGY  # DSA strategy; "none" disables
+    eval_batch_size: int = 2048
+    report_every: int = 0  # evaluate val every k epochs for pruning callbacks; 0 = only at the end
+    amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: str  # "finished" | "diverged"
+    accuracies: dict[str, float]  # eval-set name -> accuracy in [0, 1]; empty when diverged
+    train_loss: float
+    epochs_done: int
+    wall_seconds: float
+    images_per_second: float
+    history: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val accuracy)
+
+
+TensorPair = tuple[torch.Tensor, torch.Tensor]
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+             batch_size: int = 2048, amp: bool = False) -> float:
+    """Top-1 accuracy in large no-grad batches; the model is left in eval mode."""
+    net.eval()
+    correct = 0
+    device = next(net.parameters()).device
+    for start in range(0, len(labels), batch_size):
+        x = images[start:start + batch_size].to(device, non_blocking=True)
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            logits = net(x)
+        correct += int((logits.argmax(1) == labels[start:start + batch_size].to(device)).sum())
+    return correct / max(len(labels), 1)
+
+
+def build_seeded(make_net: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """Build a network whose initial weights depend only on ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make_net()
+
+
+def train(
+    make_net: Callable[[], nn.Module],
+    train_set: TensorPair,
+    config: TrainConfig,
+    *,
+    seed: int,
+    eval_sets: dict[str, TensorPair] | None = None,
+    device: torch.device | str = "cpu",
+    on_epoch: EpochCallback | None = None,
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> TrainResult:
+    """Train ``make_net()`` on ``train_set`` = (float images (N, C, H, W), int64 labels).
+
+    Deterministic on CPU for a given ``seed`` (init, batch order, augmentation). Stops at the
+    first epoch whose loss is NaN/inf and returns status "diverged" instead of raising.
+    ``eval_sets`` ("val", "test", ...) are scored after the last epoch; ``on_epoch(epoch,
+    val_acc)`` is called every ``config.report_every`` epochs (it may raise to stop, e.g. to
+    prune). ``loss_fn(net, x, y)`` replaces cross-entropy (e.g. for extra supervision).
+    Inputs are not mutated.
+    """
+    device = torch.device(device)
+    use_amp = config.amp and device.type == "cuda"
+    memory_format = torch.channels_last if use_amp else torch.contiguous_format
+    generator = torch.Generator().manual_seed(seed)
+    net = build_seeded(make_net, seed).to(device, memory_format=memory_format)
+    images, labels = (t.to(device) for t in train_set)
+    eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
+    dsa = DSA(DSAConfig(config.augment))
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    decay_epoch = int(config.epochs * config.lr_decay_at)
+    criterion = nn.CrossEntropyLoss()
+    loss_fn = loss_fn or (lambda model, x, y: criterion(model(x), y))
+    n, history = len(labels), []
+    start, epoch, epoch_loss = time.perf_counter(), 0, 0.0
+    for epoch in range(1, config.epochs + 1):
+        if epoch == decay_epoch + 1 and decay_epoch > 0:
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * 0.1
+        net.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for begin in range(0, n, config.batch_size):
+            idx = order[begin:begin + config.batch_size]
+            x = dsa(images[idx], generator).contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, torch.bfloat16, enabled=use_amp):
+                loss = loss_fn(net, x, labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+        epoch_loss = float(loss_sum) / n
+        if not math.isfinite(epoch_loss):
+            return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
+                               epoch * n / (time.perf_counter() - start), history)
+        if config.report_every and epoch % config.report_every == 0 and epoch < config.epochs:
+            val = evaluate(net, *eval_sets["val"], batch_size=config.eval_batch_size, amp=use_amp)
+            history.append((epoch, val))
+            if on_epoch:
+                on_epoch(epoch, val)
+    train_seconds = time.perf_counter() - start
+    accuracies = {name: evaluate(net, x, y, batch_size=config.eval_batch_size, amp=use_amp)
+                  for name, (x, y) in eval_sets.items()}
+    if "val" in accuracies:
+        history.append((epoch, accuracies["val"]))
+        if on_epoch and config.report_every:
+            on_epoch(epoch, accuracies["val"])
+    return TrainResult("finished", accuracies, epoch_loss, epoch,
+                       time.perf_counter() - start, epoch * n / train_seconds, history)

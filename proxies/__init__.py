@@ -1,0 +1,14 @@
+"""Proxy methods, registered by name: ``get_proxy("random")``, ``list_proxies()``."""
+
+from proxies import random_subset as _random_subset  # noqa: F401  (registers random, full)
+from proxies.base import (
+           ProxyMethod,
+           ProxySet,
+           UnknownProxyError,
+           get_proxy,
+           list_proxies,
+           register_proxy,
+)
+
+__all__ = ["ProxyMethod", "ProxySet", "UnknownProxyError", "get_proxy", "list_proxies",
+           "register_proxy"]

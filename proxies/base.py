@@ -1,0 +1,98 @@
+"""Proxy sets and the registry every proxy method files itself in."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from nas.data import PreparedData
+
+
+@dataclass(frozen=True)
+class ProxySet:
+    """A training set standing in for the full one.
+
+    images: float32 (N, C, H, W), standardised with the dataset's mean/std (the trainer's
+    input space); labels: int64 (N,) in 0..K-1.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.float32 or self.images.dim() != 4:
+            raise ValueError(f"proxy images must be float32 (N,C,H,W), got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or len(self.labels) != len(self.images):
+            raise ValueError("proxy labels must be int64 with one label per image")
+
+    def save(self, path: Path) -> str:
+        """Write atomically and return the file's content hash."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"images": self.images, "labels": self.labels}, tmp)
+        tmp.replace(path)
+        return file_hash(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ProxySet:
+        blob = torch.load(path, weights_only=True)
+        return cls(blob["images"], blob["labels"])
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BuildFn(Protocol):
+    def __call__(self, data: PreparedData, *, ipc: int, seed: int, options: dict,
+                 artifacts_dir: Path) -> ProxySet: ...
+
+
+@dataclass(frozen=True)
+class ProxyMethod:
+    """A registered proxy method: ``build`` makes a ProxySet from prepared data."""
+
+    name: str
+    build: BuildFn
+    description: str
+    uses_ipc: bool = True
+
+
+class UnknownProxyError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_REGISTRY: dict[str, ProxyMethod] = {}
+
+
+def register_proxy(name: str, description: str, *, uses_ipc: bool = True
+                   ) -> Callable[[BuildFn], BuildFn]:
+    """Decorator filing a build function under ``name``."""
+    def wrap(fn: BuildFn) -> BuildFn:
+        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc)
+        return fn
+    return wrap
+
+
+def list_proxies(pattern: str = "*") -> list[str]:
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_proxy(name: str) -> ProxyMethod:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownProxyError(
+            f"unknown proxy method {name!r}; available: {', '.join(list_proxies())}") from None

@@ -1,0 +1,65 @@
+"""Search spaces, registered by name (``get_space("convnet720")``)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from search_spaces.convnet720 import (
+    ConvNetSpec,
+    InvalidArchitectureError,
+    build_convnet,
+    count_flops,
+    count_params,
+    enumerate_specs,
+)
+
+__all__ = [
+    "ConvNetSpec",
+    "InvalidArchitectureError",
+    "SearchSpace",
+    "UnknownSpaceError",
+    "build_convnet",
+    "get_space",
+    "list_spaces",
+]
+
+
+class UnknownSpaceError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named family: enumerate/parse specs and build networks for a data shape."""
+
+    name: str
+    enumerate: Callable[[], list[ConvNetSpec]]
+    parse: Callable[[str], ConvNetSpec]
+    build: Callable[..., nn.Module]
+    count_params: Callable[..., int]
+    count_flops: Callable[..., int]
+
+
+_SPACES: dict[str, SearchSpace] = {
+    "convnet720": SearchSpace(
+        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_flops
+    ),
+}
+
+
+def list_spaces(pattern: str = "*") -> list[str]:
+    return sorted(name for name in _SPACES if fnmatch.fnmatch(name, pattern))
+
+
+def get_space(name: str) -> SearchSpace:
+    try:
+        return _SPACES[name]
+    except KeyError:
+        raise UnknownSpaceError(
+            f"unknown search space {name!r}; available: {', '.join(list_spaces())}"
+        ) from None

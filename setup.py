@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="nas-proxy",
+    version="0.1.0",
+    description="Neural architecture search on distilled proxy data (D2M, DM, D3, random).",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nas", "nas.*", "proxies", "proxies.*", "search_spaces",
+                                    "search_spaces.*", "storage", "storage.*"]),
+    install_requires=[
+        "torch>=2.2,<3",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "sqlalchemy>=2.0,<3",
+        "optuna>=4.0",
+        "pillow>=9",
+        "tqdm>=4.60",
+        "rich>=13",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.5"],
+        "postgres": ["psycopg2-binary>=2.9"],
+        "dashboard": ["optuna-dashboard>=0.15"],
+        "nni": ["nni>=3.0", "pytorch-lightning>=2.0", "torchmetrics>=1.0"],
+    },
+    entry_points={"console_scripts": ["nas=nas.cli:main"]},
+)

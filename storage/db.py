@@ -1,0 +1,98 @@
+"""Engine, one transaction scope, and the schema-version check."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import SCHEMA_VERSION, Base, Meta
+
+DB_ENV = "NAS_DB"
+DEFAULT_HOME = Path("nas-runs")  # project directory: database + artifacts, relative to cwd
+
+
+class StorageError(RuntimeError):
+    """A database operation failed or the schema does not match this code."""
+
+
+def default_url() -> str:
+    return os.environ.get(DB_ENV) or f"sqlite:///{DEFAULT_HOME / 'nas.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
+    cursor.execute("PRAGMA busy_timeout=60000")  # several local processes: wait, don't fail
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite files get their directory, WAL and a busy timeout."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """Owns the engine; ``with db.session() as s:`` is the only way to read or write."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        try:
+            self.engine = make_engine(self.url)
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._ensure_schema()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot open database {self.safe_url}: {exc}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") \
+            else self.url
+
+    @property
+    def home(self) -> Path:
+        """Directory for artifacts: beside a SQLite file, else $NAS_HOME or ./nas-runs."""
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+            return Path(database).expanduser().resolve().parent
+        return Path(os.environ.get("NAS_HOME", DEFAULT_HOME)).resolve()
+
+    def _ensure_schema(self) -> None:
+        if inspect(self.engine).has_table(Meta.__tablename__):
+            with self._sessions() as s:
+                row = s.get(Meta, "schema_version")
+            found = int(row.value) if row else None
+            if found != SCHEMA_VERSION:
+                raise StorageError(
+                    f"database {self.safe_url} has schema version {found}, this code expects "
+                    f"{SCHEMA_VERSION}; use a new --db or migrate the old one"
+                )
+            return
+        Base.metadata.create_all(self.engine)
+        with self.session() as s:
+            if s.scalar(select(Meta).where(Meta.key == "schema_version")) is None:
+                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commits on success, rolls back and raises StorageError on failure."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error on {self.safe_url}: {exc}") from exc
+        finally:
+            session.close()
