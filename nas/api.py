@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from nas.data import DataConfig, PreparedData, load_raw, prepare
 from nas.runtime import default_device, device_name, versions
-from nas.trainer import TrainConfig, train
+from nas.trainer import EpochCallback, TrainConfig, train
 from proxies import ProxySet, get_proxy
 from search_spaces import get_space
 from storage import (
@@ -95,42 +95,63 @@ def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_
                     "train": train_config.to_dict()})
 
 
+class Evaluator:
+    """Trains architectures on one data source (a proxy, or the full split when ``proxy`` is
+    None) and records each run; holds the device-resident tensors so many calls share them."""
+
+    def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
+                 proxy: ProxyRecord | None):
+        self.db, self.data, self.dataset, self.proxy = db, data, dataset, proxy
+        self.device = default_device()
+        train_set = load_proxy_set(proxy) if proxy else get_proxy(FULL).build(
+            data, ipc=0, seed=0, options={}, artifacts_dir=db.home)
+        self.train_set = (train_set.images, train_set.labels)
+        self.eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
+                          "test": (data.normalize(data.test_images), data.test_labels)}
+        self.source = proxy.label if proxy else FULL
+
+    def evaluate(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
+                 search_id: int | None = None, on_epoch: EpochCallback | None = None
+                 ) -> RunRecord:
+        """Return the finished (or diverged) run of ``arch_id``, training it only if no such
+        run is stored yet; the run is committed before this returns."""
+        key = run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config)
+        done = get_run(self.db, key)
+        if done is not None and done.status in ("finished", "diverged"):
+            return done
+        space = get_space(space_name)
+        spec = space.parse(arch_id)
+        shape = dict(in_channels=self.data.channels, num_classes=self.data.num_classes,
+                     im_size=self.data.im_size)
+        result = train(partial(space.build, spec, **shape), self.train_set, train_config,
+                       seed=seed, eval_sets=self.eval_sets, device=self.device,
+                       on_epoch=on_epoch)
+        run = RunRecord(
+            key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
+            proxy_id=self.proxy.id if self.proxy else None, seed=seed,
+            epochs=result.epochs_done,
+            config={"train": train_config.to_dict(), "source": self.source},
+            status=result.status, val_acc=result.accuracies.get("val"),
+            test_acc=result.accuracies.get("test"), train_loss=result.train_loss,
+            num_params=space.count_params(spec, **shape),
+            flops=space.count_flops(spec, **shape), wall_seconds=result.wall_seconds,
+            device=device_name(self.device), versions=versions(), search_id=search_id)
+        record_run(self.db, run, spec.params())
+        return run
+
+
 def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,
                            proxy: ProxyRecord | None, plan: EvaluationPlan, *,
                            progress: bool = True) -> list[RunRecord]:
-    """Train every architecture of ``plan`` on the proxy (or the full split when ``proxy`` is
-    None), skipping those already finished; each run is committed as soon as it ends, so an
-    interrupted call loses only the run in flight."""
-    space = get_space(plan.space)
-    device = default_device()
-    train_set = load_proxy_set(proxy) if proxy else get_proxy(FULL).build(
-        data, ipc=0, seed=0, options={}, artifacts_dir=db.home)
-    train_pair = (train_set.images, train_set.labels)
-    eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
-                 "test": (data.normalize(data.test_images), data.test_labels)}
-    source = proxy.label if proxy else FULL
+    """Train every architecture of ``plan``, skipping finished ones; each run is committed as
+    soon as it ends, so an interrupted call loses only the run in flight."""
+    evaluator = Evaluator(db, data, dataset, proxy)
     results = []
-    bar = tqdm(plan.arch_ids, desc=f"train on {source}", unit="arch", disable=not progress)
+    bar = tqdm(plan.arch_ids, desc=f"train on {evaluator.source}", unit="arch",
+               disable=not progress)
     for arch_id in bar:
-        key = run_key(dataset, proxy, plan.space, arch_id, plan.seed, plan.train)
-        done = get_run(db, key)
-        if done is not None and done.status in ("finished", "diverged"):
-            results.append(done)
-            continue
-        spec = space.parse(arch_id)
-        shape = dict(in_channels=data.channels, num_classes=data.num_classes,
-                     im_size=data.im_size)
-        result = train(partial(space.build, spec, **shape), train_pair, plan.train,
-                       seed=plan.seed, eval_sets=eval_sets, device=device)
-        run = RunRecord(
-            key=key, space=plan.space, arch_id=arch_id, dataset_id=dataset.id,
-            proxy_id=proxy.id if proxy else None, seed=plan.seed, epochs=result.epochs_done,
-            config={"train": plan.train.to_dict(), "source": source}, status=result.status,
-            val_acc=result.accuracies.get("val"), test_acc=result.accuracies.get("test"),
-            train_loss=result.train_loss, num_params=space.count_params(spec, **shape),
-            flops=space.count_flops(spec, **shape), wall_seconds=result.wall_seconds,
-            device=device_name(device), versions=versions(), search_id=plan.search_id)
-        record_run(db, run, spec.params())
+        run = evaluator.evaluate(plan.space, arch_id, plan.train, plan.seed,
+                                 search_id=plan.search_id)
         results.append(run)
         bar.set_postfix_str(f"{arch_id} {run.status} val={run.val_acc}")
     return results
