@@ -145,6 +145,9 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
                            progress: bool = True) -> list[RunRecord]:
     """Train every architecture of ``plan``, skipping finished ones; each run is committed as
     soon as it ends, so an interrupted call loses only the run in flight."""
+    space = get_space(plan.space)
+    for arch_id in plan.arch_ids:  # fail before any training, not halfway through
+        space.check_input_size(space.parse(arch_id), data.im_size)
     evaluator = Evaluator(db, data, dataset, proxy)
     results = []
     bar = tqdm(plan.arch_ids, desc=f"train on {evaluator.source}", unit="arch",
@@ -190,3 +193,15 @@ def fidelity_table(db: Database, dataset: DatasetRecord) -> list[Fidelity]:
         diverged = sum("diverged" in (runs[a].status, full[a].status) for a in shared)
         rows.append(Fidelity(proxy.label, len(shared), float(rho), float(tau), diverged))
     return rows
+
+
+def fidelity_markdown(dataset: DatasetRecord, rows: list[Fidelity]) -> str:
+    """A short Markdown report of ``fidelity_table`` rows and the dataset they refer to."""
+    lines = [f"# Proxy fidelity on dataset {dataset.key}", "",
+             f"- source: {dataset.source_path}", f"- preparation: {dataset.config}",
+             f"- splits: {dataset.summary}", "",
+             "| proxy | architectures | Spearman | Kendall | diverged |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r.proxy} | {r.n} | {r.spearman:.3f} | {r.kendall:.3f} | {r.diverged} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"

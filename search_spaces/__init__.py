@@ -12,6 +12,7 @@ from search_spaces.convnet720 import (
     ConvNetSpec,
     InvalidArchitectureError,
     build_convnet,
+    check_input_size,
     count_flops,
     count_params,
     enumerate_specs,
@@ -43,11 +44,13 @@ class SearchSpace:
     build: Callable[..., nn.Module]
     count_params: Callable[..., int]
     count_flops: Callable[..., int]
+    check_input_size: Callable[[ConvNetSpec, int], None]
 
 
 _SPACES: dict[str, SearchSpace] = {
     "convnet720": SearchSpace(
-        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_flops
+        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_flops,
+        check_input_size,
     ),
 }
 

@@ -112,6 +112,7 @@ class ConvNet(nn.Module):
 
     def __init__(self, spec: ConvNetSpec, in_channels: int, num_classes: int, im_size: int):
         super().__init__()
+        check_input_size(spec, im_size)
         layers: list[nn.Module] = []
         channels, size = in_channels, im_size
         for _ in range(spec.depth):
@@ -122,10 +123,6 @@ class ConvNet(nn.Module):
             ]
             channels = spec.width
             if spec.pooling != "none":
-                if size < 2:
-                    raise InvalidArchitectureError(
-                        f"{spec.id} pools {spec.depth} times; input size {im_size} is too small"
-                    )
                 layers.append(nn.MaxPool2d(2, 2) if spec.pooling == "max" else nn.AvgPool2d(2, 2))
                 size //= 2
         self.features = nn.Sequential(*layers)
@@ -146,6 +143,15 @@ def build_convnet(
     if isinstance(spec, str):
         spec = ConvNetSpec.parse(spec)
     return ConvNet(spec, in_channels, num_classes, im_size)
+
+
+def check_input_size(spec: ConvNetSpec, im_size: int) -> None:
+    """Raise InvalidArchitectureError if ``spec`` cannot run on ``im_size`` x ``im_size``."""
+    if spec.pooling != "none" and im_size < 2**spec.depth:
+        raise InvalidArchitectureError(
+            f"{spec.id} pools {spec.depth} times and needs inputs of at least "
+            f"{2**spec.depth}x{2**spec.depth}; the data is {im_size}x{im_size} (use --resize "
+            f"or --where depth=...)")
 
 
 def count_params(spec: ConvNetSpec, *, in_channels: int = 3, num_classes: int = 10,
