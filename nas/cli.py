@@ -16,7 +16,7 @@ from nas.selection import select_architectures
 from nas.trainer import TrainConfig
 from proxies import UnknownProxyError, get_proxy, list_proxies
 from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
-from storage import Database, StorageError, list_datasets, list_runs
+from storage import Database, StorageError, create_search, list_datasets, list_runs
 from storage import list_proxies as stored_proxies
 
 console = Console()
@@ -147,7 +147,13 @@ class SearchCommand:
         db, data, dataset = _open(args, data_config(args))
         proxy = None if not method.uses_ipc else api.build_proxy(
             db, data, dataset, args.proxy, ipc=args.ipc, seed=args.proxy_seed)
-        plan = api.EvaluationPlan(args.space, archs, train_config(args), seed=args.seed)
+        config = train_config(args)
+        search_id = create_search(
+            db, name=f"{args.space}/{proxy.label if proxy else 'full'}/{dataset.key}/"
+                      f"e{config.epochs}-seed{args.seed}", space=args.space, dataset_id=dataset.id,
+            proxy_id=proxy.id if proxy else None, strategy="grid", seed=args.seed,
+            config={"archs": archs, "train": config.to_dict()})
+        plan = api.EvaluationPlan(args.space, archs, config, seed=args.seed, search_id=search_id)
         runs = api.evaluate_architectures(db, data, dataset, proxy, plan)
         _print_runs(runs)
         console.print(f"{len(runs)} runs in {db.safe_url}")

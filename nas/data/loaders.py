@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 EXPECTED_LAYOUTS = (
@@ -156,7 +157,8 @@ def _read_image_folder(root: Path, files: list[Path]) -> tuple:
     class_names = tuple(sorted({p.parent.name for p in files if p.parent.parent.name == "train"}))
     index = {name: i for i, name in enumerate(class_names)}
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        arrays = list(pool.map(_decode_image, files, chunksize=256))
+        arrays = list(tqdm(pool.map(_decode_image, files), total=len(files), unit="img",
+                           desc=f"decode {root.name}", mininterval=1.0))
     if any(a.ndim == 3 for a in arrays):  # mixed grey/colour folders become RGB
         arrays = [np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays]
     shapes = {a.shape for a in arrays}
