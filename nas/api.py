@@ -1,4 +1,6 @@
-"""Python API behind the CLI: data -> proxy -> search -> ground truth -> report."""
+"""Python API behind the CLI: data -> proxy -> search -> ground truth.
+
+Reports: ``nas.analysis.report.build_report``; benchmarks: ``nas.bench.run_fidelity``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from scipy import stats
 from tqdm.auto import tqdm
 
 from nas.data import DataConfig, PreparedData, load_raw, prepare
@@ -25,8 +26,6 @@ from storage import (
     add_proxy,
     find_proxy,
     get_run,
-    list_proxies,
-    list_runs,
     record_run,
     upsert_dataset,
 )
@@ -158,50 +157,3 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
         results.append(run)
         bar.set_postfix_str(f"{arch_id} {run.status} val={run.val_acc}")
     return results
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """Agreement between one proxy's and full-data validation accuracies."""
-
-    proxy: str
-    n: int
-    spearman: float
-    kendall: float
-    diverged: int
-
-
-def fidelity_table(db: Database, dataset: DatasetRecord) -> list[Fidelity]:
-    """Spearman and Kendall (scipy) per proxy over architectures with both kinds of run.
-    A diverged run counts as chance accuracy (1 / number of classes)."""
-    chance = 1 / len(dataset.summary["classes"])
-
-    def accuracy(run: RunRecord) -> float:
-        return run.val_acc if run.status == "finished" and run.val_acc is not None else chance
-
-    full = {r.arch_id: r for r in list_runs(db, dataset_id=dataset.id, full_data=True)}
-    rows = []
-    for proxy in list_proxies(db, dataset.id):
-        runs = {r.arch_id: r for r in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id)}
-        shared = sorted(set(runs) & set(full))
-        if not shared:
-            continue
-        x = [accuracy(runs[a]) for a in shared]
-        y = [accuracy(full[a]) for a in shared]
-        rho = stats.spearmanr(x, y).statistic if len(shared) > 1 else float("nan")
-        tau = stats.kendalltau(x, y).statistic if len(shared) > 1 else float("nan")
-        diverged = sum("diverged" in (runs[a].status, full[a].status) for a in shared)
-        rows.append(Fidelity(proxy.label, len(shared), float(rho), float(tau), diverged))
-    return rows
-
-
-def fidelity_markdown(dataset: DatasetRecord, rows: list[Fidelity]) -> str:
-    """A short Markdown report of ``fidelity_table`` rows and the dataset they refer to."""
-    lines = [f"# Proxy fidelity on dataset {dataset.key}", "",
-             f"- source: {dataset.source_path}", f"- preparation: {dataset.config}",
-             f"- splits: {dataset.summary}", "",
-             "| proxy | architectures | Spearman | Kendall | diverged |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r.proxy} | {r.n} | {r.spearman:.3f} | {r.kendall:.3f} | {r.diverged} |"
-              for r in rows]
-    return "\n".join(lines) + "\n"

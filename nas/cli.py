@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from nas import api
+from nas import api, bench, ground_truth
+from nas.analysis.render import rich_table, write_report
+from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
 from nas.runtime import configure
@@ -167,10 +172,27 @@ class GroundTruthCommand:
         _add_selection(parser)
         _add_training(parser, epochs=100)  # D2M: 100 epochs on the full data
         _add_common(parser)
+        table = parser.add_mutually_exclusive_group()
+        table.add_argument("--export", metavar="FILE", type=Path, default=None,
+                           help="write this dataset's ground truth to FILE (.csv or .json)")
+        table.add_argument("--import", dest="import_file", metavar="FILE", type=Path,
+                           default=None, help="load ground truth exported elsewhere (rows of "
+                           "this dataset only), instead of training")
 
     def take_action(self, args) -> int:
         space = get_space(args.space)
         db, data, dataset = _open(args, data_config(args))
+        if args.export:
+            n = ground_truth.export_ground_truth(db, dataset, args.export)
+            console.print(f"exported {n} ground-truth runs of dataset {dataset.key} to "
+                          f"{args.export}")
+            return 0
+        if args.import_file:
+            done = ground_truth.import_ground_truth(db, dataset, args.import_file)
+            console.print(f"imported {done.imported} ground-truth runs into dataset "
+                          f"{dataset.key}; {done.present} already present, "
+                          f"{done.other_dataset} of other datasets skipped")
+            return 0
         archs = args.archs or args.sample
         if archs:
             ids = select_architectures(space, archs=args.archs, sample=args.sample,
@@ -187,19 +209,88 @@ class GroundTruthCommand:
 
 
 class ReportCommand:
-    help = "rank correlation between proxy and full-data accuracies"
+    help = "fidelity report: proxies and zero-cost baselines vs ground truth (HTML, MD, JSON)"
 
     def add_arguments(self, parser):
+        parser.add_argument("--out", type=Path, default=Path("nas-report"),
+                            help="directory for report.html, report.md, report.json")
+        parser.add_argument("--space", default="convnet720", help=f"one of {list_spaces()}")
+        parser.add_argument("--archs", nargs="+", default=None,
+                            help="restrict to these architecture ids")
+        parser.add_argument("--proxy-epochs", type=int, default=None,
+                            help="proxy protocol (default: each proxy's most common)")
+        parser.add_argument("--truth-epochs", type=int, default=None,
+                            help="ground-truth protocol (default: the most common)")
+        parser.add_argument("--truth-metric", default="test_acc", choices=TRUTH_METRICS)
+        parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
         _add_common(parser)
 
     def take_action(self, args) -> int:
         db, _, dataset = _open(args, data_config(args))
-        rows = api.fidelity_table(db, dataset)
-        if not rows:
-            raise ValueError("no architecture has both proxy and full-data runs on this dataset; "
-                             "run `nas search` and `nas ground-truth` first")
-        _print_fidelity(rows, f"proxy fidelity on dataset {dataset.key}")
-        return 0
+        archs = tuple(get_space(args.space).parse(a).id for a in args.archs) \
+            if args.archs else None
+        report = build_report(db, dataset, ReportConfig(
+            space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
+            truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
+            n_resamples=args.resamples))
+        return _show_report(report, write_report(report, args.out))
+
+
+def _show_report(report: dict, paths: dict[str, Path]) -> int:
+    console.print(rich_table(report))
+    console.print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")
+    return 0
+
+
+class BenchCommand:
+    help = "benchmark presets: nas bench fidelity --preset tiny|cpu|paper"
+
+    def add_arguments(self, parser):
+        parser.add_argument("benchmark", choices=["fidelity"])
+        parser.add_argument("--preset", default="tiny", help=f"one of {list(bench.PRESETS)}")
+        parser.add_argument("--out", type=Path, default=None,
+                            help="report directory (default: nas-report/<preset>)")
+        parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: $NAS_DB)")
+        parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--data", default=None, help="dataset directory")
+        group = parser.add_argument_group("overrides of preset fields (a smaller run)")
+        for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
+                     "truth-epochs", "zero-cost-batches", "seed"):
+            group.add_argument(f"--{flag}", type=int, default=None)
+        group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
+        group.add_argument("--zero-cost", nargs="*", default=None, help="zero-cost methods")
+        group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=JSON",
+                           help="proxy build option, e.g. --option d2m.iterations=200")
+
+    def take_action(self, args) -> int:
+        preset = bench.get_preset(args.preset)
+        changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(preset)
+                   if getattr(args, f.name, None) is not None}
+        options = {m: dict(o) for m, o in preset.proxy_options.items()}
+        for item in args.option:
+            method, key, value = _parse_option(item)
+            options.setdefault(method, {})[key] = value
+        for name in ("proxies", "zero_cost"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
+        preset = dataclasses.replace(preset, **changes, proxy_options=options)
+        db = Database(args.db)
+        report, paths = bench.run_fidelity(db, preset, args.out or Path("nas-report", args.preset),
+                                           data_path=args.data, name=args.preset,
+                                           note=console.print)
+        return _show_report(report, paths)
+
+
+def _parse_option(item: str) -> tuple[str, str, object]:
+    head, sep, raw = item.partition("=")
+    method, dot, key = head.partition(".")
+    if not (sep and dot and method and key):
+        raise ValueError(f"--option {item!r} must look like METHOD.KEY=VALUE, "
+                         "e.g. d2m.iterations=200")
+    try:
+        return method, key, json.loads(raw)
+    except json.JSONDecodeError:
+        return method, key, raw
 
 
 class DemoCommand:
@@ -243,6 +334,7 @@ COMMANDS = {
     "ground-truth": GroundTruthCommand(),
     "report": ReportCommand(),
     "demo": DemoCommand(),
+    "bench": BenchCommand(),
 }
 
 

@@ -13,6 +13,7 @@ from storage.repository import (
     record_run,
     upsert_dataset,
 )
+from storage.scores import ScoreRecord, get_score, list_scores, record_score
 
 __all__ = [
     "DB_ENV",
@@ -20,15 +21,19 @@ __all__ = [
     "DatasetRecord",
     "ProxyRecord",
     "RunRecord",
+    "ScoreRecord",
     "StorageError",
     "add_proxy",
     "create_search",
     "default_url",
     "find_proxy",
     "get_run",
+    "get_score",
     "list_datasets",
     "list_proxies",
     "list_runs",
+    "list_scores",
     "record_run",
+    "record_score",
     "upsert_dataset",
 ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: nas_scores (zero-cost baselines)
 
 
 def utcnow() -> datetime:
@@ -97,6 +97,24 @@ class Run(Base):
     train_loss: Mapped[float | None] = mapped_column(Float)
     num_params: Mapped[int] = mapped_column(Integer)
     flops: Mapped[int] = mapped_column(Integer)
+    wall_seconds: Mapped[float] = mapped_column(Float)
+    device: Mapped[str] = mapped_column(String(128))
+    versions: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Score(Base):
+    """A zero-cost score of one architecture on one dataset (synflow, NASWOT, ...)."""
+
+    __tablename__ = "nas_scores"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("nas_architectures.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("nas_datasets.id"))
+    method: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)  # batches, batch size, ...
+    value: Mapped[float | None] = mapped_column(Float)  # None: undefined (e.g. singular kernel)
     wall_seconds: Mapped[float] = mapped_column(Float)
     device: Mapped[str] = mapped_column(String(128))
     versions: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""Proxy-quality analysis: fidelity metrics, zero-cost baselines, reports."""

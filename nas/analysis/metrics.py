@@ -1,0 +1,175 @@
+"""Ranking-fidelity metrics of a proxy against ground truth: pure functions of arrays.
+
+``proxy`` holds one score per architecture (a proxy's validation accuracy, or a zero-cost
+score; higher = better), ``truth`` the same architectures' full-data accuracies, aligned by
+index. Nothing here reads a database, writes a file or plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+Statistic = Callable[[np.ndarray, np.ndarray], float]
+TOP_KS = (5, 10, 20)  # FTD (CVPR 2023) reports Spearman over the top 5/10/20 architectures
+TOP_FRACTION = 0.05  # top 5% of the architectures (issue 5)
+
+
+def _pair(proxy: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(proxy, dtype=float), np.asarray(truth, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"proxy and truth must be 1-D and of equal length, got {x.shape} and "
+                         f"{y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("proxy and truth must be finite; drop or replace missing scores first")
+    return x, y
+
+
+def _constant(a: np.ndarray) -> bool:
+    return len(a) < 2 or bool(np.all(a == a[0]))
+
+
+def spearman(proxy: Sequence[float], truth: Sequence[float]) -> float:
+    """Spearman's rho (scipy; ties get average ranks); NaN when undefined (n < 2, constant)."""
+    x, y = _pair(proxy, truth)
+    if _constant(x) or _constant(y):
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def kendall(proxy: Sequence[float], truth: Sequence[float]) -> float:
+    """Kendall's tau-b (scipy, tie-corrected); NaN when undefined (n < 2, constant)."""
+    x, y = _pair(proxy, truth)
+    if _constant(x) or _constant(y):
+        return math.nan
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def top_k_indices(values: Sequence[float], k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, best first; ties keep the earlier index first."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    order = np.argsort(-np.asarray(values, dtype=float), kind="stable")
+    return order[:k]
+
+
+def top_fraction_k(n: int, fraction: float = TOP_FRACTION) -> int:
+    """How many architectures the top ``fraction`` of ``n`` holds (at least one)."""
+    return max(1, math.ceil(fraction * n))
+
+
+def top_k_correlation(proxy: Sequence[float], truth: Sequence[float], k: int,
+                      statistic: Statistic = spearman) -> float:
+    """``statistic`` over the ``k`` architectures best by ``truth`` (the DC author's point:
+    correlation over all architectures is dominated by poor ones). NaN when ``k`` exceeds
+    the number of architectures or the subset is degenerate."""
+    x, y = _pair(proxy, truth)
+    if k > len(y):
+        return math.nan
+    idx = top_k_indices(y, k)
+    return statistic(x[idx], y[idx])
+
+
+def top_k_overlap(proxy: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """Fraction of the proxy's top ``k`` that are also in the ground truth's top ``k``."""
+    x, y = _pair(proxy, truth)
+    if k > len(y):
+        return math.nan
+    return len(set(top_k_indices(x, k)) & set(top_k_indices(y, k))) / k
+
+
+def bootstrap_ci(proxy: Sequence[float], truth: Sequence[float], statistic: Statistic = spearman,
+                 *, confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0
+                 ) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic``, resampling architectures (pairs) with
+    replacement from ``np.random.default_rng(seed)``. Resamples on which the statistic is
+    undefined (e.g. all ties) are dropped; (NaN, NaN) when fewer than 3 architectures."""
+    x, y = _pair(proxy, truth)
+    if len(x) < 3:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_resamples, len(x)))
+    values = np.array([statistic(x[i], y[i]) for i in idx])
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return math.nan, math.nan
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a proxy picks: the architecture with the best proxy score."""
+
+    index: int  # position of the chosen architecture (first one on ties)
+    accuracy: float  # its ground-truth accuracy
+    best: float  # best ground-truth accuracy among the architectures
+    regret: float  # best - accuracy (>= 0)
+    rank: int  # 1 = the chosen architecture is the truly best one
+
+
+def selection(proxy: Sequence[float], truth: Sequence[float]) -> Selection:
+    """The proxy's choice (argmax of ``proxy``) judged by ``truth``."""
+    x, y = _pair(proxy, truth)
+    if len(x) == 0:
+        raise ValueError("no architectures to select from")
+    chosen = int(np.argmax(x))
+    ranks = stats.rankdata(-y, method="min")
+    best = float(y.max())
+    return Selection(chosen, float(y[chosen]), best, best - float(y[chosen]),
+                     int(ranks[chosen]))
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Wall-clock cost of ranking with a proxy vs with full-data training (seconds)."""
+
+    build_seconds: float  # making the proxy (distillation; 0 for zero-cost scores)
+    mean_proxy_seconds: float  # per architecture, on the proxy
+    mean_full_seconds: float  # per architecture, on the full data
+    total_proxy_seconds: float  # build + every architecture on the proxy
+    total_full_seconds: float  # every architecture on the full data
+    speedup: float  # total_full / total_proxy
+
+
+def costs(build_seconds: float, proxy_seconds: Sequence[float],
+          full_seconds: Sequence[float]) -> Costs:
+    """Cost summary; ``proxy_seconds`` and ``full_seconds`` are per-architecture times of the
+    same architectures."""
+    p, f = np.asarray(proxy_seconds, dtype=float), np.asarray(full_seconds, dtype=float)
+    if len(p) == 0 or len(p) != len(f):
+        raise ValueError("proxy_seconds and full_seconds must be non-empty and of equal length")
+    total_proxy = build_seconds + float(p.sum())
+    total_full = float(f.sum())
+    return Costs(build_seconds, float(p.mean()), float(f.mean()), total_proxy, total_full,
+                 total_full / total_proxy if total_proxy > 0 else math.inf)
+
+
+def fidelity(proxy: Sequence[float], truth: Sequence[float], *, ks: Sequence[int] = TOP_KS,
+             top_fraction: float = TOP_FRACTION, n_resamples: int = 1000, seed: int = 0
+             ) -> dict:
+    """Every ranking metric of one proxy as a JSON-ready dict (NaN where undefined).
+
+    Keys: n, spearman, spearman_ci, kendall, kendall_ci, top_k (per k: spearman, kendall,
+    overlap; k = each of ``ks`` and ``top{fraction}%``), selected (Selection fields).
+    """
+    x, y = _pair(proxy, truth)
+    k_frac = top_fraction_k(len(y), top_fraction)
+    named = {str(k): k for k in ks} | {f"top{round(100 * top_fraction)}%": k_frac}
+    return {
+        "n": len(x),
+        "spearman": spearman(x, y),
+        "spearman_ci": bootstrap_ci(x, y, spearman, n_resamples=n_resamples, seed=seed),
+        "kendall": kendall(x, y),
+        "kendall_ci": bootstrap_ci(x, y, kendall, n_resamples=n_resamples, seed=seed),
+        "top_k": {name: {"k": k, "spearman": top_k_correlation(x, y, k, spearman),
+                         "kendall": top_k_correlation(x, y, k, kendall),
+                         "overlap": top_k_overlap(x, y, k)}
+                  for name, k in named.items()},
+        "selected": asdict(selection(x, y)),
+    }

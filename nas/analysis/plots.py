@@ -1,0 +1,102 @@
+"""Figures of a fidelity report (matplotlib, no display). Each function takes the report
+dict of ``nas.analysis.report.build_report`` and returns a Figure; callers save it."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+KIND_COLORS = {"proxy": "tab:blue", "zero-cost": "tab:gray"}
+
+
+def _span_is_wide(values: np.ndarray) -> bool:
+    return bool(values.min() > 0 and values.max() / values.min() > 100)
+
+
+def scatter_grid(report: dict, columns: int = 3) -> Figure:
+    """One panel per row: proxy score vs full-data accuracy, the proxy's selected
+    architecture marked with a red star and the truly best one ringed (cf. D2M Fig. 10)."""
+    rows = report["rows"]
+    n_rows = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(4.2 * columns, 3.6 * n_rows),
+                             squeeze=False, layout="constrained")
+    truth_label = report["ground_truth"]["metric"].replace("_acc", " accuracy")
+    for ax, row in zip(axes.flat, rows, strict=False):
+        x = np.array([a["score"] for a in row["architectures"]])
+        y = np.array([a["truth"] for a in row["architectures"]])
+        ax.scatter(x, y, s=18, color=KIND_COLORS[row["kind"]], alpha=0.75)
+        chosen = row["metrics"]["selected"]["index"]
+        best = int(np.argmax(y))
+        ax.scatter(x[best], y[best], s=140, facecolors="none", edgecolors="tab:green",
+                   linewidths=1.5, label="best")
+        ax.scatter(x[chosen], y[chosen], s=160, marker="*", color="tab:red", label="selected")
+        if row["kind"] == "zero-cost" and _span_is_wide(x):
+            ax.set_xscale("log")
+        rho = row["metrics"]["spearman"]
+        ax.set_title(f"{row['name']}  (ρ = {rho:.2f})" if rho == rho else row["name"],
+                     fontsize=10)
+        ax.set_xlabel("proxy val accuracy" if row["kind"] == "proxy" else f"{row['name']} score",
+                      fontsize=9)
+        ax.set_ylabel(f"full-data {truth_label}", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def spearman_with_ci(report: dict) -> Figure:
+    """Spearman's rho of every row with its bootstrap 95% interval, best first."""
+    rows = sorted(report["rows"], key=lambda r: -_nan_low(r["metrics"]["spearman"]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.4), layout="constrained")
+    for i, row in enumerate(rows):
+        rho = row["metrics"]["spearman"]
+        low, high = row["metrics"]["spearman_ci"]
+        color = KIND_COLORS[row["kind"]]
+        if rho == rho:
+            err = [[rho - low], [high - rho]] if low == low else None
+            ax.errorbar(rho, i, xerr=err, fmt="o", color=color, capsize=4)
+    ax.set_yticks(range(len(rows)), [r["name"] for r in rows])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Spearman ρ vs full-data accuracy (95% bootstrap CI)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def cost_vs_fidelity(report: dict) -> Figure:
+    """Total ranking cost (build + every architecture) against Spearman's rho; the dashed
+    line is the cost of ranking by full-data training."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    for row in report["rows"]:
+        seconds = max(row["costs"]["total_proxy_seconds"], 1e-3)
+        rho = row["metrics"]["spearman"]
+        if rho != rho:
+            continue
+        ax.scatter(seconds, rho, color=KIND_COLORS[row["kind"]], s=40)
+        ax.annotate(row["name"], (seconds, rho), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    full = report["ground_truth"]["total_seconds"]
+    ax.axvline(full, color="tab:red", linestyle="--", linewidth=1)
+    ax.annotate("full data", (full, 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                fontsize=8, color="tab:red", xytext=(-10, 0), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("seconds to rank the architectures (log)")
+    ax.set_ylabel("Spearman ρ")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _nan_low(value: float | None) -> float:
+    return -math.inf if value is None or value != value else value
+
+
+FIGURES = {"scatter": scatter_grid, "spearman": spearman_with_ci, "cost": cost_vs_fidelity}

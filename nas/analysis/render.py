@@ -1,0 +1,157 @@
+"""Write a fidelity report as JSON (every number), Markdown and self-contained HTML, and
+show its summary table in the terminal (rich)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from rich.table import Table
+
+from nas.analysis.plots import FIGURES
+from nas.analysis.report import to_jsonable
+
+COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "Kendall", "top-10 ρ", "top-5% overlap",
+           "selected acc (rank)", "regret", "build s", "s / arch", "speed-up")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
+
+def summary_rows(report: dict) -> list[list[str]]:
+    """One list of cell strings per row, in ``COLUMNS`` order."""
+    out = []
+    for row in report["rows"]:
+        m, c = row["metrics"], row["costs"]
+        low, high = m["spearman_ci"]
+        frac = next(v for k, v in m["top_k"].items() if k.startswith("top"))
+        top10 = m["top_k"].get("10", {}).get("spearman")
+        sel = m["selected"]
+        out.append([row["name"], row["kind"], str(m["n"]),
+                    f"{_num(m['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]",
+                    _num(m["kendall"]), _num(top10), _num(frac["overlap"], 2),
+                    f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
+                    _seconds(c["build_seconds"]), _seconds(c["mean_proxy_seconds"]),
+                    f"{c['speedup']:.1f}x"])
+    return out
+
+
+def rich_table(report: dict) -> Table:
+    table = Table(*COLUMNS, title=f"{report['title']}: dataset {report['dataset']['key']}")
+    for cells in summary_rows(report):
+        table.add_row(*cells)
+    return table
+
+
+def _setup_lines(report: dict) -> list[str]:
+    """What a reader needs to reproduce the numbers, one fact per line."""
+    cfg, summ, gt = report["dataset"]["config"], report["dataset"]["summary"], \
+        report["ground_truth"]
+    shape = "x".join(str(s) for s in summ["shape"])
+    proxies = [r for r in report["rows"] if r["kind"] == "proxy"]
+    lines = [
+        f"Dataset: {cfg['path']} (key {report['dataset']['key']}), images {shape}, "
+        f"{len(summ['classes'])} classes; train {summ['train']} / val {summ['val']} / "
+        f"test {summ['test']} (per class kept: {cfg['per_class'] or 'all'}, split seed "
+        f"{cfg['split_seed']})",
+        f"Architectures: {len(report['architectures'])} of {report['space']}",
+        f"Ground truth: {gt['metric']} after {gt['epochs']} epochs on the full training split, "
+        f"seeds {gt['protocol']['seeds']}, device {', '.join(gt['protocol']['devices'])}; "
+        f"best {_num(gt['best'])}, {gt['diverged']} diverged",
+    ]
+    for r in proxies:
+        lines.append(f"Proxy {r['name']}: {r['epochs']} epochs, seeds {r['protocol']['seeds']}, "
+                     f"proxy seed {r['proxy_seed']}, options {r['options'] or '{}'}, built on "
+                     f"{r['build_device']}; {r['diverged']} diverged")
+    zc = [r for r in report["rows"] if r["kind"] == "zero-cost"]
+    if zc:
+        lines.append(f"Zero-cost baselines: {', '.join(r['name'] for r in zc)}; config "
+                     f"{zc[-1]['protocol']['config']}")
+    train = gt["protocol"]["train"]
+    lines.append(f"Training protocol: SGD lr {train['lr']}, momentum {train['momentum']}, "
+                 f"weight decay {train['weight_decay']}, batch {train['batch_size']}, "
+                 f"augmentation {train['augment']}")
+    lines.append("Scoring: " + "; ".join(f"{k}: {v}" for k, v in report["scoring"].items()
+                                           if k != "bootstrap")
+                 + f"; 95% CI from {report['scoring']['bootstrap']['resamples']} bootstrap "
+                   "resamples of the architectures")
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in
+                                          report["environment"]["versions"].items()))
+    if "preset" in report:
+        lines.append(f"Preset: {json.dumps(report['preset'])}")
+    return lines
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;font-size:14px;margin:1em 0}th,td{border:1px solid
+#ccc;padding:4px 8px;text-align:right}th{background:#f2f2f2}td:first-child,td:nth-child(2)
+{text-align:left}img{max-width:100%;display:block;margin:1em 0}li{margin:.2em 0}
+.note{color:#555;font-size:13px}"""
+
+
+def _html(report: dict, images: dict[str, bytes]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+                   for cells in summary_rows(report))
+    setup = "".join(f"<li>{esc(line)}</li>" for line in _setup_lines(report))
+    captions = {"scatter": "Proxy score vs full-data accuracy per architecture; red star: the "
+                           "architecture the proxy selects, green ring: the truly best.",
+                "spearman": "Spearman's ρ with bootstrap 95% confidence interval.",
+                "cost": "Cost of ranking the architectures vs ranking fidelity."}
+    figures = "".join(
+        f"<h2>{esc(captions[name].split(';')[0].split('.')[0])}</h2>"
+        f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        f"<p class='note'>{esc(captions[name])}</p>" for name, png in images.items())
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report['title'])}"
+            f"</title><style>{_CSS}</style></head><body><h1>{esc(report['title'])}</h1>"
+            f"<p class='note'>Generated {esc(report['created_at'])}. Every number is in "
+            f"report.json.</p><table><tr>{head}</tr>{body}</table>"
+            f"<p class='note'>selected acc: full-data accuracy of the architecture with the best "
+            f"proxy score, and its true rank; regret: best minus selected; s / arch: mean "
+            f"seconds per architecture on the proxy (full data: "
+            f"{_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s); speed-up: full-data"
+            f" total over proxy total (build included).</p>"
+            f"<h2>Setup</h2><ul>{setup}</ul>{figures}</body></html>")
+
+
+def _markdown(report: dict, image_files: dict[str, str]) -> str:
+    lines = [f"# {report['title']}", "", f"Generated {report['created_at']}; every number is in "
+             "`report.json`.", "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
+    lines += ["", "## Setup", ""] + [f"- {line}" for line in _setup_lines(report)] + [""]
+    lines += [f"![{name}]({path})" for name, path in image_files.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
+    """Write report.json, report.md (+ PNG figures beside it) and report.html (figures
+    embedded) into ``out_dir``; returns the written paths by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = {name: _png(make(report)) for name, make in FIGURES.items()}
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md",
+             "html": out_dir / "report.html"}
+    for name, png in images.items():
+        paths[name] = out_dir / f"{name}.png"
+        paths[name].write_bytes(png)
+    paths["json"].write_text(json.dumps(to_jsonable(report), indent=1, allow_nan=False))
+    paths["markdown"].write_text(_markdown(report, {n: f"{n}.png" for n in images}))
+    paths["html"].write_text(_html(report, images))
+    return paths

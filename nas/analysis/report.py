@@ -1,0 +1,185 @@
+"""Assemble a fidelity report from the database: every proxy and zero-cost baseline against
+the ground truth, as one JSON-ready dict (rendered by ``nas.analysis.render``)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from nas.analysis import metrics
+from nas.analysis.zero_cost import ZERO_COST_METHODS
+from nas.runtime import versions
+from storage import Database, DatasetRecord, RunRecord, list_proxies, list_runs, list_scores
+
+TRUTH_METRICS = ("test_acc", "val_acc")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Which runs enter the report and how they are scored."""
+
+    space: str = "convnet720"
+    arch_ids: tuple[str, ...] | None = None  # None: every architecture with ground truth
+    proxy_epochs: int | None = None  # None: each proxy's most common protocol
+    truth_epochs: int | None = None  # None: the most common full-data protocol
+    truth_metric: str = "test_acc"  # full-data accuracy that defines the true ranking
+    ks: tuple[int, ...] = metrics.TOP_KS
+    top_fraction: float = metrics.TOP_FRACTION
+    n_resamples: int = 1000  # bootstrap resamples for the 95% intervals
+    seed: int = 0  # bootstrap seed
+    zero_cost: bool = True  # include stored zero-cost scores as rows
+    title: str = "Proxy fidelity report"
+    extra: dict = field(default_factory=dict)  # e.g. the benchmark preset, stated verbatim
+
+    def __post_init__(self) -> None:
+        if self.truth_metric not in TRUTH_METRICS:
+            raise ValueError(f"truth metric {self.truth_metric!r} is not one of "
+                             f"{list(TRUTH_METRICS)}")
+
+
+def _accuracy(run: RunRecord, metric: str, chance: float) -> float:
+    value = getattr(run, metric)
+    return value if run.status == "finished" and value is not None else chance
+
+
+def _protocol_runs(runs: Iterable[RunRecord], space: str, arch_ids: set[str] | None,
+                   epochs: int | None) -> tuple[int | None, list[RunRecord]]:
+    """Runs of one protocol (the given epochs, else the most common one) in the selection."""
+    runs = [r for r in runs if r.space == space and (arch_ids is None or r.arch_id in arch_ids)]
+    if not runs:
+        return None, []
+    counts = Counter(r.config["train"]["epochs"] for r in runs)
+    chosen = epochs if epochs is not None else counts.most_common(1)[0][0]
+    return chosen, [r for r in runs if r.config["train"]["epochs"] == chosen]
+
+
+def _by_arch(runs: list[RunRecord], metric: str, chance: float) -> dict[str, dict]:
+    """Per architecture: accuracy and seconds averaged over seeds, diverged count."""
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        groups[r.arch_id].append(r)
+    return {a: {"acc": float(np.mean([_accuracy(r, metric, chance) for r in rs])),
+                "seconds": float(np.mean([r.wall_seconds for r in rs])),
+                "diverged": sum(r.status != "finished" for r in rs)}
+            for a, rs in groups.items()}
+
+
+def _protocol(runs: list[RunRecord]) -> dict:
+    return {"train": runs[0].config["train"], "seeds": sorted({r.seed for r in runs}),
+            "runs": len(runs), "devices": sorted({r.device for r in runs})}
+
+
+def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, float],
+         truth: dict[str, dict], build_seconds: float, cfg: ReportConfig, **info) -> dict | None:
+    archs = sorted(set(scores) & set(truth))
+    if not archs:
+        return None
+    x = [scores[a] for a in archs]
+    y = [truth[a]["acc"] for a in archs]
+    fid = metrics.fidelity(x, y, ks=cfg.ks, top_fraction=cfg.top_fraction,
+                           n_resamples=cfg.n_resamples, seed=cfg.seed)
+    fid["selected"]["arch_id"] = archs[fid["selected"]["index"]]
+    fid["selected"]["best_arch_id"] = archs[int(np.argmax(y))]
+    cost = metrics.costs(build_seconds, [seconds[a] for a in archs],
+                         [truth[a]["seconds"] for a in archs])
+    return {"name": name, "kind": kind, **info, "metrics": fid, "costs": asdict(cost),
+            "architectures": [{"arch_id": a, "score": scores[a], "truth": truth[a]["acc"]}
+                              for a in archs]}
+
+
+def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()
+                 ) -> dict:
+    """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
+    truth (full-data runs), plus what a reader needs to reproduce it.
+
+    A diverged run counts as chance accuracy (1 / number of classes); accuracies and times are
+    averaged over seeds. Proxies are scored by validation accuracy after training on them.
+
+    Raises:
+        ValueError: no ground truth, or no proxy/baseline shares an architecture with it.
+    """
+    chance = 1 / len(dataset.summary["classes"])
+    selection = set(cfg.arch_ids) if cfg.arch_ids else None
+    truth_epochs, truth_runs = _protocol_runs(
+        list_runs(db, dataset_id=dataset.id, full_data=True), cfg.space, selection,
+        cfg.truth_epochs)
+    if not truth_runs:
+        raise ValueError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
+                         "run `nas ground-truth` (or import one with --import) first")
+    truth = _by_arch(truth_runs, cfg.truth_metric, chance)
+    rows = []
+    for proxy in list_proxies(db, dataset.id):
+        epochs, runs = _protocol_runs(list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id),
+                                      cfg.space, selection, cfg.proxy_epochs)
+        if not runs:
+            continue
+        per_arch = _by_arch(runs, "val_acc", chance)
+        row = _row(proxy.label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
+                   {a: v["seconds"] for a, v in per_arch.items()}, truth, proxy.build_seconds,
+                   cfg, method=proxy.method, ipc=proxy.ipc, proxy_seed=proxy.seed,
+                   options=proxy.params, build_device=proxy.device, epochs=epochs,
+                   diverged=sum(v["diverged"] for v in per_arch.values()),
+                   protocol=_protocol(runs))
+        if row:
+            rows.append(row)
+    if cfg.zero_cost:
+        rows += _zero_cost_rows(db, dataset, truth, selection, cfg)
+    if not rows:
+        raise ValueError("no proxy or zero-cost baseline shares an architecture with the ground "
+                         "truth; run `nas search` or `nas bench fidelity` first")
+    return {
+        "title": cfg.title,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": {"key": dataset.key, "config": dataset.config, "summary": dataset.summary},
+        "space": cfg.space,
+        "architectures": sorted(truth),
+        "ground_truth": {"metric": cfg.truth_metric, "epochs": truth_epochs,
+                         "diverged": sum(v["diverged"] for v in truth.values()),
+                         "protocol": _protocol(truth_runs),
+                         "best": max(v["acc"] for v in truth.values()),
+                         "total_seconds": sum(v["seconds"] for v in truth.values())},
+        "scoring": {"proxy_score": "validation accuracy after training on the proxy",
+                    "truth": f"{cfg.truth_metric} after training on the full training split",
+                    "diverged": "counted as chance accuracy",
+                    "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
+                                  "seed": cfg.seed, "unit": "architectures"}},
+        "rows": rows,
+        "environment": {"versions": versions(),
+                        "devices": sorted({d for r in truth_runs for d in [r.device]})},
+        **({"preset": cfg.extra} if cfg.extra else {}),
+    }
+
+
+def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict],
+                    selection: set[str] | None, cfg: ReportConfig) -> list[dict]:
+    rows = []
+    for method in ZERO_COST_METHODS:
+        scores = [s for s in list_scores(db, dataset_id=dataset.id, method=method)
+                  if s.space == cfg.space and (selection is None or s.arch_id in selection)]
+        if not scores:
+            continue
+        latest = {s.arch_id: s for s in scores}  # a re-scored architecture: the last config
+        defined = {a: s.value for a, s in latest.items() if s.value is not None}
+        row = _row(method, "zero-cost", defined,
+                   {a: s.wall_seconds for a, s in latest.items()}, truth, 0.0, cfg,
+                   undefined=len(latest) - len(defined),
+                   protocol={"config": scores[-1].config, "devices": [scores[-1].device]})
+        if row:
+            rows.append(row)
+    return rows
+
+
+def to_jsonable(value):
+    """Replace NaN/inf by None (JSON has no NaN) and tuples by lists, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value

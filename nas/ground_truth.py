@@ -1,0 +1,153 @@
+"""Export and import ground-truth (full-data) runs as CSV or JSON.
+
+A table measured on a big machine can be brought to a small one: rows are matched by the
+dataset key (source content + preparation config), the architecture, the training protocol
+and the seed, and become ordinary cached full-data runs there, so ``nas ground-truth`` and
+``nas report`` reuse them instead of training.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from nas.api import run_key
+from nas.trainer import TrainConfig
+from search_spaces import get_space
+from storage import Database, DatasetRecord, RunRecord, get_run, list_runs, record_run
+
+FORMAT_VERSION = 1
+COLUMNS = ("dataset_key", "space", "arch_id", "seed", "train", "status", "epochs", "val_acc",
+           "test_acc", "train_loss", "num_params", "flops", "wall_seconds", "device",
+           "versions")
+_JSON_COLUMNS = ("train", "versions")
+_FLOAT_COLUMNS = ("val_acc", "test_acc", "train_loss", "wall_seconds")
+_INT_COLUMNS = ("seed", "epochs", "num_params", "flops")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    imported: int  # new full-data runs written
+    present: int  # already stored here (kept as they are)
+    other_dataset: int  # rows of another dataset key (skipped)
+
+
+def _row(dataset: DatasetRecord, run: RunRecord) -> dict:
+    return {"dataset_key": dataset.key, "space": run.space, "arch_id": run.arch_id,
+            "seed": run.seed, "train": run.config["train"], "status": run.status,
+            "epochs": run.epochs, "val_acc": run.val_acc, "test_acc": run.test_acc,
+            "train_loss": run.train_loss, "num_params": run.num_params, "flops": run.flops,
+            "wall_seconds": run.wall_seconds, "device": run.device, "versions": run.versions}
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise ValueError(f"ground-truth file {path} must end in .csv or .json")
+    return suffix[1:]
+
+
+def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int:
+    """Write every full-data run of ``dataset`` to ``path`` (.csv or .json); returns the
+    number of rows. JSON holds {"format_version", "dataset": {key, config}, "runs": [...]};
+    CSV holds one row per run with ``train`` and ``versions`` as JSON strings."""
+    kind = _format(path)
+    rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)]
+    if not rows:
+        raise ValueError(f"no ground-truth runs on dataset {dataset.key} to export; run "
+                         "`nas ground-truth` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "json":
+        blob = {"format_version": FORMAT_VERSION,
+                "dataset": {"key": dataset.key, "config": dataset.config}, "runs": rows}
+        path.write_text(json.dumps(blob, indent=1))
+    else:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: json.dumps(v) if k in _JSON_COLUMNS else v
+                                 for k, v in row.items()})
+    return len(rows)
+
+
+def _read(path: Path) -> list[dict]:
+    kind = _format(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read ground-truth file {path}: {exc.strerror}") from None
+    try:
+        if kind == "json":
+            rows = json.loads(text)["runs"]
+        else:
+            rows = []
+            for raw in csv.DictReader(text.splitlines()):
+                row: dict = dict(raw)
+                for k in _JSON_COLUMNS:
+                    row[k] = json.loads(row[k])
+                rows.append(row)
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a ground-truth export ({exc!r}); write one with "
+                         "`nas ground-truth --export`") from None
+    return [_clean(row, path, i) for i, row in enumerate(rows, start=1)]
+
+
+def _clean(row: dict, path: Path, line: int) -> dict:
+    missing = [c for c in COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"{path} row {line} lacks {missing}; expected columns {list(COLUMNS)}")
+    out = {c: row[c] for c in COLUMNS}
+    try:
+        for c in _FLOAT_COLUMNS:
+            out[c] = None if out[c] in (None, "") else float(out[c])
+        for c in _INT_COLUMNS:
+            out[c] = int(out[c])
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(out["train"]) - known
+        if unknown:
+            raise ValueError(f"unknown training options {sorted(unknown)}")
+        out["train_config"] = TrainConfig(**out["train"])
+        get_space(out["space"]).parse(out["arch_id"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path} row {line}: {str(exc).splitlines()[0]}") from None
+    if out["status"] not in ("finished", "diverged"):
+        raise ValueError(f"{path} row {line}: status {out['status']!r} is not finished/diverged")
+    return out
+
+
+def import_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> ImportSummary:
+    """Store the rows of ``path`` that belong to ``dataset`` as full-data runs, keyed exactly
+    as ``nas ground-truth`` keys its own (so they are reused, never retrained). The whole file
+    is validated before anything is written; runs already stored here are kept.
+
+    Raises:
+        ValueError: unreadable or malformed file (the database is unchanged), or no row
+            matches this dataset (the message names the keys found).
+    """
+    rows = _read(path)
+    mine = [r for r in rows if r["dataset_key"] == dataset.key]
+    if rows and not mine:
+        keys = sorted({r["dataset_key"] for r in rows})
+        raise ValueError(f"{path} holds ground truth of dataset(s) {keys}, not of {dataset.key}; "
+                         "prepare the data with the same flags (--resize, --classes, "
+                         "--per-class, ...) as where it was measured")
+    imported = present = 0
+    for r in mine:
+        key = run_key(dataset, None, r["space"], r["arch_id"], r["seed"], r["train_config"])
+        if get_run(db, key) is not None:
+            present += 1
+            continue
+        run = RunRecord(
+            key=key, space=r["space"], arch_id=r["arch_id"], dataset_id=dataset.id,
+            proxy_id=None, seed=r["seed"], epochs=r["epochs"],
+            config={"train": r["train_config"].to_dict(), "source": "full",
+                    "imported_from": path.name},
+            status=r["status"], val_acc=r["val_acc"], test_acc=r["test_acc"],
+            train_loss=r["train_loss"], num_params=r["num_params"], flops=r["flops"],
+            wall_seconds=r["wall_seconds"], device=r["device"], versions=r["versions"])
+        record_run(db, run, get_space(r["space"]).parse(r["arch_id"]).params())
+        imported += 1
+    return ImportSummary(imported, present, len(rows) - len(mine))
