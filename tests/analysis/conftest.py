@@ -47,3 +47,15 @@ def db_url(tmp_path) -> str:
 @pytest.fixture
 def db(db_url) -> Database:
     return Database(db_url)
+
+
+@pytest.fixture(scope="session")
+def tiny_bench(tiny_data, tmp_path_factory):
+    """The ``tiny`` preset run once through the CLI: (database URL, report dir, data dir)."""
+    from nas.cli import main
+
+    root = tmp_path_factory.mktemp("tiny-bench")
+    url, out = f"sqlite:///{root / 'nas.db'}", root / "report"
+    assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(tiny_data), "--db", url,
+                 "--out", str(out), "--threads", "1"]) == 0
+    return url, out, tiny_data

@@ -1,0 +1,52 @@
+import json
+
+from nas import bench
+from nas.cli import main
+from storage import Database, list_datasets, list_runs, list_scores
+
+
+def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
+    url, out, _ = tiny_bench
+    report = json.loads((out / "report.json").read_text())
+    preset = bench.PRESETS["tiny"]
+    assert len(report["architectures"]) == preset.sample
+    kinds = {r["name"]: r["kind"] for r in report["rows"]}
+    assert kinds[f"random-ipc{preset.ipc}"] == "proxy"
+    assert {n for n, k in kinds.items() if k == "zero-cost"} == set(preset.zero_cost)
+    assert report["preset"]["name"] == "tiny"
+    assert report["ground_truth"]["epochs"] == preset.truth_epochs
+
+
+def test_rerunning_a_preset_reuses_every_stored_result(tiny_bench, tmp_path):
+    url, _, data = tiny_bench
+    db = Database(url)
+    dataset = list_datasets(db)[0]
+    before = (list_runs(db, dataset_id=dataset.id), list_scores(db, dataset_id=dataset.id))
+    assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(data), "--db", url,
+                 "--out", str(tmp_path / "again")]) == 0
+    after = (list_runs(db, dataset_id=dataset.id), list_scores(db, dataset_id=dataset.id))
+    assert after == before  # same runs, same timings: nothing retrained or rescored
+    assert (tmp_path / "again" / "report.html").exists()
+
+
+def test_unregistered_proxies_are_skipped_with_a_note():
+    notes = []
+    preset = bench.PRESETS["cpu"]
+    chosen = bench.available_proxies(
+        bench.dataclasses.replace(preset, proxies=("random", "no-such-proxy")), notes.append)
+    assert chosen == ["random"]
+    assert len(notes) == 1 and "no-such-proxy" in notes[0]
+
+
+def test_presets_are_one_table_from_smoke_test_to_paper_protocol():
+    tiny, cpu, paper = (bench.PRESETS[n] for n in ("tiny", "cpu", "paper"))
+    assert tiny.sample < cpu.sample < paper.sample == 720
+    assert (paper.ipc, paper.proxy_epochs, paper.truth_epochs) == (50, 200, 100)
+    assert paper.resize is None and paper.per_class is None
+    assert cpu.sample >= 5  # every level of the largest factor (5 norms) can appear
+
+
+def test_unknown_preset_is_a_clear_error(capsys, tmp_path):
+    assert main(["bench", "fidelity", "--preset", "huge", "--db",
+                 f"sqlite:///{tmp_path / 'x.db'}"]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err

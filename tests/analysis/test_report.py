@@ -1,0 +1,63 @@
+import base64
+import json
+import re
+
+import pytest
+
+from nas.analysis.report import ReportConfig, build_report
+from nas.cli import main
+from storage import Database, list_datasets
+
+METRICS = {"n", "spearman", "spearman_ci", "kendall", "kendall_ci", "top_k", "selected"}
+SELECTED = {"index", "accuracy", "best", "regret", "rank", "arch_id", "best_arch_id"}
+COSTS = {"build_seconds", "mean_proxy_seconds", "mean_full_seconds", "total_proxy_seconds",
+         "total_full_seconds", "speedup"}
+
+
+def _data_flags(data):
+    return ["--data", str(data), "--resize", "16", "--per-class", "20", "--test-per-class", "10"]
+
+
+def test_report_command_writes_html_markdown_and_json_with_every_metric(tiny_bench, tmp_path):
+    url, _, data = tiny_bench
+    out = tmp_path / "report"
+    assert main(["report", "--db", url, "--out", str(out), "--resamples", "100",
+                 *_data_flags(data)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["rows"]) == 6  # random + 5 zero-cost baselines
+    for row in report["rows"]:
+        assert set(row["metrics"]) == METRICS
+        assert set(row["metrics"]["top_k"]) == {"5", "10", "20", "top5%"}
+        assert set(row["metrics"]["selected"]) == SELECTED
+        assert set(row["costs"]) == COSTS
+        assert len(row["architectures"]) == row["metrics"]["n"]
+    for fact in ("dataset", "ground_truth", "environment", "architectures", "scoring"):
+        assert report[fact]
+    html = (out / "report.html").read_text()
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
+    assert len(images) == 3
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "src='http" not in html and 'src="http' not in html
+    markdown = (out / "report.md").read_text()
+    assert "| random-ipc3 | proxy |" in markdown and "synflow" in markdown
+
+
+def test_selected_architecture_is_the_proxys_best_scored_one(tiny_bench):
+    url, _, _ = tiny_bench
+    db = Database(url)
+    report = build_report(db, list_datasets(db)[0], ReportConfig(n_resamples=20))
+    for row in report["rows"]:
+        scores = {a["arch_id"]: a["score"] for a in row["architectures"]}
+        truth = {a["arch_id"]: a["truth"] for a in row["architectures"]}
+        chosen = row["metrics"]["selected"]["arch_id"]
+        assert scores[chosen] == max(scores.values())
+        assert row["metrics"]["selected"]["accuracy"] == truth[chosen]
+        assert row["metrics"]["selected"]["regret"] == pytest.approx(
+            max(truth.values()) - truth[chosen])
+
+
+def test_report_without_ground_truth_is_a_clear_error(tiny_data, tmp_path, capsys):
+    assert main(["report", "--db", f"sqlite:///{tmp_path / 'empty.db'}",
+                 "--out", str(tmp_path / "r"), *_data_flags(tiny_data)]) == 2
+    assert "no ground-truth runs" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
