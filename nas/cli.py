@@ -237,7 +237,8 @@ class ReportCommand:
 
 
 def _show_report(report: dict, paths: dict[str, Path]) -> int:
-    console.print(rich_table(report))
+    wide = console if console.is_terminal else Console(width=160)  # logs: don't wrap cells
+    wide.print(rich_table(report))
     console.print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")
     return 0
 

@@ -105,20 +105,44 @@ color:#222}table{border-collapse:collapse;font-size:14px;margin:1em 0}th,td{bord
 .note{color:#555;font-size:13px}"""
 
 
+CAPTIONS = {
+    "scatter": ("Proxy score vs full-data accuracy",
+                "One point per architecture. Red star: the architecture the proxy selects "
+                "(best proxy score); green ring: the truly best architecture."),
+    "spearman": ("Spearman's ρ per proxy",
+                 "Point: Spearman's ρ over all architectures; bar: bootstrap 95% interval."),
+    "cost": ("Cost vs fidelity",
+             "Seconds to rank every architecture (proxy build included; zero-cost scores "
+             "drawn at 1 ms or more) against Spearman's ρ; dashed: full-data training."),
+}
+
+
+def _architecture_table(report: dict) -> str:
+    """Per-architecture numbers (ground truth and every row's score), folded away."""
+    esc = html.escape
+    scores = {r["name"]: {a["arch_id"]: a["score"] for a in r["architectures"]}
+              for r in report["rows"]}
+    truth = {a["arch_id"]: a["truth"] for r in report["rows"] for a in r["architectures"]}
+    head = "".join(f"<th>{esc(n)}</th>" for n in ["architecture", "ground truth", *scores])
+    body = "".join(
+        f"<tr><td>{esc(a)}</td><td>{_num(truth[a])}</td>"
+        + "".join(f"<td>{_num(s.get(a), 4 if max(map(abs, s.values()), default=0) < 100 else 0)}"
+                  "</td>" for s in scores.values()) + "</tr>"
+        for a in sorted(truth, key=lambda a: -truth[a]))
+    return (f"<details><summary>Every architecture ({len(truth)}), best first</summary>"
+            f"<table><tr>{head}</tr>{body}</table></details>")
+
+
 def _html(report: dict, images: dict[str, bytes]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
                    for cells in summary_rows(report))
     setup = "".join(f"<li>{esc(line)}</li>" for line in _setup_lines(report))
-    captions = {"scatter": "Proxy score vs full-data accuracy per architecture; red star: the "
-                           "architecture the proxy selects, green ring: the truly best.",
-                "spearman": "Spearman's ρ with bootstrap 95% confidence interval.",
-                "cost": "Cost of ranking the architectures vs ranking fidelity."}
     figures = "".join(
-        f"<h2>{esc(captions[name].split(';')[0].split('.')[0])}</h2>"
-        f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-        f"<p class='note'>{esc(captions[name])}</p>" for name, png in images.items())
+        f"<h2>{esc(heading)}</h2><img alt='{name}' "
+        f"src='data:image/png;base64,{base64.b64encode(images[name]).decode()}'>"
+        f"<p class='note'>{esc(caption)}</p>" for name, (heading, caption) in CAPTIONS.items())
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report['title'])}"
             f"</title><style>{_CSS}</style></head><body><h1>{esc(report['title'])}</h1>"
             f"<p class='note'>Generated {esc(report['created_at'])}. Every number is in "
@@ -128,7 +152,7 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
             f"seconds per architecture on the proxy (full data: "
             f"{_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s); speed-up: full-data"
             f" total over proxy total (build included).</p>"
-            f"<h2>Setup</h2><ul>{setup}</ul>{figures}</body></html>")
+            f"<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
 
 
 def _markdown(report: dict, image_files: dict[str, str]) -> str:

@@ -149,8 +149,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                     "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
                                   "seed": cfg.seed, "unit": "architectures"}},
         "rows": rows,
-        "environment": {"versions": versions(),
-                        "devices": sorted({d for r in truth_runs for d in [r.device]})},
+        "environment": {"versions": versions()},
         **({"preset": cfg.extra} if cfg.extra else {}),
     }
 
