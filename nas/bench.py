@@ -52,11 +52,13 @@ PRESETS: dict[str, FidelityPreset] = {
     "tiny": FidelityPreset("CI smoke test (< 3 min on 2 cores)", resize=16, per_class=20,
                            test_per_class=10, sample=6, ipc=3, proxy_epochs=2, truth_epochs=2,
                            proxies=("random",), zero_cost_batches=1),
-    # Reference benchmark for a 2-core CPU (REFERENCE.md: ~4x faster at 16x16 than 32x32);
-    # estimated ~45 min proxy side, ~3 h ground truth (computed once, cached).
+    # Reference benchmark for a 2-core CPU at 16x16 (REFERENCE.md: ~4x faster than 32x32).
+    # Estimated from the sample's FLOPs at ~1.2e10 multiply-accumulates/s (1-thread rate
+    # measured here x ~1.7 for 2 threads): ~12 min of proxy training per proxy, ~2.9 h of
+    # ground truth (computed once, cached); not yet measured end to end.
     "cpu": FidelityPreset("2-core CPU reference on CIFAR-10 at 16x16", resize=16,
-                          per_class=1000, test_per_class=200, sample=36, ipc=10,
-                          proxy_epochs=100, truth_epochs=20),
+                          per_class=500, test_per_class=200, sample=36, ipc=10,
+                          proxy_epochs=60, truth_epochs=20),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
     # the full data (REFERENCE.md); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,

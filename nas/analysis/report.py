@@ -88,7 +88,8 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
     cost = metrics.costs(build_seconds, [seconds[a] for a in archs],
                          [truth[a]["seconds"] for a in archs])
     return {"name": name, "kind": kind, **info, "metrics": fid, "costs": asdict(cost),
-            "architectures": [{"arch_id": a, "score": scores[a], "truth": truth[a]["acc"]}
+            "architectures": [{"arch_id": a, "score": scores[a], "truth": truth[a]["acc"],
+                               "seconds": seconds[a], "truth_seconds": truth[a]["seconds"]}
                               for a in archs]}
 
 
