@@ -13,7 +13,7 @@ from nas.analysis.render import write_report
 from nas.analysis.report import ReportConfig, build_report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
 from nas.data import DataConfig, resolve_data_path
-from nas.selection import stratified_sample
+from nas.selection import select_architectures
 from nas.trainer import TrainConfig
 from proxies import get_proxy, list_proxies
 from search_spaces import get_space
@@ -101,7 +101,7 @@ def run_fidelity(db: Database, preset: FidelityPreset, out_dir: Path, *,
     """
     data = api.load_data(preset.data_config(str(resolve_data_path(data_path))))
     dataset = api.register_dataset(db, data)
-    archs = stratified_sample(get_space(preset.space), preset.sample, preset.seed)
+    archs = select_architectures(get_space(preset.space), sample=preset.sample, seed=preset.seed)
     note(f"{len(archs)} architectures of {preset.space}, dataset {dataset.key} "
          f"({data.describe()})")
     proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),

@@ -212,8 +212,9 @@ class ReportCommand:
     help = "fidelity report: proxies and zero-cost baselines vs ground truth (HTML, MD, JSON)"
 
     def add_arguments(self, parser):
-        parser.add_argument("--out", type=Path, default=Path("nas-report"),
-                            help="directory for report.html, report.md, report.json")
+        parser.add_argument("--out", type=Path, default=None,
+                            help="directory for report.html, report.md, report.json "
+                                 "(default: report/ beside the database)")
         parser.add_argument("--space", default="convnet720", help=f"one of {list_spaces()}")
         parser.add_argument("--archs", nargs="+", default=None,
                             help="restrict to these architecture ids")
@@ -233,7 +234,7 @@ class ReportCommand:
             space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
             truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
             n_resamples=args.resamples))
-        return _show_report(report, write_report(report, args.out))
+        return _show_report(report, write_report(report, args.out or db.home / "report"))
 
 
 def _show_report(report: dict, paths: dict[str, Path]) -> int:
@@ -250,7 +251,8 @@ class BenchCommand:
         parser.add_argument("benchmark", choices=["fidelity"])
         parser.add_argument("--preset", default="tiny", help=f"one of {list(bench.PRESETS)}")
         parser.add_argument("--out", type=Path, default=None,
-                            help="report directory (default: nas-report/<preset>)")
+                            help="report directory (default: report-<preset>/ beside the "
+                                 "database)")
         parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: $NAS_DB)")
         parser.add_argument("--threads", type=int, default=None)
         parser.add_argument("--data", default=None, help="dataset directory")
@@ -276,7 +278,8 @@ class BenchCommand:
                 changes[name] = tuple(changes[name])
         preset = dataclasses.replace(preset, **changes, proxy_options=options)
         db = Database(args.db)
-        report, paths = bench.run_fidelity(db, preset, args.out or Path("nas-report", args.preset),
+        out = args.out or db.home / f"report-{args.preset}"
+        report, paths = bench.run_fidelity(db, preset, out,
                                            data_path=args.data, name=args.preset,
                                            note=console.print)
         return _show_report(report, paths)
@@ -303,17 +306,9 @@ class DemoCommand:
         parser.add_argument("--threads", type=int, default=None)
 
     def take_action(self, args) -> int:
-        db, rows, report = run_demo(DemoConfig(), data_path=args.data, db_url=args.db)
-        _print_fidelity(rows, "random proxy vs full-data training (demo)")
-        console.print(f"database: {db.safe_url}\nreport:   {report}")
-        return 0
-
-
-def _print_fidelity(rows: list[api.Fidelity], title: str) -> None:
-    table = Table("proxy", "architectures", "Spearman", "Kendall", "diverged", title=title)
-    for r in rows:
-        table.add_row(r.proxy, str(r.n), f"{r.spearman:.3f}", f"{r.kendall:.3f}", str(r.diverged))
-    console.print(table)
+        db, report, paths = run_demo(DemoConfig(), data_path=args.data, db_url=args.db)
+        console.print(f"database: {db.safe_url}")
+        return _show_report(report, paths)
 
 
 def _fmt(value: float | None) -> str:

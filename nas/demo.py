@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nas import api
+from nas.analysis.render import write_report
+from nas.analysis.report import ReportConfig, build_report
 from nas.data import DataConfig, resolve_data_path
 from nas.selection import select_architectures
 from nas.trainer import TrainConfig
@@ -30,8 +32,9 @@ class DemoConfig:
 
 
 def run_demo(config: DemoConfig, *, data_path: str | None = None,
-             db_url: str | None = None) -> tuple[Database, list[api.Fidelity], Path]:
-    """Run the pipeline; returns the database, the fidelity rows and the report's path."""
+             db_url: str | None = None) -> tuple[Database, dict, dict[str, Path]]:
+    """Run the pipeline; returns the database, the fidelity report and its files by name
+    (html, markdown, json, figures) under the database's home directory."""
     data_cfg = DataConfig(path=str(resolve_data_path(data_path)), resize=config.resize,
                           per_class=config.per_class, test_per_class=config.test_per_class)
     space = get_space("convnet720")
@@ -48,7 +51,7 @@ def run_demo(config: DemoConfig, *, data_path: str | None = None,
         db, data, dataset, None,
         api.EvaluationPlan("convnet720", archs, replace(train_cfg, epochs=config.full_epochs),
                            config.seed))
-    rows = api.fidelity_table(db, dataset)
-    report = db.home / "report.md"
-    report.write_text(api.fidelity_markdown(dataset, rows))
-    return db, rows, report
+    report = build_report(db, dataset, ReportConfig(
+        arch_ids=tuple(archs), proxy_epochs=config.proxy_epochs, truth_epochs=config.full_epochs,
+        zero_cost=False, title="Random proxy vs full-data training (demo)"))
+    return db, report, write_report(report, db.home / "report")
