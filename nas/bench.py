@@ -35,6 +35,7 @@ class FidelityPreset:
     proxy_epochs: int
     truth_epochs: int
     classes: tuple[str, ...] | None = None  # None = every class of the dataset
+    where: tuple[str, ...] = ()  # factor filters before sampling, e.g. ("width=32,64",)
     proxies: tuple[str, ...] = DATA_PROXIES  # those not registered are skipped with a note
     zero_cost: tuple[str, ...] = ZERO_COST_METHODS
     proxy_options: dict[str, dict] = field(default_factory=dict)  # method -> build options
@@ -101,7 +102,8 @@ def run_fidelity(db: Database, preset: FidelityPreset, out_dir: Path, *,
     """
     data = api.load_data(preset.data_config(str(resolve_data_path(data_path))))
     dataset = api.register_dataset(db, data)
-    archs = select_architectures(get_space(preset.space), sample=preset.sample, seed=preset.seed)
+    archs = select_architectures(get_space(preset.space), sample=preset.sample,
+                                 where=list(preset.where), seed=preset.seed)
     note(f"{len(archs)} architectures of {preset.space}, dataset {dataset.key} "
          f"({data.describe()})")
     proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),

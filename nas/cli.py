@@ -260,6 +260,8 @@ class BenchCommand:
         for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
                      "truth-epochs", "zero-cost-batches", "seed"):
             group.add_argument(f"--{flag}", type=int, default=None)
+        group.add_argument("--where", nargs="+", default=None, metavar="FACTOR=V1,V2",
+                           help="restrict the space before sampling, e.g. width=32,64")
         group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
         group.add_argument("--zero-cost", nargs="*", default=None, help="zero-cost methods")
         group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=JSON",
@@ -273,7 +275,7 @@ class BenchCommand:
         for item in args.option:
             method, key, value = _parse_option(item)
             options.setdefault(method, {})[key] = value
-        for name in ("proxies", "zero_cost"):
+        for name in ("proxies", "zero_cost", "where"):
             if name in changes:
                 changes[name] = tuple(changes[name])
         preset = dataclasses.replace(preset, **changes, proxy_options=options)
