@@ -109,8 +109,12 @@ def run_fidelity(db: Database, preset: FidelityPreset, out_dir: Path, *,
     proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),
                                     seed=preset.seed)
     for method in available_proxies(preset, note):
-        proxy = api.build_proxy(db, data, dataset, method, ipc=preset.ipc, seed=preset.seed,
-                                options=preset.proxy_options.get(method, {}))
+        try:
+            proxy = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
+                                    seed=preset.seed, options=preset.proxy_options.get(method, {}))
+        except ValueError as exc:  # e.g. d2m without a distilled generator on this dataset
+            note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
+            continue
         api.evaluate_architectures(db, data, dataset, proxy, proxy_plan, progress=progress)
     score_architectures(db, data, dataset, preset.space, archs, list(preset.zero_cost),
                         ZeroCostConfig(batches=preset.zero_cost_batches, seed=preset.seed),
