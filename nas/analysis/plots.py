@@ -47,7 +47,7 @@ def scatter_grid(report: dict, columns: int = 3) -> Figure:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(rows):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8, loc="lower right")
+    axes.flat[0].legend(fontsize=8, loc="best")
     return fig
 
 
