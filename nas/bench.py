@@ -88,19 +88,25 @@ def available_proxies(preset: FidelityPreset, note: Callable[[str], None]) -> li
     return chosen
 
 
-def run_fidelity(db: Database, preset: FidelityPreset, out_dir: Path, *,
-                 data_path: str | None = None, name: str = "custom", progress: bool = True,
+def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Path | None = None,
+                 *, data_path: str | None = None, name: str = "custom", progress: bool = True,
                  note: Callable[[str], None] = print) -> tuple[dict, dict[str, Path]]:
-    """Run the whole benchmark and write its report into ``out_dir``.
+    """Run the whole benchmark and write its report into ``out_dir`` (default: report-NAME/
+    beside the database).
 
     Every step is cached in ``db`` (proxies by key, runs by dataset + architecture + protocol
     + seed, zero-cost scores by config), so an interrupted run resumes where it stopped and
     a finished one re-renders its report without training.
 
+    Args:
+        db: a Database, or its URL (None: the default), opened only once the data has loaded,
+            so a bad dataset path leaves no database behind.
+
     Returns:
         (report dict, written paths by name).
     """
     data = api.load_data(preset.data_config(str(resolve_data_path(data_path))))
+    db = db if isinstance(db, Database) else Database(db)
     dataset = api.register_dataset(db, data)
     archs = select_architectures(get_space(preset.space), sample=preset.sample,
                                  where=list(preset.where), seed=preset.seed)
@@ -126,4 +132,4 @@ def run_fidelity(db: Database, preset: FidelityPreset, out_dir: Path, *,
         space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
         truth_epochs=preset.truth_epochs, title=f"Proxy fidelity benchmark ({name})",
         extra={"name": name, **dataclasses.asdict(preset)}))
-    return report, write_report(report, out_dir)
+    return report, write_report(report, out_dir or db.home / f"report-{name}")

@@ -279,11 +279,8 @@ class BenchCommand:
             if name in changes:
                 changes[name] = tuple(changes[name])
         preset = dataclasses.replace(preset, **changes, proxy_options=options)
-        db = Database(args.db)
-        out = args.out or db.home / f"report-{args.preset}"
-        report, paths = bench.run_fidelity(db, preset, out,
-                                           data_path=args.data, name=args.preset,
-                                           note=console.print)
+        report, paths = bench.run_fidelity(args.db, preset, args.out, data_path=args.data,
+                                           name=args.preset, note=console.print)
         return _show_report(report, paths)
 
 

@@ -68,3 +68,11 @@ def test_preset_fields_can_be_overridden_from_the_command_line(tiny_data, tmp_pa
     assert all("-w32-" in a for a in report["architectures"])
     assert [r["name"] for r in report["rows"] if r["kind"] == "zero-cost"] == ["params"]
     assert report["preset"]["where"] == ["width=32"]
+
+
+def test_a_missing_dataset_fails_before_creating_a_database(tmp_path, capsys):
+    db_path = tmp_path / "nas.db"
+    assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(tmp_path / "nowhere"),
+                 "--db", f"sqlite:///{db_path}"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert not db_path.exists()
