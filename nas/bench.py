@@ -59,7 +59,11 @@ PRESETS: dict[str, FidelityPreset] = {
     # ground truth (computed once, cached); not yet measured end to end.
     "cpu": FidelityPreset("2-core CPU reference on CIFAR-10 at 16x16", resize=16,
                           per_class=500, test_per_class=200, sample=36, ipc=10,
-                          proxy_epochs=60, truth_epochs=20),
+                          proxy_epochs=60, truth_epochs=20,
+                          # DM at 16x16 took 2.4-3.4 s/iteration here (1 thread, loaded
+                          # machine, 64 real images per class): 500 iterations ~ 20-28 min.
+                          # D2M needs `nas pretrain` + `nas distill --method d2m` first.
+                          proxy_options={"dm": {"iterations": 500, "batch_real": 64}}),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
     # the full data (REFERENCE.md); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
