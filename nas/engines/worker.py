@@ -1,0 +1,105 @@
+"""The worker loop shared by Optuna strategies: claim a trial under the study lock, train it
+while a heartbeat thread proves this process alive, tell the result; repeat until the study
+has nothing left to hand out and nothing running elsewhere."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, StorageInternalError
+from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.trial import TrialState
+
+from nas.engines.objective import run_trial
+from nas.engines.session import SearchSession
+from nas.engines.study import retrying
+
+Claim = Callable[[SearchSession], optuna.Trial | None]
+TrialDone = Callable[[optuna.trial.FrozenTrial], None]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@contextmanager
+def heartbeat(storage: RDBStorage, trial_id: int, seconds: int) -> Iterator[None]:
+    """Record the trial's heartbeat every ``seconds`` while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except StorageInternalError:  # a locked SQLite file: beat again next time
+                pass
+            if stop.wait(seconds):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def requeue_dead_trials(session: SearchSession) -> None:
+    """Fail RUNNING trials whose worker stopped beating; Optuna's retry callback puts each
+    back as a WAITING trial with the same parameters (call under the study lock)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        retrying(lambda: fail_stale_trials(session.study), session.url)
+
+
+def ask(study: optuna.Study, **kwargs) -> optuna.Trial:
+    """``study.ask`` without Optuna's note that heartbeats are meant for ``optimize`` (this
+    module runs the heartbeat thread itself)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+        return study.ask(**kwargs)
+
+
+def count(study: optuna.Study, *states: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """Run ``trial`` (already RUNNING) under a heartbeat and tell the study how it ended.
+    Any error other than pruning marks the trial FAIL and is re-raised."""
+    study, url = session.study, session.url
+    trial_id = session.storage.get_trial_id_from_study_id_trial_number(session.study_id,
+                                                                       trial.number)
+    with heartbeat(session.storage, trial_id, session.config.heartbeat_seconds):
+        try:
+            value = run_trial(session, trial)
+        except optuna.TrialPruned:
+            return retrying(lambda: study.tell(trial, state=TrialState.PRUNED), url)
+        except BaseException:
+            retrying(lambda: study.tell(trial, state=TrialState.FAIL), url)
+            raise
+    return retrying(lambda: study.tell(trial, value), url)
+
+
+def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None) -> int:
+    """Evaluate trials handed out by ``claim`` until it returns None while no other worker's
+    trial is still RUNNING (a dead worker's trial is re-queued once its heartbeat goes stale,
+    so waiting for running trials is what makes every point finish). Returns the number of
+    trials this worker evaluated."""
+    done = 0
+    while True:
+        with session.lock():
+            requeue_dead_trials(session)
+            trial = retrying(lambda: claim(session), session.url)
+        if trial is None:
+            if count(session.study, TrialState.RUNNING, TrialState.WAITING) == 0:
+                return done
+            time.sleep(session.config.heartbeat_seconds)
+            continue
+        frozen = evaluate_trial(session, trial)
+        done += 1
+        if on_done:
+            on_done(frozen)
