@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import optuna
 
 from nas.engines.session import SearchSession
@@ -44,6 +47,7 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
     trial.set_user_attr("arch_id", arch_id)
     trial.set_user_attr("proxy", session.source)
     trial.set_user_attr("seed", config.seed)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     on_epoch = _pruning_callback(trial) if config.prune else None
     run = session.evaluator.evaluate(config.space, arch_id, config.train, config.seed,
                                      search_id=session.search_id, on_epoch=on_epoch)

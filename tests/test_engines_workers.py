@@ -1,0 +1,86 @@
+"""Several worker processes finishing one study on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from storage import Database, list_runs
+from tests.engines_support import (
+    CHEAP_ARCHS,
+    complete_per_arch,
+    finish,
+    only_study,
+    search_cmd,
+    start,
+    write_tiny_folder,
+)
+from tests.postgres_fixture import postgres_server, postgres_url  # noqa: F401
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _runs_per_arch(url: str, study: optuna.Study) -> dict[str, int]:
+    runs = list_runs(Database(url), search_id=study.user_attrs["search_id"])
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.arch_id] = counts.get(r.arch_id, 0) + 1
+    return counts
+
+
+def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_url):
+    data = write_tiny_folder(tmp_path / "data")
+    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
+                     "--epochs", "2", "--workers", "1", "--heartbeat", "2")
+    procs = [start(cmd, tmp_path, f"worker{i}.log") for i in range(3)]
+    for i, proc in enumerate(procs):
+        finish(proc, tmp_path, f"worker{i}.log")
+
+    study = only_study(postgres_url)
+    trials = study.get_trials()
+    assert len(trials) == len(CHEAP_ARCHS)  # no point enqueued twice, no stray trial
+    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+    for t in trials:  # dashboard-ready: every factor is a categorical distribution
+        assert set(t.distributions) == {"depth", "width", "activation", "norm", "pooling"}
+        assert t.value == t.user_attrs["val_acc"]
+    workers = {t.user_attrs["worker"] for t in trials}
+    print(f"trials per worker: {[sum(t.user_attrs['worker'] == w for t in trials) for w in workers]}")
+
+
+def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url):
+    data = write_tiny_folder(tmp_path / "data")
+    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
+                     "--epochs", "6", "--workers", "1", "--heartbeat", "1")
+    victim = start(cmd, tmp_path, "victim.log")
+    killed_number = None
+    deadline = time.monotonic() + 180
+    while killed_number is None and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.2)
+        try:
+            study = only_study(postgres_url)
+        except ValueError:  # the study does not exist yet
+            continue
+        done = study.get_trials(states=(TrialState.COMPLETE,))
+        running = [t for t in study.get_trials(states=(TrialState.RUNNING,))
+                   if "arch_id" in t.user_attrs]
+        if done and running:  # mid-way through the grid, a trial in training
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            killed_number = running[0].number
+    assert killed_number is not None, (tmp_path / "victim.log").read_text()[-2000:]
+
+    finish(start(cmd, tmp_path, "restarted.log"), tmp_path, "restarted.log")
+
+    study = only_study(postgres_url)
+    killed = study.trials[killed_number]
+    assert killed.state == TrialState.FAIL
+    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
+    assert [t.state for t in retried] == [TrialState.COMPLETE]
+    assert retried[0].user_attrs["arch_id"] == killed.user_attrs["arch_id"]
+    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in CHEAP_ARCHS}
