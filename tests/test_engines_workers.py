@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from storage import Database, list_runs
+from tests import postgres_fixture
 from tests.engines_support import (
     CHEAP_ARCHS,
     complete_per_arch,
@@ -19,7 +21,9 @@ from tests.engines_support import (
     start,
     write_tiny_folder,
 )
-from tests.postgres_fixture import postgres_server, postgres_url  # noqa: F401
+
+postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
+postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -48,8 +52,8 @@ def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_
     for t in trials:  # dashboard-ready: every factor is a categorical distribution
         assert set(t.distributions) == {"depth", "width", "activation", "norm", "pooling"}
         assert t.value == t.user_attrs["val_acc"]
-    workers = {t.user_attrs["worker"] for t in trials}
-    print(f"trials per worker: {[sum(t.user_attrs['worker'] == w for t in trials) for w in workers]}")
+    per_worker = Counter(t.user_attrs["worker"] for t in trials)
+    print(f"trials per worker: {sorted(per_worker.values())}")
 
 
 def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url):

@@ -85,7 +85,10 @@ def _run_nni(name: str, session: SearchSession, on_done: TrialDone | None) -> in
     config.trial_concurrency = 1
     exp = experiment.NasExperiment(space, evaluator.FunctionalEvaluator(evaluate),
                                    NNI_STRATEGIES[name][1](strategy_module, session), config)
-    exp.run(port=None)
+    try:
+        exp.run(port=None)  # the sequential engine needs no web port
+    finally:
+        exp.stop()  # saves NNI's checkpoint now rather than at interpreter exit
     if errors:
         raise errors[0]
     return len(done)
