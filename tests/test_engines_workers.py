@@ -88,3 +88,19 @@ def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url):
     assert [t.state for t in retried] == [TrialState.COMPLETE]
     assert retried[0].user_attrs["arch_id"] == killed.user_attrs["arch_id"]
     assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+
+
+def test_local_workers_on_sqlite_evaluate_each_point_once(tmp_path):
+    data = write_tiny_folder(tmp_path / "data")
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    cmd = search_cmd(data, url, "--strategy", "grid", "--archs", *CHEAP_ARCHS, "--epochs", "1",
+                     "--workers", "3", "--heartbeat", "2")
+    parent = start(cmd, tmp_path, "local.log")
+    out = finish(parent, tmp_path, "local.log")
+    assert "use PostgreSQL" in out  # recommended up front for several workers on SQLite
+    study = only_study(url)
+    assert len(study.trials) == len(CHEAP_ARCHS)
+    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert _runs_per_arch(url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in study.trials}
+    assert parent.pid not in pids  # trained by the spawned worker processes
