@@ -12,7 +12,7 @@ from collections.abc import Callable
 from nas.engines.session import SearchSession
 from nas.engines.strategies import Strategy, register_strategy
 from nas.engines.study import choices, retrying
-from nas.engines.worker import FINISHED, TrialDone, ask, count, evaluate_trial
+from nas.engines.worker import FINISHED, TrialDone, ask, claimed, count, evaluate_trial
 from search_spaces import get_space
 
 EXTRA_HINT = "pip install -e .[nni]"
@@ -65,7 +65,7 @@ def _run_nni(name: str, session: SearchSession, on_done: TrialDone | None) -> in
         try:
             with session.lock():
                 retrying(lambda: session.study.enqueue_trial(dict(model.arch)), session.url)
-                trial = retrying(lambda: ask(session.study), session.url)
+                trial = claimed(session, retrying(lambda: ask(session.study), session.url))
             frozen = evaluate_trial(session, trial)
         except BaseException as exc:  # NNI swallows trial errors; keep the first to re-raise
             errors.append(exc)

@@ -12,7 +12,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
 from nas.engines.session import SearchSession
-from nas.engines.study import arch_params, retrying
+from nas.engines.study import arch_id_of, arch_params, retrying
 from nas.engines.worker import FINISHED, TrialDone, ask, count, work
 from search_spaces import get_space
 
@@ -67,8 +67,7 @@ def grid_points(session: SearchSession) -> list[str]:
 
 def _trial_arch(trial: optuna.trial.FrozenTrial, session: SearchSession) -> str | None:
     params = trial.system_attrs.get("fixed_params", trial.params)
-    space = get_space(session.config.space)
-    return type(space.enumerate()[0])(**params).id if params else None
+    return arch_id_of(get_space(session.config.space), params) if params else None
 
 
 def enqueue_grid(session: SearchSession) -> None:

@@ -71,9 +71,17 @@ def arch_params(space: SearchSpace, arch_id: str) -> dict:
     return space.parse(arch_id).params()
 
 
+@cache
+def _spec_type(space: SearchSpace) -> type:
+    return type(space.enumerate()[0])
+
+
+def arch_id_of(space: SearchSpace, params: dict) -> str:
+    """The id of the architecture with factor values ``params``."""
+    return _spec_type(space)(**params).id
+
+
 def suggest_arch(trial: optuna.Trial, space: SearchSpace) -> str:
     """Suggest every factor of ``space`` categorically and return the architecture id."""
-    params = {name: trial.suggest_categorical(name, values)
-              for name, values in choices(space).items()}
-    spec_type = type(space.enumerate()[0])
-    return spec_type(**params).id
+    return arch_id_of(space, {name: trial.suggest_categorical(name, values)
+                              for name, values in choices(space).items()})

@@ -22,6 +22,7 @@ from nas.engines.study import retrying
 Claim = Callable[[SearchSession], optuna.Trial | None]
 TrialDone = Callable[[optuna.trial.FrozenTrial], None]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+IDLE_POLL_S = 5  # an idle worker re-checks for re-queued trials at most this often
 
 
 @contextmanager
@@ -67,13 +68,25 @@ def count(study: optuna.Study, *states: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def trial_id(session: SearchSession, trial: optuna.Trial) -> int:
+    return session.storage.get_trial_id_from_study_id_trial_number(session.study_id,
+                                                                   trial.number)
+
+
+def claimed(session: SearchSession, trial: optuna.Trial | None) -> optuna.Trial | None:
+    """Record a just-claimed trial's first heartbeat while still holding the study lock:
+    Optuna never takes a RUNNING trial without any heartbeat for dead."""
+    if trial is not None:
+        retrying(lambda: session.storage.record_heartbeat(trial_id(session, trial)),
+                 session.url)
+    return trial
+
+
 def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     """Run ``trial`` (already RUNNING) under a heartbeat and tell the study how it ended.
     Any error other than pruning marks the trial FAIL and is re-raised."""
     study, url = session.study, session.url
-    trial_id = session.storage.get_trial_id_from_study_id_trial_number(session.study_id,
-                                                                       trial.number)
-    with heartbeat(session.storage, trial_id, session.config.heartbeat_seconds):
+    with heartbeat(session.storage, trial_id(session, trial), session.config.heartbeat_seconds):
         try:
             value = run_trial(session, trial)
         except optuna.TrialPruned:
@@ -93,11 +106,11 @@ def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None)
     while True:
         with session.lock():
             requeue_dead_trials(session)
-            trial = retrying(lambda: claim(session), session.url)
+            trial = claimed(session, retrying(lambda: claim(session), session.url))
         if trial is None:
             if count(session.study, TrialState.RUNNING, TrialState.WAITING) == 0:
                 return done
-            time.sleep(session.config.heartbeat_seconds)
+            time.sleep(min(IDLE_POLL_S, session.config.heartbeat_seconds))
             continue
         frozen = evaluate_trial(session, trial)
         done += 1
