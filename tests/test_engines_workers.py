@@ -39,7 +39,7 @@ def _runs_per_arch(url: str, study: optuna.Study) -> dict[str, int]:
 def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_url):
     data = write_tiny_folder(tmp_path / "data")
     cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
-                     "--epochs", "2", "--workers", "1", "--heartbeat", "2")
+                     "--epochs", "2", "--workers", "1", "--heartbeat", "5")
     procs = [start(cmd, tmp_path, f"worker{i}.log") for i in range(3)]
     for i, proc in enumerate(procs):
         finish(proc, tmp_path, f"worker{i}.log")
@@ -94,7 +94,7 @@ def test_local_workers_on_sqlite_evaluate_each_point_once(tmp_path):
     data = write_tiny_folder(tmp_path / "data")
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     cmd = search_cmd(data, url, "--strategy", "grid", "--archs", *CHEAP_ARCHS, "--epochs", "1",
-                     "--workers", "3", "--heartbeat", "2")
+                     "--workers", "2", "--heartbeat", "2")
     parent = start(cmd, tmp_path, "local.log")
     out = finish(parent, tmp_path, "local.log")
     assert "use PostgreSQL" in out  # recommended up front for several workers on SQLite

@@ -84,17 +84,23 @@ def claimed(session: SearchSession, trial: optuna.Trial | None) -> optuna.Trial 
 
 def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     """Run ``trial`` (already RUNNING) under a heartbeat and tell the study how it ended.
-    Any error other than pruning marks the trial FAIL and is re-raised."""
+    Any error other than pruning marks the trial FAIL and is re-raised. A trial another
+    worker already failed as stale (this process stalled past the grace period) keeps its
+    FAIL: its re-queued copy counts, and finds this run stored instead of retraining."""
     study, url = session.study, session.url
+
+    def tell(**outcome) -> optuna.trial.FrozenTrial:
+        return retrying(lambda: study.tell(trial, skip_if_finished=True, **outcome), url)
+
     with heartbeat(session.storage, trial_id(session, trial), session.config.heartbeat_seconds):
         try:
             value = run_trial(session, trial)
         except optuna.TrialPruned:
-            return retrying(lambda: study.tell(trial, state=TrialState.PRUNED), url)
+            return tell(state=TrialState.PRUNED)
         except BaseException:
-            retrying(lambda: study.tell(trial, state=TrialState.FAIL), url)
+            tell(state=TrialState.FAIL)
             raise
-    return retrying(lambda: study.tell(trial, value), url)
+    return tell(values=value)
 
 
 def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None) -> int:
