@@ -8,30 +8,20 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
-from PIL import Image
+
+from tests.datasets import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ("red", "green", "blue")
 # cheap points of convnet720 (depth 1, width 32): 8 distinct grid points
 CHEAP_ARCHS = [f"d1-w32-{act}-{norm}-max" for act in ("relu", "sigmoid")
                for norm in ("none", "batch", "instance", "group")]
 
 
-def write_tiny_folder(root: Path, n_train: int = 8, n_test: int = 3, size: int = 16) -> Path:
-    """train/<class>/*.png and test/<class>/*.png; class c is bright in channel c."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("test", n_test)):
-        for c, name in enumerate(CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                img = rng.integers(0, 60, size=(size, size, 3))
-                img[..., c] += 150
-                Image.fromarray(img.astype(np.uint8)).save(folder / f"{i:03d}.png")
-    return root
+def write_tiny_folder(root: Path) -> Path:
+    """train/<class>/*.png and test/<class>/*.png: 3 classes of 16x16 images, 8 + 3 each."""
+    return write_image_folder(root, n_train=8, n_test=3, size=16)
 
 
 def cli_env(tmp: Path) -> dict[str, str]:

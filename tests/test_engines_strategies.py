@@ -142,3 +142,16 @@ def test_unknown_strategy_exits_2_and_leaves_no_database(tmp_path):
     assert done.returncode == 2
     assert "unknown strategy 'annealing'" in done.stderr and "tpe" in done.stderr
     assert not db.exists()
+
+
+def test_where_restricts_what_tpe_samples(tiny):
+    from nas.selection import select_architectures
+    from search_spaces import get_space
+
+    archs = tuple(select_architectures(get_space("convnet720"),
+                                       where=["depth=1", "width=32", "norm=none,batch"]))
+    summary = run_search(_job(tiny, strategy="tpe", trials=3, archs=archs), progress=False)
+    for t in summary.trials:
+        assert t.distributions["width"].choices == (32,)
+        assert set(t.distributions["norm"].choices) == {"none", "batch"}
+        assert t.user_attrs["arch_id"] in archs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections import Counter
 
@@ -56,9 +57,22 @@ def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_
     print(f"trials per worker: {sorted(per_worker.values())}")
 
 
-def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url):
+def _as_other_host(cmd: list[str]) -> list[str]:
+    """Run ``cmd`` in a new UTS namespace under another host name, so the only way it can
+    tell the killed worker is dead is the missing heartbeat (as on a second machine)."""
+    probe = subprocess.run(["unshare", "-u", "hostname", "other-host"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot simulate a second host with unshare: {probe.stderr.decode()}")
+    return ["unshare", "-u", "sh", "-c", 'hostname other-host && exec "$@"', "sh", *cmd]
+
+
+@pytest.mark.parametrize("restart_on", ["same-host", "other-host"])
+def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url, restart_on):
+    """Same host: the restarted worker sees the dead pid at once. Other host: it waits for
+    the dead worker's heartbeat to go stale (2 x 1 s)."""
+    archs = CHEAP_ARCHS if restart_on == "same-host" else CHEAP_ARCHS[:4]
     data = write_tiny_folder(tmp_path / "data")
-    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
+    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *archs,
                      "--epochs", "6", "--workers", "1", "--heartbeat", "1")
     victim = start(cmd, tmp_path, "victim.log")
     killed_number = None
@@ -78,16 +92,17 @@ def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url):
             killed_number = running[0].number
     assert killed_number is not None, (tmp_path / "victim.log").read_text()[-2000:]
 
-    finish(start(cmd, tmp_path, "restarted.log"), tmp_path, "restarted.log")
+    restart = cmd if restart_on == "same-host" else _as_other_host(cmd)
+    finish(start(restart, tmp_path, "restarted.log"), tmp_path, "restarted.log")
 
     study = only_study(postgres_url)
     killed = study.trials[killed_number]
     assert killed.state == TrialState.FAIL
-    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert complete_per_arch(study) == {arch: 1 for arch in archs}
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
     assert [t.state for t in retried] == [TrialState.COMPLETE]
     assert retried[0].user_attrs["arch_id"] == killed.user_attrs["arch_id"]
-    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in archs}
 
 
 def test_local_workers_on_sqlite_evaluate_each_point_once(tmp_path):

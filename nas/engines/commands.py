@@ -45,7 +45,8 @@ class SearchCommand:
         parser.add_argument("--study", default=None,
                             help="study name (default: <space>/<proxy>/<strategy>/seed<seed>)")
         parser.add_argument("--workers", type=int, default=None,
-                            help="local worker processes (default: all cores for grid, else 1)")
+                            help="local worker processes, one torch thread each (default: all "
+                                 "cores for grid, else 1)")
         parser.add_argument("--heartbeat", type=int, default=SearchConfig.heartbeat_seconds,
                             help="seconds between worker heartbeats; a worker silent for two "
                                  "is taken for dead and its trial is re-queued")
@@ -58,7 +59,9 @@ class SearchCommand:
 
         job = self.job(args)
         strategy = get_strategy(job.search.strategy)
-        workers = args.workers or (os.cpu_count() or 1 if strategy.name == "grid" else 1)
+        grid_size = len(job.search.archs) or len(get_space(job.search.space).enumerate())
+        workers = args.workers or (min(os.cpu_count() or 1, grid_size)
+                                   if strategy.name == "grid" else 1)
         if workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         if workers > 1 and is_sqlite(job.db_url):
@@ -93,13 +96,13 @@ class SearchCommand:
             raise ValueError(f"--trials must be at least 1, got {args.trials}")
         if args.heartbeat < 1:
             raise ValueError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
+        if (args.archs or args.sample) and strategy.name != "grid":
+            raise ValueError("--archs/--sample choose grid points; use them with --strategy "
+                             "grid (or --where to restrict a sampling strategy)")
         archs: tuple[str, ...] = ()
-        if args.archs or args.sample:
-            if strategy.name != "grid":
-                raise ValueError("--archs/--sample choose grid points; use them with "
-                                 "--strategy grid")
+        if args.archs or args.sample or args.where:  # candidates; empty = the whole space
             archs = tuple(select_architectures(space, archs=args.archs, sample=args.sample,
-                                               seed=args.seed))
+                                               where=args.where, seed=args.seed))
         report_every = args.report_every if args.report_every is not None else (
             1 if args.prune else 0)
         if args.prune and report_every < 1:

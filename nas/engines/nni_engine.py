@@ -78,7 +78,8 @@ def _run_nni(name: str, session: SearchSession, on_done: TrialDone | None) -> in
         nni.report_final_result(score)
 
     space = space_module.FactorSpace(
-        {k: list(v) for k, v in choices(get_space(session.config.space)).items()})
+        {k: list(v) for k, v in choices(get_space(session.config.space),
+                                                session.config.archs).items()})
     config = experiment.NasExperimentConfig("sequential", "simplified")
     config.experiment_working_directory = str(session.db.home / "nni-experiments")
     config.max_trial_number = left

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 import optuna
 
 from nas.engines.session import SearchSession
 from nas.engines.study import suggest_arch
 from nas.trainer import EpochCallback
-from search_spaces import get_space
+from search_spaces import InvalidArchitectureError, get_space
 from storage import RunRecord, list_runs
 
 
@@ -22,6 +19,21 @@ def _pruning_callback(trial: optuna.Trial) -> EpochCallback:
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (val acc {val_acc:.3f})")
 
     return on_epoch
+
+
+def _refuse_outside_space(session: SearchSession, trial: optuna.Trial, arch_id: str) -> None:
+    """Prune a sampled combination outside the candidates (``--where``) or too deep for the
+    image size: independent categorical factors can combine into such points."""
+    space, archs = get_space(session.config.space), session.config.archs
+    reason = f"{arch_id} is outside the searched architectures" if archs and \
+        arch_id not in archs else None
+    try:
+        space.check_input_size(space.parse(arch_id), session.data.im_size)
+    except InvalidArchitectureError as exc:
+        reason = str(exc)
+    if reason:
+        trial.set_user_attr("status", "invalid")
+        raise optuna.TrialPruned(reason)
 
 
 def full_data_run(session: SearchSession, arch_id: str) -> RunRecord | None:
@@ -43,11 +55,11 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
     """
     config = session.config
     space = get_space(config.space)
-    arch_id = suggest_arch(trial, space)
+    arch_id = suggest_arch(trial, space, config.archs)
     trial.set_user_attr("arch_id", arch_id)
     trial.set_user_attr("proxy", session.source)
     trial.set_user_attr("seed", config.seed)
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    _refuse_outside_space(session, trial, arch_id)
     on_epoch = _pruning_callback(trial) if config.prune else None
     run = session.evaluator.evaluate(config.space, arch_id, config.train, config.seed,
                                      search_id=session.search_id, on_epoch=on_epoch)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import signal
 import time
 from dataclasses import dataclass
 
@@ -10,12 +12,15 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from nas import api
 from nas.engines.config import SearchJob
 from nas.engines.results import attach_full_accuracy
 from nas.engines.session import SearchSession, open_search
 from nas.engines.strategies import get_strategy
 from nas.engines.worker import FINISHED, count
 from nas.runtime import configure
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class SearchError(RuntimeError):
@@ -34,8 +39,18 @@ class SearchSummary:
         return max(complete, key=lambda t: t.value) if complete else None
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the launching process dies, so killing
+    `nas search --workers N` stops its workers (their trials are then re-queued)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(job: SearchJob, threads: int) -> None:
     """Entry point of a spawned worker: one torch thread, join the search, work."""
+    _die_with_parent()
     configure(threads)
     session = open_search(job)
     get_strategy(job.search.strategy).run(session, None)
@@ -83,7 +98,9 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True) -> Se
     strategy = get_strategy(job.search.strategy)
     if workers > 1 and not strategy.parallel:
         raise ValueError(f"strategy {strategy.name!r} runs in one process; drop --workers")
-    session = open_search(job)
+    data = api.load_data(job.data)
+    strategy.check(job.search, data)
+    session = open_search(job, data)
     with session.lock():
         strategy.prepare(session)
     total = strategy.total(session)

@@ -104,9 +104,9 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
         dataset = api.register_dataset(db, data)
         proxy = api.build_proxy(db, data, dataset, config.proxy, ipc=config.ipc,
                                 seed=config.proxy_seed) if method.uses_ipc else None
+        storage = make_storage(job.db_url, config.heartbeat_seconds)  # creates Optuna's tables
     label = proxy.label if proxy else api.FULL
     name = config.study or default_study_name(config.space, label, config.strategy, config.seed)
-    storage = make_storage(job.db_url, config.heartbeat_seconds)
     with exclusive(job.db_url, study_lock_name(name)):
         pruner = PRUNERS[config.prune](config) if config.prune else optuna.pruners.NopPruner()
         study = retrying(lambda: optuna.create_study(

@@ -11,6 +11,8 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
+from nas.data import PreparedData
+from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
 from nas.engines.study import arch_id_of, arch_params, retrying
 from nas.engines.worker import FINISHED, TrialDone, ask, count, work
@@ -26,8 +28,9 @@ class UnknownStrategyError(KeyError):
 
 @dataclass(frozen=True)
 class Strategy:
-    """How a search hands out trials. ``prepare`` runs in every worker under the study lock
-    before ``run``; ``run`` evaluates trials until the search is done and returns how many
+    """How a search hands out trials. ``check`` validates the search against the data before
+    the database is touched; ``prepare`` runs in every worker under the study lock before
+    ``run``; ``run`` evaluates trials until the search is done and returns how many
     this worker evaluated; ``total`` is the number of trials the finished search holds."""
 
     name: str
@@ -35,6 +38,7 @@ class Strategy:
     run: Callable[[SearchSession, TrialDone | None], int]
     total: Callable[[SearchSession], int]
     prepare: Callable[[SearchSession], None] = lambda session: None
+    check: Callable[[SearchConfig, PreparedData], None] = lambda config, data: None
     parallel: bool = True  # several workers (processes, hosts) may share one study
 
 
@@ -60,9 +64,16 @@ def get_strategy(name: str) -> Strategy:
 
 # --- grid: every point enqueued once, popped atomically by whichever worker is free ---
 
-def grid_points(session: SearchSession) -> list[str]:
-    space = get_space(session.config.space)
-    return list(session.config.archs) or [spec.id for spec in space.enumerate()]
+def grid_points(config: SearchConfig) -> list[str]:
+    space = get_space(config.space)
+    return list(config.archs) or [spec.id for spec in space.enumerate()]
+
+
+def check_grid(config: SearchConfig, data: PreparedData) -> None:
+    """Every grid point must run on the data's image size (fail before any training)."""
+    space = get_space(config.space)
+    for arch_id in grid_points(config):
+        space.check_input_size(space.parse(arch_id), data.im_size)
 
 
 def _trial_arch(trial: optuna.trial.FrozenTrial, session: SearchSession) -> str | None:
@@ -76,7 +87,7 @@ def enqueue_grid(session: SearchSession) -> None:
     study = session.study
     covered = {_trial_arch(t, session) for t in study.get_trials(deepcopy=False, states=ALIVE)}
     space = get_space(session.config.space)
-    for arch_id in grid_points(session):
+    for arch_id in grid_points(session.config):
         if arch_id not in covered:
             retrying(lambda a=arch_id: study.enqueue_trial(arch_params(space, a)), session.url)
 
@@ -91,8 +102,8 @@ def _claim_waiting(session: SearchSession) -> optuna.Trial | None:
 register_strategy(Strategy(
     "grid", "every listed architecture (default: the whole space) exactly once",
     run=lambda session, on_done: work(session, _claim_waiting, on_done),
-    total=lambda session: len(grid_points(session)),
-    prepare=enqueue_grid))
+    total=lambda session: len(grid_points(session.config)),
+    prepare=enqueue_grid, check=check_grid))
 
 
 # --- tpe: Optuna's TPE sampler, budget of --trials finished or running trials ---

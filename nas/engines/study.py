@@ -56,10 +56,11 @@ def default_study_name(space: str, proxy_label: str, strategy: str, seed: int) -
 
 
 @cache
-def choices(space: SearchSpace) -> dict[str, tuple]:
-    """Every factor of ``space`` with its levels in enumeration order (the distributions
-    trials suggest from, so the dashboard's importance and slice plots see each factor)."""
-    specs = space.enumerate()
+def choices(space: SearchSpace, archs: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Every factor with its levels in enumeration order, over ``archs`` (default: the whole
+    space). These are the distributions trials suggest from, so the dashboard's importance
+    and slice plots see each factor."""
+    specs = [space.parse(a) for a in archs] if archs else space.enumerate()
     levels: dict[str, dict] = {f.name: {} for f in dataclasses.fields(specs[0])}
     for spec in specs:
         for name, value in spec.params().items():
@@ -81,7 +82,8 @@ def arch_id_of(space: SearchSpace, params: dict) -> str:
     return _spec_type(space)(**params).id
 
 
-def suggest_arch(trial: optuna.Trial, space: SearchSpace) -> str:
-    """Suggest every factor of ``space`` categorically and return the architecture id."""
+def suggest_arch(trial: optuna.Trial, space: SearchSpace, archs: tuple[str, ...] = ()) -> str:
+    """Suggest every factor categorically (levels of ``archs``, default the whole space) and
+    return the architecture id."""
     return arch_id_of(space, {name: trial.suggest_categorical(name, values)
-                              for name, values in choices(space).items()})
+                              for name, values in choices(space, archs).items()})

@@ -4,6 +4,8 @@ has nothing left to hand out and nothing running elsewhere."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import warnings
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, StorageInternalError
+from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
@@ -48,12 +50,44 @@ def heartbeat(storage: RDBStorage, trial_id: int, seconds: int) -> Iterator[None
         thread.join()
 
 
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_gone(trial: optuna.trial.FrozenTrial) -> bool:
+    """True only when the trial's worker ran on this host and its process no longer exists."""
+    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 def requeue_dead_trials(session: SearchSession) -> None:
-    """Fail RUNNING trials whose worker stopped beating; Optuna's retry callback puts each
-    back as a WAITING trial with the same parameters (call under the study lock)."""
+    """Fail RUNNING trials whose worker died and put each back as a WAITING trial with the
+    same parameters (Optuna's retry callback); call under the study lock. A worker is dead
+    when its heartbeat is stale (any host) or, sooner, when its process is gone (this host)."""
+    study, storage = session.study, session.storage
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        retrying(lambda: fail_stale_trials(session.study), session.url)
+        retrying(lambda: fail_stale_trials(study), session.url)
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _owner_is_gone(trial):
+            continue
+        tid = trial_id(session, trial)
+        try:
+            failed = retrying(lambda t=tid: storage.set_trial_state_values(t, TrialState.FAIL),
+                              session.url)
+        except UpdateFinishedTrialError:  # it finished after all
+            continue
+        if failed and retry is not None:
+            retry(study, storage.get_trial(tid))
 
 
 def ask(study: optuna.Study, **kwargs) -> optuna.Trial:
@@ -74,11 +108,12 @@ def trial_id(session: SearchSession, trial: optuna.Trial) -> int:
 
 
 def claimed(session: SearchSession, trial: optuna.Trial | None) -> optuna.Trial | None:
-    """Record a just-claimed trial's first heartbeat while still holding the study lock:
-    Optuna never takes a RUNNING trial without any heartbeat for dead."""
+    """Record a just-claimed trial's first heartbeat and its worker (host:pid) while still
+    holding the study lock: Optuna never takes a RUNNING trial without a heartbeat for dead."""
     if trial is not None:
         retrying(lambda: session.storage.record_heartbeat(trial_id(session, trial)),
                  session.url)
+        retrying(lambda: trial.set_user_attr("worker", worker_name()), session.url)
     return trial
 
 
