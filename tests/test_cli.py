@@ -59,7 +59,8 @@ def test_report_prints_scipy_spearman_over_shared_architectures(cifar10_dir, tmp
     common = [*data, "--db", db, "--epochs", "3"]
     archs = ["d1-w32-relu-instance-avg", "d1-w32-sigmoid-none-none", "d2-w32-relu-batch-max",
              "d1-w64-leakyrelu-group-avg"]
-    assert main(["search", "--proxy", "random", "--ipc", "4", "--archs", *archs, *common]) == 0
+    assert main(["search", "--proxy", "random", "--ipc", "4", "--archs", *archs, "--workers", "1",
+                 *common]) == 0
     assert main(["ground-truth", *common]) == 0
     capsys.readouterr()
     assert main(["report", *data, "--db", db]) == 0

@@ -40,7 +40,7 @@ def _runs_per_arch(url: str, study: optuna.Study) -> dict[str, int]:
 def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_url):
     data = write_tiny_folder(tmp_path / "data")
     cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
-                     "--epochs", "2", "--workers", "1", "--heartbeat", "5")
+                     "--epochs", "1", "--workers", "1", "--heartbeat", "5")
     procs = [start(cmd, tmp_path, f"worker{i}.log") for i in range(3)]
     for i, proc in enumerate(procs):
         finish(proc, tmp_path, f"worker{i}.log")
