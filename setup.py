@@ -14,7 +14,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "sqlalchemy>=2.0,<3",
-        "optuna>=4.0",
+        "optuna>=4.9",  # RetryHeartbeatStaleTrialCallback, heartbeat_stale_trial_callback
         "pillow>=9",
         "tqdm>=4.60",
         "rich>=13",

@@ -16,17 +16,20 @@ from nas.analysis.render import rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
+from nas.engines import SearchError, UnknownStrategyError, attach_full_accuracy
+from nas.engines.commands import DashboardCommand, SearchCommand
+from nas.engines.nni_engine import MissingExtraError
 from nas.runtime import configure
 from nas.selection import select_architectures
 from nas.trainer import TrainConfig
 from proxies import UnknownProxyError, get_proxy, list_proxies
 from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
-from storage import Database, StorageError, create_search, list_datasets, list_runs
+from storage import Database, StorageError, list_datasets, list_runs
 from storage import list_proxies as stored_proxies
 
 console = Console()
 USER_ERRORS = (DataError, InvalidArchitectureError, UnknownSpaceError, UnknownProxyError,
-               StorageError, ValueError)
+               StorageError, ValueError, UnknownStrategyError, MissingExtraError, SearchError)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -133,38 +136,6 @@ def _print_proxies(db: Database) -> int:
     return 0
 
 
-class SearchCommand:
-    help = "train architectures of a space on a proxy and record their accuracies"
-
-    def add_arguments(self, parser):
-        parser.add_argument("--proxy", default="random", help=f"one of {list_proxies()}")
-        parser.add_argument("--ipc", type=int, default=50)
-        parser.add_argument("--proxy-seed", type=int, default=0)
-        _add_selection(parser)
-        _add_training(parser, epochs=TrainConfig.epochs)
-        _add_common(parser)
-
-    def take_action(self, args) -> int:
-        method = get_proxy(args.proxy)
-        space = get_space(args.space)
-        archs = select_architectures(space, archs=args.archs, sample=args.sample,
-                                     where=args.where, seed=args.seed)
-        db, data, dataset = _open(args, data_config(args))
-        proxy = None if not method.uses_ipc else api.build_proxy(
-            db, data, dataset, args.proxy, ipc=args.ipc, seed=args.proxy_seed)
-        config = train_config(args)
-        search_id = create_search(
-            db, name=f"{args.space}/{proxy.label if proxy else 'full'}/{dataset.key}/"
-                      f"e{config.epochs}-seed{args.seed}", space=args.space, dataset_id=dataset.id,
-            proxy_id=proxy.id if proxy else None, strategy="grid", seed=args.seed,
-            config={"archs": archs, "train": config.to_dict()})
-        plan = api.EvaluationPlan(args.space, archs, config, seed=args.seed, search_id=search_id)
-        runs = api.evaluate_architectures(db, data, dataset, proxy, plan)
-        _print_runs(runs)
-        console.print(f"{len(runs)} runs in {db.safe_url}")
-        return 0
-
-
 class GroundTruthCommand:
     help = "train the same architectures on the full training split"
 
@@ -205,6 +176,7 @@ class GroundTruthCommand:
                                  "pass --archs/--sample")
         plan = api.EvaluationPlan(args.space, ids, train_config(args), seed=args.seed)
         _print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
+        attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
         return 0
 
 
@@ -330,6 +302,7 @@ COMMANDS = {
     "report": ReportCommand(),
     "demo": DemoCommand(),
     "bench": BenchCommand(),
+    "dashboard": DashboardCommand(),
 }
 
 

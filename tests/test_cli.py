@@ -42,7 +42,7 @@ def test_search_on_cifar10_subset_writes_runs_and_rerun_trains_nothing(
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     argv = ["search", "--proxy", "random", "--space", "convnet720", "--sample", "4",
             "--seed", "1", "--epochs", "2", "--ipc", "5", "--data", str(cifar10_dir),
-            "--db", db, *TINY_CIFAR]
+            "--db", db, "--workers", "1", *TINY_CIFAR]  # in-process: train_calls counts
     assert main(argv) == 0
     runs = list_runs(Database(db))
     assert len(runs) == 4 and {r.status for r in runs} <= {"finished", "diverged"}
@@ -59,7 +59,8 @@ def test_report_prints_scipy_spearman_over_shared_architectures(cifar10_dir, tmp
     common = [*data, "--db", db, "--epochs", "3"]
     archs = ["d1-w32-relu-instance-avg", "d1-w32-sigmoid-none-none", "d2-w32-relu-batch-max",
              "d1-w64-leakyrelu-group-avg"]
-    assert main(["search", "--proxy", "random", "--ipc", "4", "--archs", *archs, *common]) == 0
+    assert main(["search", "--proxy", "random", "--ipc", "4", "--archs", *archs, "--workers", "1",
+                 *common]) == 0
     assert main(["ground-truth", *common]) == 0
     capsys.readouterr()
     assert main(["report", *data, "--db", db]) == 0
@@ -110,7 +111,7 @@ def test_killed_search_resumes_without_retraining_finished_runs(image_folder, tm
     db_path = tmp_path / "nas.db"
     argv = ["search", "--proxy", "random", "--ipc", "10", "--sample", "4", "--seed", "3",
             "--where", "width=32", "--epochs", "30", "--data", str(image_folder),
-            "--db", f"sqlite:///{db_path}", "--threads", "1"]
+            "--db", f"sqlite:///{db_path}", "--threads", "1", "--workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     worker = subprocess.Popen([sys.executable, "-m", "nas", *argv], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

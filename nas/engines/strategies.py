@@ -1,0 +1,134 @@
+"""Search strategies, registered by name: how trials are handed out to workers."""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import TrialState
+
+from nas.data import PreparedData
+from nas.engines.config import SearchConfig
+from nas.engines.session import SearchSession
+from nas.engines.study import arch_id_of, arch_params, retrying
+from nas.engines.worker import FINISHED, TrialDone, ask, count, work
+from search_spaces import get_space
+
+ALIVE = (TrialState.WAITING, TrialState.RUNNING, *FINISHED)  # a point with one is not re-queued
+
+
+class UnknownStrategyError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How a search hands out trials. ``check`` validates the search against the data before
+    the database is touched; ``prepare`` runs in every worker under the study lock before
+    ``run``; ``run`` evaluates trials until the search is done and returns how many
+    this worker evaluated; ``total`` is the number of trials the finished search holds."""
+
+    name: str
+    description: str
+    run: Callable[[SearchSession, TrialDone | None], int]
+    total: Callable[[SearchSession], int]
+    prepare: Callable[[SearchSession], None] = lambda session: None
+    check: Callable[[SearchConfig, PreparedData], None] = lambda config, data: None
+    parallel: bool = True  # several workers (processes, hosts) may share one study
+
+
+_STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(strategy: Strategy) -> Strategy:
+    _STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
+def list_strategies(pattern: str = "*") -> list[str]:
+    return sorted(name for name in _STRATEGIES if fnmatch.fnmatch(name, pattern))
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise UnknownStrategyError(f"unknown strategy {name!r}; available: "
+                                   f"{', '.join(list_strategies())}") from None
+
+
+# --- grid: every point enqueued once, popped atomically by whichever worker is free ---
+
+def grid_points(config: SearchConfig) -> list[str]:
+    space = get_space(config.space)
+    return list(config.archs) or [spec.id for spec in space.enumerate()]
+
+
+def check_grid(config: SearchConfig, data: PreparedData) -> None:
+    """Every grid point must run on the data's image size (fail before any training)."""
+    space = get_space(config.space)
+    for arch_id in grid_points(config):
+        space.check_input_size(space.parse(arch_id), data.im_size)
+
+
+def _trial_arch(trial: optuna.trial.FrozenTrial, session: SearchSession) -> str | None:
+    params = trial.system_attrs.get("fixed_params", trial.params)
+    return arch_id_of(get_space(session.config.space), params) if params else None
+
+
+def enqueue_grid(session: SearchSession) -> None:
+    """Enqueue each grid point that has no waiting, running or finished trial yet (a point
+    whose trial failed is enqueued again, so a re-run resumes an interrupted grid)."""
+    study = session.study
+    covered = {_trial_arch(t, session) for t in study.get_trials(deepcopy=False, states=ALIVE)}
+    space = get_space(session.config.space)
+    for arch_id in grid_points(session.config):
+        if arch_id not in covered:
+            retrying(lambda a=arch_id: study.enqueue_trial(arch_params(space, a)), session.url)
+
+
+def _claim_waiting(session: SearchSession) -> optuna.Trial | None:
+    """Under the study lock: pop a WAITING trial, or None when the queue is empty."""
+    if count(session.study, TrialState.WAITING) == 0:
+        return None
+    return ask(session.study)
+
+
+register_strategy(Strategy(
+    "grid", "every listed architecture (default: the whole space) exactly once",
+    run=lambda session, on_done: work(session, _claim_waiting, on_done),
+    total=lambda session: len(grid_points(session.config)),
+    prepare=enqueue_grid, check=check_grid))
+
+
+# --- tpe: Optuna's TPE sampler, budget of --trials finished or running trials ---
+
+def _tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # constant_liar
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def _claim_tpe(session: SearchSession) -> optuna.Trial | None:
+    """Under the study lock: a re-queued trial first, then a new TPE suggestion while fewer
+    than ``trials`` are finished or running. The sampler's seed is (seed, trial number), so
+    one worker reproduces its suggestions exactly."""
+    study = session.study
+    trials = study.get_trials(deepcopy=False)
+    waiting = any(t.state == TrialState.WAITING for t in trials)
+    used = sum(t.state in (TrialState.RUNNING, *FINISHED) for t in trials)
+    if not waiting and used >= session.config.trials:
+        return None
+    study.sampler = _tpe_sampler(session.config.seed * 100_003 + len(trials))
+    return ask(study)
+
+
+register_strategy(Strategy(
+    "tpe", "Optuna's Tree-structured Parzen Estimator over the space's factors",
+    run=lambda session, on_done: work(session, _claim_tpe, on_done),
+    total=lambda session: session.config.trials))

@@ -1,0 +1,60 @@
+"""`nas dashboard` serves optuna-dashboard for the project's database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from nas.data import DataConfig
+from nas.engines import SearchConfig, SearchJob, run_search
+from nas.trainer import TrainConfig
+from tests.engines_support import CHEAP_ARCHS, cli_env, write_tiny_folder
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, timeout_s: float, proc: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.load(response)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
+    pytest.importorskip("optuna_dashboard", reason="dashboard extra not installed")
+    monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    data = DataConfig(path=str(write_tiny_folder(tmp_path / "data")))
+    search = SearchConfig(ipc=4, archs=tuple(CHEAP_ARCHS[:2]), train=TrainConfig(epochs=1))
+    summary = run_search(SearchJob(url, data, search), progress=False)
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
+                             "--port", str(port)], cwd=tmp_path, env=cli_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        listing = _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    names = [s["study_name"] for s in listing["study_summaries"]]
+    assert names == [summary.study_name]

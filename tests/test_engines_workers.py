@@ -1,0 +1,121 @@
+"""Several worker processes finishing one study on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from storage import Database, list_runs
+from tests import postgres_fixture
+from tests.engines_support import (
+    CHEAP_ARCHS,
+    complete_per_arch,
+    finish,
+    only_study,
+    search_cmd,
+    start,
+    write_tiny_folder,
+)
+
+postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
+postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _runs_per_arch(url: str, study: optuna.Study) -> dict[str, int]:
+    runs = list_runs(Database(url), search_id=study.user_attrs["search_id"])
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.arch_id] = counts.get(r.arch_id, 0) + 1
+    return counts
+
+
+def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_url):
+    data = write_tiny_folder(tmp_path / "data")
+    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
+                     "--epochs", "1", "--workers", "1", "--heartbeat", "5")
+    procs = [start(cmd, tmp_path, f"worker{i}.log") for i in range(3)]
+    for i, proc in enumerate(procs):
+        finish(proc, tmp_path, f"worker{i}.log")
+
+    study = only_study(postgres_url)
+    trials = study.get_trials()
+    assert len(trials) == len(CHEAP_ARCHS)  # no point enqueued twice, no stray trial
+    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+    for t in trials:  # dashboard-ready: every factor is a categorical distribution
+        assert set(t.distributions) == {"depth", "width", "activation", "norm", "pooling"}
+        assert t.value == t.user_attrs["val_acc"]
+    per_worker = Counter(t.user_attrs["worker"] for t in trials)
+    print(f"trials per worker: {sorted(per_worker.values())}")
+
+
+def _as_other_host(cmd: list[str]) -> list[str]:
+    """Run ``cmd`` in a new UTS namespace under another host name, so the only way it can
+    tell the killed worker is dead is the missing heartbeat (as on a second machine)."""
+    probe = subprocess.run(["unshare", "-u", "hostname", "other-host"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot simulate a second host with unshare: {probe.stderr.decode()}")
+    return ["unshare", "-u", "sh", "-c", 'hostname other-host && exec "$@"', "sh", *cmd]
+
+
+@pytest.mark.parametrize("restart_on", ["same-host", "other-host"])
+def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url, restart_on):
+    """Same host: the restarted worker sees the dead pid at once. Other host: it waits for
+    the dead worker's heartbeat to go stale (2 x 1 s)."""
+    archs = CHEAP_ARCHS if restart_on == "same-host" else CHEAP_ARCHS[:4]
+    data = write_tiny_folder(tmp_path / "data")
+    cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *archs,
+                     "--epochs", "6", "--workers", "1", "--heartbeat", "1")
+    victim = start(cmd, tmp_path, "victim.log")
+    killed_number = None
+    deadline = time.monotonic() + 180
+    while killed_number is None and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.2)
+        try:
+            study = only_study(postgres_url)
+        except ValueError:  # the study does not exist yet
+            continue
+        done = study.get_trials(states=(TrialState.COMPLETE,))
+        running = [t for t in study.get_trials(states=(TrialState.RUNNING,))
+                   if "arch_id" in t.user_attrs]
+        if done and running:  # mid-way through the grid, a trial in training
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            killed_number = running[0].number
+    assert killed_number is not None, (tmp_path / "victim.log").read_text()[-2000:]
+
+    restart = cmd if restart_on == "same-host" else _as_other_host(cmd)
+    finish(start(restart, tmp_path, "restarted.log"), tmp_path, "restarted.log")
+
+    study = only_study(postgres_url)
+    killed = study.trials[killed_number]
+    assert killed.state == TrialState.FAIL
+    assert complete_per_arch(study) == {arch: 1 for arch in archs}
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed_number]
+    assert [t.state for t in retried] == [TrialState.COMPLETE]
+    assert retried[0].user_attrs["arch_id"] == killed.user_attrs["arch_id"]
+    assert _runs_per_arch(postgres_url, study) == {arch: 1 for arch in archs}
+
+
+def test_local_workers_on_sqlite_evaluate_each_point_once(tmp_path):
+    data = write_tiny_folder(tmp_path / "data")
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    cmd = search_cmd(data, url, "--strategy", "grid", "--archs", *CHEAP_ARCHS, "--epochs", "1",
+                     "--workers", "2", "--heartbeat", "2")
+    parent = start(cmd, tmp_path, "local.log")
+    out = finish(parent, tmp_path, "local.log")
+    assert "use PostgreSQL" in out  # recommended up front for several workers on SQLite
+    study = only_study(url)
+    assert len(study.trials) == len(CHEAP_ARCHS)
+    assert complete_per_arch(study) == {arch: 1 for arch in CHEAP_ARCHS}
+    assert _runs_per_arch(url, study) == {arch: 1 for arch in CHEAP_ARCHS}
+    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in study.trials}
+    assert parent.pid not in pids  # trained by the spawned worker processes
