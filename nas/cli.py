@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas import api
+from nas.commands_distill import DistillCommand, PretrainCommand
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
 from nas.runtime import configure
@@ -119,11 +120,12 @@ class ProxyCommand:
 
 
 def _print_proxies(db: Database) -> int:
-    table = Table("id", "dataset", "proxy", "seed", "build s", "device", "artifact")
+    table = Table("id", "dataset", "proxy", "seed", "build s", "device", "hash", "artifact")
     for dataset in list_datasets(db):
         for p in stored_proxies(db, dataset.id):
             table.add_row(str(p.id), dataset.key, p.label, str(p.seed),
-                          f"{p.build_seconds:.1f}", p.device, p.artifact_path or "")
+                          f"{p.build_seconds:.1f}", p.device, (p.artifact_hash or "")[:12],
+                          p.artifact_path or "")
     console.print(table)
     return 0
 
@@ -243,6 +245,8 @@ COMMANDS = {
     "ground-truth": GroundTruthCommand(),
     "report": ReportCommand(),
     "demo": DemoCommand(),
+    "pretrain": PretrainCommand(),
+    "distill": DistillCommand(),
 }
 
 
