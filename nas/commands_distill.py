@@ -98,8 +98,7 @@ class PretrainCommand:
         return 0
 
 
-def _distill_d2m(args, db, data, dataset) -> str:
-    config = config_from_args(D2MConfig, args)
+def _distill_d2m(args, config: D2MConfig, db, data, dataset) -> str:
     record = artifacts.distill_generator(db, data, dataset, config=config, seed=args.seed,
                                          base=args.generator)
     return (f"d2m-generator {record.artifact_hash} ({record.build_seconds:.1f}s on "
@@ -107,17 +106,18 @@ def _distill_d2m(args, db, data, dataset) -> str:
             "`nas proxy --method d2m --ipc N`")
 
 
-def _distill_dm(args, db, data, dataset) -> str:
-    if args.ipc is None or args.ipc < 1:
-        raise ValueError("--method dm distils one set per IPC: pass --ipc N (N >= 1)")
-    config = config_from_args(DMConfig, args)
+def _distill_dm(args, config: DMConfig, db, data, dataset) -> str:
     proxy = api.build_proxy(db, data, dataset, "dm", ipc=args.ipc, seed=args.seed,
                             options=config.to_dict())
     return (f"proxy {proxy.label} ({proxy.key}) built in {proxy.build_seconds:.1f}s -> "
             f"{proxy.artifact_path}")
 
 
-DISTILLERS: dict[str, Callable[..., str]] = {"d2m": _distill_d2m, "dm": _distill_dm}
+# method -> (config dataclass, runner); configs are built before any data or database is touched
+DISTILLERS: dict[str, tuple[type, Callable[..., str]]] = {
+    "d2m": (D2MConfig, _distill_d2m),
+    "dm": (DMConfig, _distill_dm),
+}
 
 
 class DistillCommand:
@@ -136,6 +136,10 @@ class DistillCommand:
 
     def take_action(self, args) -> int:
         from nas.cli import _open, data_config
+        config_cls, run = DISTILLERS[args.method]
+        config = config_from_args(config_cls, args)
+        if args.method == "dm" and (args.ipc is None or args.ipc < 1):
+            raise ValueError("--method dm distils one set per IPC: pass --ipc N (N >= 1)")
         db, data, dataset = _open(args, data_config(args))
-        console.print(DISTILLERS[args.method](args, db, data, dataset))
+        console.print(run(args, config, db, data, dataset))
         return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+from nas.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
 from nas.data import PreparedData
 from nas.runtime import default_device
 from proxies.base import ProxySet, register_proxy
@@ -49,6 +49,13 @@ class DMConfig:
 def dm_loss(real_embed: torch.Tensor, syn_embed: torch.Tensor) -> torch.Tensor:
     """Squared distance between the mean embeddings of one class's real and synthetic images."""
     return (real_embed.mean(0) - syn_embed.mean(0)).pow(2).sum()
+
+
+def _for_batch(params: AugParams | None, n: int) -> AugParams | None:
+    """Siamese parameters (identical rows) re-shaped for a batch of ``n`` images."""
+    if params is None:
+        return None
+    return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
 
 
 def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, workdir: Path,
@@ -91,7 +98,8 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
             with torch.no_grad():
                 real_embed = net(dsa.apply(real, params)).embedding
             syn_c = syn[c * ipc:(c + 1) * ipc]
-            loss = loss + dm_loss(real_embed, net(dsa.apply(syn_c, params)).embedding)
+            syn_embed = net(dsa.apply(syn_c, _for_batch(params, len(syn_c)))).embedding
+            loss = loss + dm_loss(real_embed, syn_embed)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
