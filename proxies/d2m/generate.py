@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from nas.data import PreparedData
+from nas.runtime import default_device
 from proxies.base import ProxySet, file_hash, register_proxy
 from proxies.d2m.checkpoint import generator_file, load_generator
 from proxies.d2m.generator import Generator
@@ -48,7 +49,7 @@ def build_d2m(data: PreparedData, *, ipc: int, seed: int, options: dict,
     if not path.is_file() or file_hash(path) != digest:
         raise ValueError(f"generator artifact {path} is missing or its content changed; "
                          "re-run `nas distill --method d2m`")
-    generator = load_generator(path)
+    generator = load_generator(path, default_device())
     cfg = generator.config
     if (cfg.num_classes, cfg.im_size, cfg.channels) != (data.num_classes, data.im_size,
                                                         data.channels):
