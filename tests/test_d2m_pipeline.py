@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_images import write_tiny_dataset
 
 from nas import api
 from nas.cli import main
@@ -12,7 +11,9 @@ from nas.data import DataConfig
 from proxies import get_proxy
 from proxies.base import file_hash
 from storage import Database, list_datasets, list_proxies
+from tests.datasets import write_image_folder
 
+TWO = ("red", "green")  # 2 of the tiny dataset's classes
 TINY_PRETRAIN = ["--width", "4", "--iterations", "4", "--batch-size", "8", "--d-steps", "1",
                  "--checkpoint-every", "2", "--ema-start", "0", "--standing-batches", "2"]
 TINY_D2M = ["--iterations", "3", "--batch-real", "16", "--pool-width", "32",
@@ -22,8 +23,9 @@ TINY_D2M = ["--iterations", "3", "--batch-real", "16", "--pool-width", "32",
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("d2m")
-    data = write_tiny_dataset(root / "data")
-    common = ["--data", str(data), "--db", f"sqlite:///{root / 'nas.db'}", "--threads", "1"]
+    data = write_image_folder(root / "data", n_train=24, n_test=8)
+    common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{root / 'nas.db'}",
+              "--threads", "1"]
     return root, data, common
 
 
@@ -61,7 +63,7 @@ def test_pretrain_distill_and_generate_any_ipc_from_one_artifact(project, capsys
     assert len(_rows(root, "d2m-generator")) == 1
     assert (file_hash(generator_file), generator_file.stat().st_mtime_ns) == before
 
-    assert main(["proxy", "list", "--db", common[3]]) == 0
+    assert main(["proxy", "list", "--db", common[common.index("--db") + 1]]) == 0
     assert "d2m-generator" in capsys.readouterr().out
 
 
@@ -69,7 +71,7 @@ def test_pretrain_distill_and_generate_any_ipc_from_one_artifact(project, capsys
 def test_d2m_sets_are_deterministic_in_the_seed(project):
     root, data, common = project
     (distilled,) = _rows(root, "d2m-generator")
-    prepared = api.load_data(DataConfig(path=str(data)))
+    prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
     build = get_proxy("d2m").build
     kwargs = dict(ipc=3, options={"artifact": distilled.artifact_hash},
                   artifacts_dir=root / "artifacts")
@@ -87,8 +89,8 @@ def test_search_trains_on_the_d2m_proxy(project):
 
 
 def test_d2m_without_a_distilled_generator_fails_with_a_clear_message(tmp_path, capsys):
-    data = write_tiny_dataset(tmp_path / "data", train=4, test=2)
-    common = ["--data", str(data), "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
+    data = write_image_folder(tmp_path / "data", n_train=4, n_test=2)
+    common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
     assert main(["proxy", "--method", "d2m", "--ipc", "1", *common]) == 2
     assert "nas distill --method d2m" in capsys.readouterr().err
     assert main(["distill", "--method", "d2m", *common]) == 2
@@ -99,8 +101,8 @@ def test_d2m_without_a_distilled_generator_fails_with_a_clear_message(tmp_path, 
 
 
 def test_distill_rejects_bad_hyper_parameters_before_touching_the_database(tmp_path, capsys):
-    data = write_tiny_dataset(tmp_path / "data", train=4, test=2)
-    common = ["--data", str(data), "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
+    data = write_image_folder(tmp_path / "data", n_train=4, n_test=2)
+    common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
     assert main(["distill", "--method", "d2m", "--no-embedding", "--no-prediction",
                  *common]) == 2
     assert "at least one" in capsys.readouterr().err

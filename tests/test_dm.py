@@ -2,13 +2,15 @@
 
 import pytest
 import torch
-from tiny_images import write_tiny_dataset
 
 from nas import api
 from nas.cli import main
 from nas.data import DataConfig
 from proxies.dm import DMConfig, distill_dm, dm_loss
 from storage import Database, list_datasets, list_proxies
+from tests.datasets import write_image_folder
+
+TWO = ("red", "green")  # 2 of the tiny dataset's classes
 
 
 def test_dm_loss_is_squared_distance_of_mean_embeddings():
@@ -19,18 +21,18 @@ def test_dm_loss_is_squared_distance_of_mean_embeddings():
 
 @pytest.mark.slow
 def test_distill_dm_stores_a_balanced_proxy_moved_away_from_its_real_init(tmp_path):
-    data = write_tiny_dataset(tmp_path / "data")
+    data = write_image_folder(tmp_path / "data", n_train=24, n_test=8)
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     assert main(["distill", "--method", "dm", "--ipc", "2", "--iterations", "3",
                  "--batch-real", "8", "--width", "32", "--lr", "10", "--threads", "1",
-                 "--data", str(data), "--db", url]) == 0
+                 "--data", str(data), "--classes", *TWO, "--db", url]) == 0
     db = Database(url)
     (proxy,) = [p for d in list_datasets(db) for p in list_proxies(db, d.id)]
     assert (proxy.method, proxy.ipc) == ("dm", 2)
     distilled = api.load_proxy_set(proxy)
     assert distilled.images.shape == (4, 3, 16, 16)
     assert torch.bincount(distilled.labels).tolist() == [2, 2]
-    prepared = api.load_data(DataConfig(path=str(data)))
+    prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
     init = distill_dm(prepared, 2, DMConfig(iterations=1, lr=0.0), seed=0,
                       workdir=tmp_path / "zero-lr", progress=False)
     assert torch.equal(init.labels, distilled.labels)
@@ -39,7 +41,8 @@ def test_distill_dm_stores_a_balanced_proxy_moved_away_from_its_real_init(tmp_pa
 
 @pytest.mark.slow
 def test_dm_resumes_from_its_checkpoint(tmp_path):
-    prepared = api.load_data(DataConfig(path=str(write_tiny_dataset(tmp_path / "data"))))
+    data = write_image_folder(tmp_path / "data", n_train=24, n_test=8)
+    prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
     cfg = dict(batch_real=4, width=32, checkpoint_every=1)
     whole = distill_dm(prepared, 1, DMConfig(iterations=3, **cfg), seed=1,
                        workdir=tmp_path / "a", progress=False)
@@ -51,7 +54,7 @@ def test_dm_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_dm_needs_an_ipc(tmp_path, capsys):
-    data = write_tiny_dataset(tmp_path / "data", train=4, test=2)
+    data = write_image_folder(tmp_path / "data", n_train=4, n_test=2)
     assert main(["distill", "--method", "dm", "--data", str(data),
                  "--db", f"sqlite:///{tmp_path / 'nas.db'}"]) == 2
     assert "--ipc" in capsys.readouterr().err
