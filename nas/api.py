@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from nas.artifacts import latest_artifact
 from nas.data import DataConfig, PreparedData, load_raw, prepare
 from nas.runtime import default_device, device_name, versions
 from nas.trainer import EpochCallback, TrainConfig, train
@@ -55,6 +56,9 @@ def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method
     """Build (or find, by key) a proxy set, save it beside the database and record it."""
     spec = get_proxy(method)
     options = options or {}
+    if spec.consumes and "artifact" not in options:  # e.g. d2m: the latest distilled generator
+        options = {**options,
+                   "artifact": latest_artifact(db, dataset, spec.consumes).artifact_hash}
     key = _digest({"dataset": dataset.key, "method": method, "ipc": ipc, "seed": seed,
                    "options": options})
     existing = find_proxy(db, key)

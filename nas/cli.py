@@ -14,6 +14,7 @@ from rich.table import Table
 from nas import api, bench, ground_truth
 from nas.analysis.render import rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
+from nas.commands_distill import DistillCommand, PretrainCommand
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
 from nas.engines import SearchError, UnknownStrategyError, attach_full_accuracy
@@ -127,11 +128,12 @@ class ProxyCommand:
 
 
 def _print_proxies(db: Database) -> int:
-    table = Table("id", "dataset", "proxy", "seed", "build s", "device", "artifact")
+    table = Table("id", "dataset", "proxy", "seed", "build s", "device", "hash", "artifact")
     for dataset in list_datasets(db):
         for p in stored_proxies(db, dataset.id):
             table.add_row(str(p.id), dataset.key, p.label, str(p.seed),
-                          f"{p.build_seconds:.1f}", p.device, p.artifact_path or "")
+                          f"{p.build_seconds:.1f}", p.device, (p.artifact_hash or "")[:12],
+                          p.artifact_path or "")
     console.print(table)
     return 0
 
@@ -303,6 +305,8 @@ COMMANDS = {
     "demo": DemoCommand(),
     "bench": BenchCommand(),
     "dashboard": DashboardCommand(),
+    "pretrain": PretrainCommand(),
+    "distill": DistillCommand(),
 }
 
 

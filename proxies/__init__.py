@@ -1,5 +1,6 @@
 """Proxy methods, registered by name: ``get_proxy("random")``, ``list_proxies()``."""
 
+from proxies import dm as _dm  # noqa: F401  (registers dm)
 from proxies import random_subset as _random_subset  # noqa: F401  (registers random, full)
 from proxies.base import (
            ProxyMethod,
@@ -9,6 +10,7 @@ from proxies.base import (
            list_proxies,
            register_proxy,
 )
+from proxies.d2m import generate as _d2m  # noqa: F401  (registers d2m)
 
 __all__ = ["ProxyMethod", "ProxySet", "UnknownProxyError", "get_proxy", "list_proxies",
            "register_proxy"]

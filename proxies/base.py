@@ -67,6 +67,8 @@ class ProxyMethod:
     build: BuildFn
     description: str
     uses_ipc: bool = True
+    consumes: str | None = None  # method of a stored artifact (e.g. "d2m-generator") whose
+    # content hash the build receives as options["artifact"]
 
 
 class UnknownProxyError(KeyError):
@@ -77,11 +79,11 @@ class UnknownProxyError(KeyError):
 _REGISTRY: dict[str, ProxyMethod] = {}
 
 
-def register_proxy(name: str, description: str, *, uses_ipc: bool = True
-                   ) -> Callable[[BuildFn], BuildFn]:
+def register_proxy(name: str, description: str, *, uses_ipc: bool = True,
+                   consumes: str | None = None) -> Callable[[BuildFn], BuildFn]:
     """Decorator filing a build function under ``name``."""
     def wrap(fn: BuildFn) -> BuildFn:
-        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc)
+        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc, consumes)
         return fn
     return wrap
 
