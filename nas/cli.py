@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas import api
+from nas.commands_bench import BenchCommand
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.runtime import configure
 from nas.selection import select_architectures
@@ -214,6 +215,7 @@ COMMANDS = {
     "search": SearchCommand(),
     "ground-truth": GroundTruthCommand(),
     "report": ReportCommand(),
+    "bench": BenchCommand(),
 }
 
 
