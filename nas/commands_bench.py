@@ -62,13 +62,14 @@ class BenchCommand:
 
 
 def print_report(report: SpeedReport) -> None:
-    table = Table("architecture", "trainer", "img/s", "train s", "wall s", "test acc",
+    table = Table("architecture", "trainer", "img/s", "train s", "wall s", "cpu s", "test acc",
                   "threads", "GFLOP/s", "of matmul",
                   title=f"speed on {report.data_source}, {report.config['epochs']} epochs; "
                         f"matmul {report.matmul_gflops:.0f} GFLOP/s")
     for r in report.runs:
         table.add_row(r.arch, r.trainer, f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
-                      f"{r.wall_seconds:.1f}", f"{r.test_acc:.3f}", str(r.threads),
+                      f"{r.wall_seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.test_acc:.3f}",
+                      str(r.threads),
                       f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}")
     console.print(table)
     for g in report.grid:
@@ -79,6 +80,7 @@ def print_report(report: SpeedReport) -> None:
                       f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
     for arch in dict.fromkeys(r.arch for r in report.runs):
         marker = " (default architecture)" if arch == DEFAULT_ARCH else ""
-        console.print(f"ratio {arch}: toolkit / reference = {report.speedup(arch):.2f}x{marker}")
+        console.print(f"ratio {arch}: toolkit / reference = {report.speedup(arch):.2f}x "
+                      f"(CPU time {report.cpu_saving(arch):.2f}x less){marker}")
     console.print(f"load average before {report.load_before[0]:.2f}, "
                   f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")

@@ -64,7 +64,7 @@ def test_quick_speed_benchmark_prints_both_trainers_and_the_ratio_line():
     assert out.returncode == 0, out.stderr
     for trainer in ("reference", "toolkit"):
         assert re.search(rf"d3-w128-relu-instance-avg\s+{trainer}\s+\d+ img/s", out.stdout)
-    ratio = re.search(r"ratio d3-w128-relu-instance-avg: toolkit / reference = ([\d.]+)x",
+    ratio = re.search(r"ratio d3-w128-relu-instance-avg: toolkit / reference = ([\d.]+)x ",
                       out.stdout)
     assert ratio and float(ratio.group(1)) > 0
     assert re.search(r"grid: 2 worker\(s\) x 1 thread\(s\): \d+ architectures/hour", out.stdout)

@@ -61,6 +61,7 @@ class TrainerRun:
     images_per_second: float
     train_seconds: float
     wall_seconds: float  # training plus scoring the test images
+    cpu_seconds: float  # CPU time (all threads) of training plus scoring; robust to load
     test_acc: float
     threads: int
     gflops: float  # achieved training GFLOP/s (3 x forward multiply-adds x 2)
@@ -89,8 +90,14 @@ class SpeedReport:
     data_source: str
 
     def speedup(self, arch: str) -> float:
+        """Training images/s of the toolkit over the reference's (wall clock)."""
         rate = {r.trainer: r.images_per_second for r in self.runs if r.arch == arch}
         return rate["toolkit"] / rate["reference"]
+
+    def cpu_saving(self, arch: str) -> float:
+        """CPU seconds of the reference over the toolkit's (training and scoring)."""
+        cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
+        return cpu["reference"] / cpu["toolkit"]
 
 
 def matmul_gflops(size: int = 1024, seconds: float = 1.0) -> float:
@@ -158,8 +165,8 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
         raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     rate = config.epochs * n_images / r["train_seconds"]
-    return TrainerRun(arch, kind, rate, r["train_seconds"], r["wall_seconds"], r["test_acc"],
-                      r["threads"], rate * flops_per_image / 1e9)
+    return TrainerRun(arch, kind, rate, r["train_seconds"], r["wall_seconds"], r["cpu_seconds"],
+                      r["test_acc"], r["threads"], rate * flops_per_image / 1e9)
 
 
 def _child_env() -> dict:
@@ -228,7 +235,8 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
                 runs.append(_run_trainer(kind, path, arch, config, flops, n))
                 r = runs[-1]
                 log(f"{arch:28s} {kind:9s} {r.images_per_second:8.0f} img/s "
-                    f"{r.train_seconds:7.1f} s  test acc {r.test_acc:.3f}")
+                    f"{r.train_seconds:7.1f} s  {r.cpu_seconds:7.1f} cpu-s  "
+                    f"test acc {r.test_acc:.3f}")
         for workers in sorted({1, config.workers}):
             grid.append(grid_throughput(path, config, workers))
             g = grid[-1]

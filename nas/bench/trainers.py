@@ -10,6 +10,7 @@ untouched; the toolkit run calls ``nas.runtime.configure`` first, as the ``nas``
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from functools import partial
@@ -79,11 +80,18 @@ def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
 TRAINERS = {"reference": reference, "toolkit": toolkit}
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str]) -> int:
     kind, path, arch, epochs, seed = argv
     data = torch.load(path, weights_only=True)
     config = TrainConfig(epochs=int(epochs))
+    before = _cpu_seconds()
     out = TRAINERS[kind](data, arch, config, int(seed))
+    out["cpu_seconds"] = _cpu_seconds() - before  # CPU time of training and scoring
     out["threads"] = torch.get_num_threads()
     print(json.dumps(out))
     return 0
