@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from nas.parallel import cpu_cores, worker_pool
-from nas.trainer import TrainConfig
+from nas.trainer import TensorPair, TrainConfig
 from search_spaces import ConvNetSpec, count_flops
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
@@ -113,7 +113,7 @@ def matmul_gflops(size: int = 1024, seconds: float = 1.0) -> float:
 
 def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size: int,
                    generator: torch.Generator, *, noise: float = 0.5
-                   ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+                   ) -> tuple[TensorPair, TensorPair]:
     """Class prototypes (smooth random patterns) plus Gaussian noise: a learnable image-like
     task that needs no files. ``noise`` sets its difficulty.
 
@@ -122,7 +122,7 @@ def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size
     """
     prototypes = torch.randn(classes, 3, 4, 4, generator=generator)
 
-    def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(per_class: int) -> TensorPair:
         labels = torch.arange(classes).repeat_interleave(per_class)
         base = torch.nn.functional.interpolate(prototypes[labels], size=(size, size),
                                                mode="bilinear", align_corners=False)
