@@ -1,6 +1,6 @@
 """Python API behind the CLI: data -> proxy -> search -> ground truth.
 
-Reports: ``nas.analysis.report.build_report``; benchmarks: ``nas.bench.run_fidelity``."""
+Reports: ``nas.analysis.report.build_report``; benchmarks: ``nas.bench.fidelity.run_fidelity``."""
 
 from __future__ import annotations
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from nas import api, bench, ground_truth
+from nas import api, ground_truth
 from nas.analysis.render import rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
+from nas.bench import fidelity as bench
+from nas.commands_bench import SpeedBenchCommand
 from nas.commands_distill import DistillCommand, PretrainCommand
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
@@ -219,10 +221,25 @@ def _show_report(report: dict, paths: dict[str, Path]) -> int:
 
 
 class BenchCommand:
-    help = "benchmark presets: nas bench fidelity --preset tiny|cpu|paper"
+    help = "benchmarks: proxy fidelity presets and trainer speed"
+
+    def __init__(self):
+        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand()}
 
     def add_arguments(self, parser):
-        parser.add_argument("benchmark", choices=["fidelity"])
+        sub = parser.add_subparsers(dest="benchmark", required=True)
+        for name, command in self.benchmarks.items():
+            command.add_arguments(sub.add_parser(name, help=command.help,
+                                                 description=command.help))
+
+    def take_action(self, args) -> int:
+        return self.benchmarks[args.benchmark].take_action(args)
+
+
+class FidelityBenchCommand:
+    help = "proxy fidelity presets: nas bench fidelity --preset tiny|cpu|paper"
+
+    def add_arguments(self, parser):
         parser.add_argument("--preset", default="tiny", help=f"one of {list(bench.PRESETS)}")
         parser.add_argument("--out", type=Path, default=None,
                             help="report directory (default: report-<preset>/ beside the "

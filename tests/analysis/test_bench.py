@@ -1,6 +1,6 @@
 import json
 
-from nas import bench
+from nas.bench import fidelity as bench
 from nas.cli import main
 from storage import Database, list_datasets, list_runs, list_scores
 

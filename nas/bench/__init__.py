@@ -1,0 +1,1 @@
+"""Benchmarks that compare the toolkit with plain PyTorch in the same run."""

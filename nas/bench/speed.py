@@ -1,0 +1,246 @@
+"""Speed benchmark: the toolkit trainer against a plain PyTorch loop, side by side.
+
+Both trainers see the same IPC-50 set, architectures, epochs and seed; each run happens in a
+fresh process so the toolkit's allocator tuning cannot leak into the reference. The grid part
+measures architectures/hour of one process using every core against one 1-thread worker
+process per core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from nas.parallel import cpu_cores, worker_pool
+from nas.trainer import TensorPair, TrainConfig
+from search_spaces import ConvNetSpec, count_flops
+
+DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
+TRAINERS = ("reference", "toolkit")
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """What the benchmark trains; defaults are the full form for a 2-core CPU."""
+
+    archs: tuple[str, ...] = ("d1-w32-relu-none-avg", DEFAULT_ARCH, "d4-w256-relu-batch-avg",
+                              "d3-w128-relu-instance-none")  # small, default, big, no-pool
+    ipc: int = 50  # images per class of the proxy set (D2M/DM evaluate at IPC 10/50)
+    classes: int = 10  # CIFAR-10
+    test_per_class: int = 100  # scored by both trainers after the last epoch
+    resize: int | None = None  # None keeps 32x32
+    epochs: int = 4  # same for both; enough for a steady rate, short of the 200 of the protocol
+    seed: int = 0
+    data: str | None = None  # image dataset directory; None = synthetic tensors
+    grid_archs: tuple[str, ...] = ("d1-w32-relu-none-avg", "d1-w64-relu-instance-max",
+                                   "d2-w32-relu-batch-avg", "d2-w64-relu-instance-avg",
+                                   "d1-w32-sigmoid-group-avg", "d2-w32-leakyrelu-layer-max")
+    grid_epochs: int = 2
+    workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
+
+    @classmethod
+    def quick(cls, data: str | None = None) -> SpeedConfig:
+        """Bounded form for CI: 16x16, one epoch, two architectures, a 2-network grid."""
+        return cls(archs=("d1-w32-relu-none-avg", DEFAULT_ARCH), resize=16, epochs=1,
+                   test_per_class=20, data=data, grid_archs=("d1-w32-relu-none-avg",) * 2,
+                   grid_epochs=1)
+
+
+@dataclass(frozen=True)
+class TrainerRun:
+    arch: str
+    trainer: str
+    images_per_second: float
+    train_seconds: float
+    wall_seconds: float  # training plus scoring the test images
+    cpu_seconds: float  # CPU time (all threads) of training plus scoring; robust to load
+    test_acc: float
+    threads: int
+    gflops: float  # achieved training GFLOP/s (3 x forward multiply-adds x 2)
+
+
+@dataclass(frozen=True)
+class GridRun:
+    workers: int
+    threads_per_worker: int
+    architectures: int
+    wall_seconds: float
+
+    @property
+    def archs_per_hour(self) -> float:
+        return self.architectures * 3600 / self.wall_seconds
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    config: dict
+    matmul_gflops: float
+    runs: list[TrainerRun]
+    grid: list[GridRun]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    data_source: str
+
+    def speedup(self, arch: str) -> float:
+        """Training images/s of the toolkit over the reference's (wall clock)."""
+        rate = {r.trainer: r.images_per_second for r in self.runs if r.arch == arch}
+        return rate["toolkit"] / rate["reference"]
+
+    def cpu_saving(self, arch: str) -> float:
+        """CPU seconds of the reference over the toolkit's (training and scoring)."""
+        cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
+        return cpu["reference"] / cpu["toolkit"]
+
+
+def matmul_gflops(size: int = 1024, seconds: float = 1.0) -> float:
+    """Sustained float32 matmul GFLOP/s of this process (all its torch threads)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        done += 1
+    return 2 * size**3 * done / (time.perf_counter() - start) / 1e9
+
+
+def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size: int,
+                   generator: torch.Generator, *, noise: float = 0.5
+                   ) -> tuple[TensorPair, TensorPair]:
+    """Class prototypes (smooth random patterns) plus Gaussian noise: a learnable image-like
+    task that needs no files. ``noise`` sets its difficulty.
+
+    Returns:
+        (train images, labels), (test images, labels): float32 (N, 3, size, size), int64.
+    """
+    prototypes = torch.randn(classes, 3, 4, 4, generator=generator)
+
+    def draw(per_class: int) -> TensorPair:
+        labels = torch.arange(classes).repeat_interleave(per_class)
+        base = torch.nn.functional.interpolate(prototypes[labels], size=(size, size),
+                                               mode="bilinear", align_corners=False)
+        return base + noise * torch.randn(base.shape, generator=generator), labels
+
+    return draw(train_per_class), draw(test_per_class)
+
+
+def bench_data(config: SpeedConfig) -> tuple[dict, str]:
+    """A random class-balanced IPC set and a test set, standardised float32 tensors."""
+    if config.data:
+        from nas.api import load_data
+        from nas.data import DataConfig
+
+        data = load_data(DataConfig(
+            path=config.data, resize=config.resize,
+            classes=tuple(str(c) for c in range(config.classes)), per_class=config.ipc,
+            test_per_class=config.test_per_class, val_fraction=0.0, split_seed=config.seed))
+        return ({"train_images": data.normalize(data.train_images),
+                 "train_labels": data.train_labels,
+                 "test_images": data.normalize(data.test_images),
+                 "test_labels": data.test_labels,
+                 "num_classes": torch.tensor(data.num_classes)},
+                f"random real IPC-{config.ipc} of {config.data}")
+    generator = torch.Generator().manual_seed(config.seed)
+    (x, y), (tx, ty) = synthetic_task(config.ipc, config.test_per_class, config.classes,
+                                      config.resize or 32, generator)
+    return ({"train_images": x, "train_labels": y, "test_images": tx, "test_labels": ty,
+             "num_classes": torch.tensor(config.classes)},
+            f"synthetic IPC-{config.ipc} ({config.classes} classes)")
+
+
+def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
+                 flops_per_image: float, n_images: int) -> TrainerRun:
+    out = subprocess.run(
+        [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
+         str(config.epochs), str(config.seed)],
+        capture_output=True, text=True, env=_child_env())
+    if out.returncode:
+        raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = config.epochs * n_images / r["train_seconds"]
+    return TrainerRun(arch, kind, rate, r["train_seconds"], r["wall_seconds"], r["cpu_seconds"],
+                      r["test_acc"], r["threads"], rate * flops_per_image / 1e9)
+
+
+def _child_env() -> dict:
+    """The parent's environment minus allocator overrides, so children start from defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+_GRID_DATA: dict = {}
+
+
+def _grid_task(job: tuple[str, str, int, int]) -> float:
+    """Train one architecture with the toolkit trainer in a pool worker; returns seconds."""
+    from functools import partial
+
+    from nas.bench.trainers import make_net
+    from nas.trainer import train
+
+    path, arch, epochs, seed = job
+    if path not in _GRID_DATA:
+        _GRID_DATA[path] = torch.load(path, weights_only=True)
+    data = _GRID_DATA[path]
+    start = time.perf_counter()
+    train(partial(make_net, arch, data), (data["train_images"], data["train_labels"]),
+          TrainConfig(epochs=epochs), seed=seed,
+          eval_sets={"test": (data["test_images"], data["test_labels"])})
+    return time.perf_counter() - start
+
+
+def grid_throughput(data_path: Path, config: SpeedConfig, workers: int) -> GridRun:
+    """Wall time to train ``config.grid_archs`` with ``workers`` processes sharing the cores."""
+    threads = max(1, cpu_cores() // workers)
+    jobs = [(str(data_path), arch, config.grid_epochs, config.seed + i)
+            for i, arch in enumerate(config.grid_archs)]
+    with worker_pool(workers, threads_per_worker=threads) as pool:
+        pool.map(_noop, range(workers))  # start every worker before the clock runs
+        start = time.perf_counter()
+        list(pool.imap_unordered(_grid_task, jobs))
+        wall = time.perf_counter() - start
+    return GridRun(workers, threads, len(jobs), wall)
+
+
+def _noop(_: int) -> None:
+    import nas.trainer  # noqa: F401  (import cost belongs to start-up, not to the grid)
+
+
+def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
+    """Run both trainers on every architecture (interleaved, so shared-machine load hits
+    both alike), then the worker grid; ``log`` receives one line per finished run."""
+    load_before = os.getloadavg()
+    data, source = bench_data(config)
+    n = len(data["train_labels"])
+    shape = dict(in_channels=data["train_images"].shape[1], num_classes=int(data["num_classes"]),
+                 im_size=data["train_images"].shape[-1])
+    gflops = matmul_gflops()
+    runs, grid = [], []
+    with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
+        path = Path(tmp) / "data.pt"
+        torch.save(data, path)
+        for i, arch in enumerate(config.archs):
+            flops = 6 * count_flops(ConvNetSpec.parse(arch), **shape)
+            order = TRAINERS if i % 2 == 0 else TRAINERS[::-1]
+            for kind in order:
+                runs.append(_run_trainer(kind, path, arch, config, flops, n))
+                r = runs[-1]
+                log(f"{arch:28s} {kind:9s} {r.images_per_second:8.0f} img/s "
+                    f"{r.train_seconds:7.1f} s  {r.cpu_seconds:7.1f} cpu-s  "
+                    f"test acc {r.test_acc:.3f}")
+        for workers in sorted({1, config.workers}):
+            grid.append(grid_throughput(path, config, workers))
+            g = grid[-1]
+            log(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
+                f"{g.architectures} archs in {g.wall_seconds:.1f} s")
+    return SpeedReport(asdict(config), gflops, runs, grid, load_before, os.getloadavg(),
+                       source)

@@ -1,0 +1,101 @@
+"""The two trainers the speed benchmark compares, each run in a fresh process.
+
+``python -m nas.bench.trainers {reference|toolkit} DATA.pt ARCH EPOCHS SEED`` prints one JSON
+line. The reference is what a plain PyTorch script does: TensorDataset + DataLoader (batch
+256, shuffled), the same DSA per batch, glibc's default allocator and torch's default thread
+count. This module imports nothing that tunes the process, so the reference's process stays
+untouched; the toolkit run calls ``nas.runtime.configure`` first, as the ``nas`` CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from functools import partial
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from nas.augment import DSA, DSAConfig
+from nas.trainer import TrainConfig
+from search_spaces import build_convnet
+
+
+def make_net(arch: str, data: dict) -> nn.Module:
+    x = data["train_images"]
+    return build_convnet(arch, in_channels=x.shape[1], num_classes=int(data["num_classes"]),
+                         im_size=x.shape[-1])
+
+
+def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
+    """Plain loop with the toolkit's protocol (same init, optimiser, lr step and DSA)."""
+    torch.manual_seed(seed)  # a script seeds globally; build_seeded gives the same weights
+    net = make_net(arch, data)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(TensorDataset(data["train_images"], data["train_labels"]),
+                        batch_size=config.batch_size, shuffle=True, generator=generator)
+    dsa = DSA(DSAConfig(config.augment))
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    criterion = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        if epoch == int(config.epochs * config.lr_decay_at) and epoch > 0:
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * 0.1
+        net.train()
+        for x, y in loader:
+            loss = criterion(net(dsa(x, generator)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    train_seconds = time.perf_counter() - start
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in DataLoader(TensorDataset(data["test_images"], data["test_labels"]),
+                               batch_size=config.batch_size):
+            correct += int((net(x).argmax(1) == y).sum())
+    return {"train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
+            "test_acc": correct / len(data["test_labels"])}
+
+
+def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
+    """``nas.trainer.train`` in a process set up like the ``nas`` CLI's."""
+    from nas.runtime import configure
+    from nas.trainer import train
+
+    configure()
+    result = train(partial(make_net, arch, data), (data["train_images"], data["train_labels"]),
+                   config, seed=seed, eval_sets={"test": (data["test_images"],
+                                                          data["test_labels"])})
+    n = len(data["train_labels"])
+    return {"train_seconds": result.epochs_done * n / result.images_per_second,
+            "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"]}
+
+
+TRAINERS = {"reference": reference, "toolkit": toolkit}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str]) -> int:
+    kind, path, arch, epochs, seed = argv
+    data = torch.load(path, weights_only=True)
+    config = TrainConfig(epochs=int(epochs))
+    before = _cpu_seconds()
+    out = TRAINERS[kind](data, arch, config, int(seed))
+    out["cpu_seconds"] = _cpu_seconds() - before  # CPU time of training and scoring
+    out["threads"] = torch.get_num_threads()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,77 @@
+"""nas bench speed: the fast trainer learns what the plain loop learns; the benchmark runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+from statistics import mean, stdev
+
+import pytest
+import torch
+
+from nas.bench.speed import synthetic_task
+from nas.bench.trainers import reference
+from nas.trainer import TrainConfig, train
+from search_spaces import build_convnet
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH, CLASSES, SIZE, SEEDS = "d1-w32-relu-instance-avg", 4, 16, range(6)
+
+
+def _accuracies(config: TrainConfig) -> tuple[list[float], list[float]]:
+    """Test accuracy per seed of the reference loop and of the toolkit trainer."""
+    # noise 8: ~70% accuracy after 10 epochs, far from both chance (25%) and 100%
+    (x, y), (tx, ty) = synthetic_task(20, 100, CLASSES, SIZE, torch.Generator().manual_seed(0),
+                                      noise=8.0)
+    data = {"train_images": x, "train_labels": y, "test_images": tx, "test_labels": ty,
+            "num_classes": torch.tensor(CLASSES)}
+    make = partial(build_convnet, ARCH, num_classes=CLASSES, im_size=SIZE)
+    ref = [reference(data, ARCH, config, seed)["test_acc"] for seed in SEEDS]
+    fast = [train(make, (x, y), config, seed=seed, eval_sets={"test": (tx, ty)})
+            .accuracies["test"] for seed in SEEDS]
+    return ref, fast
+
+
+@pytest.mark.slow
+def test_toolkit_trainer_reaches_the_reference_loops_accuracy_within_seed_noise():
+    config = TrainConfig(epochs=10, batch_size=16)
+    ref, fast = _accuracies(config)
+    assert mean(ref) > 0.45  # both learn: well above chance (0.25)
+    # Same seeds, different batch order and augmentation draws: the mean accuracies may
+    # differ by seed noise only. Tolerance: 3 standard errors of the difference of means,
+    # from the seed-to-seed spread measured here (about 0.04 -> about 0.07).
+    tolerance = 3 * (stdev(ref) ** 2 / len(ref) + stdev(fast) ** 2 / len(fast)) ** 0.5
+    assert abs(mean(fast) - mean(ref)) <= tolerance
+    # The test can fail: a trainer whose learning rate is 5x too small (a realistic scaling
+    # bug) loses about 0.13 and falls outside the tolerance.
+    _, slow_lr = _accuracies(TrainConfig(epochs=10, batch_size=16, lr=config.lr / 5))
+    assert mean(ref) - mean(slow_lr) > tolerance
+
+
+def _nas(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_quick_speed_benchmark_prints_both_trainers_and_the_ratio_line():
+    out = _nas("bench", "speed", "--quick", "--synthetic", "--workers", "2")
+    assert out.returncode == 0, out.stderr
+    for trainer in ("reference", "toolkit"):
+        assert re.search(rf"d3-w128-relu-instance-avg\s+{trainer}\s+\d+ img/s", out.stdout)
+    ratio = re.search(r"ratio d3-w128-relu-instance-avg: toolkit / reference = ([\d.]+)x ",
+                      out.stdout)
+    assert ratio and float(ratio.group(1)) > 0
+    assert re.search(r"grid: 2 worker\(s\) x 1 thread\(s\): \d+ architectures/hour", out.stdout)
+    assert "matmul" in out.stdout
+
+
+def test_speed_benchmark_rejects_zero_epochs_with_a_one_line_error():
+    out = _nas("bench", "speed", "--quick", "--synthetic", "--epochs", "0")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "--epochs" in out.stderr
