@@ -63,7 +63,7 @@ def _setup_lines(report: dict) -> list[str]:
         f"{len(summ['classes'])} classes; train {summ['train']} / val {summ['val']} / "
         f"test {summ['test']} (per class kept: {cfg['per_class'] or 'all'}, split seed "
         f"{cfg['split_seed']})",
-        f"Architectures: {len(report['architectures'])} of {report['space']}",
+        f"Architectures: {len(report['architectures'])} of {report['space']}{_sampling(report)}",
         f"Ground truth: {gt['metric']} after {gt['epochs']} epochs on the full training split, "
         f"seeds {gt['protocol']['seeds']}, device {', '.join(gt['protocol']['devices'])}; "
         f"best {_num(gt['best'])}, {gt['diverged']} diverged",
@@ -89,6 +89,14 @@ def _setup_lines(report: dict) -> list[str]:
     if "preset" in report:
         lines.append(f"Preset: {json.dumps(report['preset'])}")
     return lines
+
+
+def _sampling(report: dict) -> str:
+    preset = report.get("preset")
+    if not preset:
+        return ""
+    where = f", where {' '.join(preset['where'])}" if preset.get("where") else ""
+    return f" (stratified sample, seed {preset['seed']}{where})"
 
 
 def _png(fig) -> bytes:
