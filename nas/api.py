@@ -95,7 +95,7 @@ def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_
             seed: int, train_config: TrainConfig) -> str:
     return _digest({"dataset": dataset.key, "source": proxy.key if proxy else FULL,
                     "space": space, "arch": arch_id, "seed": seed,
-                    "train": train_config.to_dict()})
+                    "train": train_config.protocol()})
 
 
 class Evaluator:

@@ -20,6 +20,9 @@ from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 EpochCallback = Callable[[int, float], None]
 
 
+_EXECUTION_ONLY = ("eval_batch_size", "report_every", "compile")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Protocol of the dataset-condensation literature (REFERENCE.md, 'Training protocol')."""
@@ -39,6 +42,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def protocol(self) -> dict:
+        """The fields that define a run's result (its cache key): execution details such as
+        evaluation batch size, reporting cadence and compilation are left out."""
+        return {k: v for k, v in self.to_dict().items() if k not in _EXECUTION_ONLY}
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,10 @@ def test_inputs_are_not_mutated_and_epoch_callback_sees_validation():
           eval_sets={"val": (x, y)}, on_epoch=lambda e, acc: seen.append(e))
     assert torch.equal(x, before)
     assert seen == [2, 4]
+
+
+def test_execution_details_do_not_change_the_protocol_but_hyperparameters_do():
+    base = TrainConfig()
+    assert TrainConfig(compile=True, report_every=1, eval_batch_size=7).protocol() == \
+        base.protocol()
+    assert TrainConfig(lr=0.1).protocol() != base.protocol()
