@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,7 @@ from storage.models import SCHEMA_VERSION, Base, Meta
 
 DB_ENV = "NAS_DB"
 DEFAULT_HOME = Path("nas-runs")  # project directory: database + artifacts, relative to cwd
+SCHEMA_ATTEMPTS = 5  # first-use schema creation racing other processes
 
 
 class StorageError(RuntimeError):
@@ -70,19 +72,35 @@ class Database:
         return Path(os.environ.get("NAS_HOME", DEFAULT_HOME)).resolve()
 
     def _ensure_schema(self) -> None:
-        if inspect(self.engine).has_table(Meta.__tablename__):
-            with self._sessions() as s:
-                row = s.get(Meta, "schema_version")
-            found = int(row.value) if row else None
-            if found != SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {self.safe_url} has schema version {found}, this code expects "
-                    f"{SCHEMA_VERSION}; use a new --db or migrate the old one"
-                )
-            return
-        Base.metadata.create_all(self.engine)
-        with self.session() as s:
-            if s.scalar(select(Meta).where(Meta.key == "schema_version")) is None:
+        """Create the schema on first use, or check its version. Safe when several processes
+        open a new database at once: a step that collides with another process's creation
+        (table exists, duplicate version row, version row not written yet) is retried."""
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                found = self._schema_version()
+                if found is None:
+                    self._create_schema()
+                elif found != SCHEMA_VERSION:
+                    raise StorageError(
+                        f"database {self.safe_url} has schema version {found}, this code "
+                        f"expects {SCHEMA_VERSION}; use a new --db or migrate the old one")
+                return
+            except SQLAlchemyError:
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    def _schema_version(self) -> int | None:
+        if not inspect(self.engine).has_table(Meta.__tablename__):
+            return None
+        with self._sessions() as s:
+            row = s.get(Meta, "schema_version")
+        return int(row.value) if row else None
+
+    def _create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)  # checkfirst: tables that exist are skipped
+        with self._sessions.begin() as s:
+            if s.get(Meta, "schema_version") is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
 
     @contextmanager
