@@ -39,6 +39,8 @@ class SpeedBenchCommand:
         parser.add_argument("--resize", type=int, default=None, help="resize images to SxS")
         parser.add_argument("--workers", type=int, default=None,
                             help="worker processes of the grid comparison (default: cores)")
+        parser.add_argument("--compile", action="store_true",
+                            help="also run the toolkit trainer with torch.compile")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", default=None, help="also write the report to this file")
         parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -50,7 +52,7 @@ class SpeedBenchCommand:
                                        ("epochs", args.epochs), ("ipc", args.ipc),
                                        ("resize", args.resize), ("workers", args.workers))
                      if v is not None}
-        config = replace(config, seed=args.seed, **overrides)
+        config = replace(config, seed=args.seed, compile=args.compile, **overrides)
         if config.epochs < 1 or config.ipc < 1 or config.workers < 1:
             raise ValueError("--epochs, --ipc and --workers must be at least 1")
         report = run_speed(config, log=console.print)
@@ -77,9 +79,12 @@ def print_report(report: SpeedReport) -> None:
     if len(report.grid) == 2:
         console.print(f"grid speedup {report.grid[1].workers} workers vs 1: "
                       f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
+    trainers = [t for t in dict.fromkeys(r.trainer for r in report.runs) if t != "reference"]
     for arch in dict.fromkeys(r.arch for r in report.runs):
         marker = " (default architecture)" if arch == DEFAULT_ARCH else ""
-        console.print(f"ratio {arch}: toolkit / reference = {report.speedup(arch):.2f}x "
-                      f"(CPU time {report.cpu_saving(arch):.2f}x less){marker}")
+        for trainer in trainers:
+            console.print(f"ratio {arch}: {trainer} / reference = "
+                          f"{report.speedup(arch, trainer):.2f}x (CPU time "
+                          f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
     console.print(f"load average before {report.load_before[0]:.2f}, "
                   f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")

@@ -24,7 +24,6 @@ from nas.trainer import TensorPair, TrainConfig
 from search_spaces import ConvNetSpec, count_flops
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
-TRAINERS = ("reference", "toolkit")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,11 @@ class SpeedConfig:
                                    "d1-w32-sigmoid-group-avg", "d2-w32-leakyrelu-layer-max")
     grid_epochs: int = 2
     workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
+    compile: bool = False  # also run the toolkit with torch.compile (~30 s+ per architecture)
+
+    @property
+    def trainers(self) -> tuple[str, ...]:
+        return ("reference", "toolkit") + (("toolkit-compiled",) if self.compile else ())
 
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:
@@ -89,15 +93,15 @@ class SpeedReport:
     load_after: tuple[float, float, float]
     data_source: str
 
-    def speedup(self, arch: str) -> float:
-        """Training images/s of the toolkit over the reference's (wall clock)."""
+    def speedup(self, arch: str, trainer: str = "toolkit") -> float:
+        """Training images/s of ``trainer`` over the reference's (wall clock)."""
         rate = {r.trainer: r.images_per_second for r in self.runs if r.arch == arch}
-        return rate["toolkit"] / rate["reference"]
+        return rate[trainer] / rate["reference"]
 
-    def cpu_saving(self, arch: str) -> float:
-        """CPU seconds of the reference over the toolkit's (training and scoring)."""
+    def cpu_saving(self, arch: str, trainer: str = "toolkit") -> float:
+        """CPU seconds of the reference over ``trainer``'s (training and scoring)."""
         cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
-        return cpu["reference"] / cpu["toolkit"]
+        return cpu["reference"] / cpu[trainer]
 
 
 def matmul_gflops(size: int = 1024, seconds: float = 1.0) -> float:
@@ -230,7 +234,7 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
         torch.save(data, path)
         for i, arch in enumerate(config.archs):
             flops = 6 * count_flops(ConvNetSpec.parse(arch), **shape)
-            order = TRAINERS if i % 2 == 0 else TRAINERS[::-1]
+            order = config.trainers if i % 2 == 0 else config.trainers[::-1]
             for kind in order:
                 runs.append(_run_trainer(kind, path, arch, config, flops, n))
                 r = runs[-1]
