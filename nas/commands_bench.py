@@ -64,14 +64,17 @@ class SpeedBenchCommand:
 
 def print_report(report: SpeedReport) -> None:
     table = Table("architecture", "trainer", "img/s", "train s", "wall s", "cpu s", "test acc",
-                  "threads", "GFLOP/s", "of matmul",
+                  "threads", "GFLOP/s", "of matmul", "GFLOP/cpu-s", "of matmul/cpu-s",
                   title=f"speed on {report.data_source}, {report.config['epochs']} epochs; "
-                        f"matmul {report.matmul_gflops:.0f} GFLOP/s")
+                        f"matmul {report.matmul_gflops:.0f} GFLOP/s, "
+                        f"{report.matmul_gflops_per_cpu_second:.0f} GFLOP/cpu-s")
     for r in report.runs:
         table.add_row(r.arch, r.trainer, f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
                       f"{r.wall_seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.test_acc:.3f}",
                       str(r.threads),
-                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}")
+                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}",
+                      f"{r.gflops_per_cpu_second:.1f}",
+                      f"{r.gflops_per_cpu_second / report.matmul_gflops_per_cpu_second:.0%}")
     console.print(table)
     for g in report.grid:
         console.print(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
