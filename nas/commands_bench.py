@@ -39,6 +39,8 @@ class SpeedBenchCommand:
         parser.add_argument("--resize", type=int, default=None, help="resize images to SxS")
         parser.add_argument("--workers", type=int, default=None,
                             help="worker processes of the grid comparison (default: cores)")
+        parser.add_argument("--compile", action="store_true",
+                            help="also run the toolkit trainer with torch.compile")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", default=None, help="also write the report to this file")
         parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -50,7 +52,7 @@ class SpeedBenchCommand:
                                        ("epochs", args.epochs), ("ipc", args.ipc),
                                        ("resize", args.resize), ("workers", args.workers))
                      if v is not None}
-        config = replace(config, seed=args.seed, **overrides)
+        config = replace(config, seed=args.seed, compile=args.compile, **overrides)
         if config.epochs < 1 or config.ipc < 1 or config.workers < 1:
             raise ValueError("--epochs, --ipc and --workers must be at least 1")
         report = run_speed(config, log=console.print)
@@ -62,14 +64,17 @@ class SpeedBenchCommand:
 
 def print_report(report: SpeedReport) -> None:
     table = Table("architecture", "trainer", "img/s", "train s", "wall s", "cpu s", "test acc",
-                  "threads", "GFLOP/s", "of matmul",
+                  "threads", "GFLOP/s", "of matmul", "GFLOP/cpu-s", "of matmul/cpu-s",
                   title=f"speed on {report.data_source}, {report.config['epochs']} epochs; "
-                        f"matmul {report.matmul_gflops:.0f} GFLOP/s")
+                        f"matmul {report.matmul_gflops:.0f} GFLOP/s, "
+                        f"{report.matmul_gflops_per_cpu_second:.0f} GFLOP/cpu-s")
     for r in report.runs:
         table.add_row(r.arch, r.trainer, f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
                       f"{r.wall_seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.test_acc:.3f}",
                       str(r.threads),
-                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}")
+                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}",
+                      f"{r.gflops_per_cpu_second:.1f}",
+                      f"{r.gflops_per_cpu_second / report.matmul_gflops_per_cpu_second:.0%}")
     console.print(table)
     for g in report.grid:
         console.print(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
@@ -77,9 +82,12 @@ def print_report(report: SpeedReport) -> None:
     if len(report.grid) == 2:
         console.print(f"grid speedup {report.grid[1].workers} workers vs 1: "
                       f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
+    trainers = [t for t in dict.fromkeys(r.trainer for r in report.runs) if t != "reference"]
     for arch in dict.fromkeys(r.arch for r in report.runs):
         marker = " (default architecture)" if arch == DEFAULT_ARCH else ""
-        console.print(f"ratio {arch}: toolkit / reference = {report.speedup(arch):.2f}x "
-                      f"(CPU time {report.cpu_saving(arch):.2f}x less){marker}")
+        for trainer in trainers:
+            console.print(f"ratio {arch}: {trainer} / reference = "
+                          f"{report.speedup(arch, trainer):.2f}x (CPU time "
+                          f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
     console.print(f"load average before {report.load_before[0]:.2f}, "
                   f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,6 @@ from nas.trainer import TensorPair, TrainConfig
 from search_spaces import ConvNetSpec, count_flops
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
-TRAINERS = ("reference", "toolkit")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class SpeedConfig:
                                    "d1-w32-sigmoid-group-avg", "d2-w32-leakyrelu-layer-max")
     grid_epochs: int = 2
     workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
+    compile: bool = False  # also run the toolkit with torch.compile (~30 s+ per architecture)
+
+    @property
+    def trainers(self) -> tuple[str, ...]:
+        return ("reference", "toolkit") + (("toolkit-compiled",) if self.compile else ())
 
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:
@@ -64,7 +69,8 @@ class TrainerRun:
     cpu_seconds: float  # CPU time (all threads) of training plus scoring; robust to load
     test_acc: float
     threads: int
-    gflops: float  # achieved training GFLOP/s (3 x forward multiply-adds x 2)
+    gflops: float  # achieved training GFLOP/s (3 x forward multiply-adds x 2), wall clock
+    gflops_per_cpu_second: float  # training and scoring FLOPs / CPU seconds; robust to load
 
 
 @dataclass(frozen=True)
@@ -82,33 +88,45 @@ class GridRun:
 @dataclass(frozen=True)
 class SpeedReport:
     config: dict
-    matmul_gflops: float
+    matmul_gflops: float  # wall clock, all threads
+    matmul_gflops_per_cpu_second: float
     runs: list[TrainerRun]
     grid: list[GridRun]
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     data_source: str
 
-    def speedup(self, arch: str) -> float:
-        """Training images/s of the toolkit over the reference's (wall clock)."""
+    def speedup(self, arch: str, trainer: str = "toolkit") -> float:
+        """Training images/s of ``trainer`` over the reference's (wall clock)."""
         rate = {r.trainer: r.images_per_second for r in self.runs if r.arch == arch}
-        return rate["toolkit"] / rate["reference"]
+        return rate[trainer] / rate["reference"]
 
-    def cpu_saving(self, arch: str) -> float:
-        """CPU seconds of the reference over the toolkit's (training and scoring)."""
+    def cpu_saving(self, arch: str, trainer: str = "toolkit") -> float:
+        """CPU seconds of the reference over ``trainer``'s (training and scoring)."""
         cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
-        return cpu["reference"] / cpu["toolkit"]
+        return cpu["reference"] / cpu[trainer]
 
 
-def matmul_gflops(size: int = 1024, seconds: float = 1.0) -> float:
-    """Sustained float32 matmul GFLOP/s of this process (all its torch threads)."""
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> tuple[float, float]:
+    """Sustained float32 matmul GFLOP/s of this process (all its torch threads).
+
+    Returns:
+        (GFLOP per wall second, GFLOP per CPU second); the second is what a core delivers
+        while it runs, so it stays meaningful when other processes share the machine.
+    """
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), _cpu_seconds()
     while time.perf_counter() - start < seconds:
         torch.mm(a, b)
         done += 1
-    return 2 * size**3 * done / (time.perf_counter() - start) / 1e9
+    flops = 2 * size**3 * done / 1e9
+    return flops / (time.perf_counter() - start), flops / (_cpu_seconds() - cpu)
 
 
 def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size: int,
@@ -156,7 +174,7 @@ def bench_data(config: SpeedConfig) -> tuple[dict, str]:
 
 
 def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
-                 flops_per_image: float, n_images: int) -> TrainerRun:
+                 forward_macs: int, n_images: int, n_test: int) -> TrainerRun:
     out = subprocess.run(
         [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
          str(config.epochs), str(config.seed)],
@@ -165,8 +183,11 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
         raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     rate = config.epochs * n_images / r["train_seconds"]
+    train_flops = 6 * forward_macs  # per image: forward, input and weight gradients, 2 per MAC
+    all_flops = config.epochs * n_images * train_flops + n_test * 2 * forward_macs
     return TrainerRun(arch, kind, rate, r["train_seconds"], r["wall_seconds"], r["cpu_seconds"],
-                      r["test_acc"], r["threads"], rate * flops_per_image / 1e9)
+                      r["test_acc"], r["threads"], rate * train_flops / 1e9,
+                      all_flops / r["cpu_seconds"] / 1e9)
 
 
 def _child_env() -> dict:
@@ -224,15 +245,16 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
     shape = dict(in_channels=data["train_images"].shape[1], num_classes=int(data["num_classes"]),
                  im_size=data["train_images"].shape[-1])
     gflops = matmul_gflops()
+    n_test = len(data["test_labels"])
     runs, grid = [], []
     with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
         path = Path(tmp) / "data.pt"
         torch.save(data, path)
         for i, arch in enumerate(config.archs):
-            flops = 6 * count_flops(ConvNetSpec.parse(arch), **shape)
-            order = TRAINERS if i % 2 == 0 else TRAINERS[::-1]
+            macs = count_flops(ConvNetSpec.parse(arch), **shape)
+            order = config.trainers if i % 2 == 0 else config.trainers[::-1]
             for kind in order:
-                runs.append(_run_trainer(kind, path, arch, config, flops, n))
+                runs.append(_run_trainer(kind, path, arch, config, macs, n, n_test))
                 r = runs[-1]
                 log(f"{arch:28s} {kind:9s} {r.images_per_second:8.0f} img/s "
                     f"{r.train_seconds:7.1f} s  {r.cpu_seconds:7.1f} cpu-s  "
@@ -242,5 +264,5 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
             g = grid[-1]
             log(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
                 f"{g.architectures} archs in {g.wall_seconds:.1f} s")
-    return SpeedReport(asdict(config), gflops, runs, grid, load_before, os.getloadavg(),
+    return SpeedReport(asdict(config), *gflops, runs, grid, load_before, os.getloadavg(),
                        source)

@@ -1,10 +1,11 @@
-"""The two trainers the speed benchmark compares, each run in a fresh process.
+"""The trainers the speed benchmark compares, each run in a fresh process.
 
-``python -m nas.bench.trainers {reference|toolkit} DATA.pt ARCH EPOCHS SEED`` prints one JSON
-line. The reference is what a plain PyTorch script does: TensorDataset + DataLoader (batch
-256, shuffled), the same DSA per batch, glibc's default allocator and torch's default thread
-count. This module imports nothing that tunes the process, so the reference's process stays
-untouched; the toolkit run calls ``nas.runtime.configure`` first, as the ``nas`` CLI does.
+``python -m nas.bench.trainers KIND DATA.pt ARCH EPOCHS SEED`` prints one JSON line; KIND is
+reference, toolkit or toolkit-compiled. The reference is what a plain PyTorch script does:
+TensorDataset + DataLoader (batch 256, shuffled), the same DSA per batch, glibc's default
+allocator and torch's default thread count. This module imports nothing that tunes the
+process, so the reference's process stays untouched; the toolkit runs call
+``nas.runtime.configure`` first, as the ``nas`` CLI does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import resource
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -77,7 +79,12 @@ def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
             "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"]}
 
 
-TRAINERS = {"reference": reference, "toolkit": toolkit}
+def toolkit_compiled(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
+    """The toolkit trainer with ``TrainConfig.compile`` (compile time counts as training)."""
+    return toolkit(data, arch, replace(config, compile=True), seed)
+
+
+TRAINERS = {"reference": reference, "toolkit": toolkit, "toolkit-compiled": toolkit_compiled}
 
 
 def _cpu_seconds() -> float:
