@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import nas.api
 import nas.elf
+from nas.analysis.report import ReportConfig, build_report
 from nas.data import DataConfig
 from nas.elf import ElfConfig, ElfLoss, feature_network
 from nas.trainer import TrainConfig, build_seeded, train
@@ -101,12 +102,19 @@ def test_elf_is_refused_for_full_data_training(tiny):
         nas.api.Evaluator(db, data, dataset, None, FAST)
 
 
-def test_fidelity_table_lists_elf_runs_as_their_own_row(tiny):
+def test_report_lists_elf_runs_as_their_own_row(tiny):
     data, db, dataset = tiny
     proxy = nas.api.build_proxy(db, data, dataset, "random", ipc=5)
     cfg, arch = TrainConfig(epochs=1), "d1-w32-relu-instance-avg"
     nas.api.Evaluator(db, data, dataset, None).evaluate("convnet720", arch, cfg, 0)
     nas.api.Evaluator(db, data, dataset, proxy).evaluate("convnet720", arch, cfg, 0)
     nas.api.Evaluator(db, data, dataset, proxy, FAST).evaluate("convnet720", arch, cfg, 0)
-    rows = nas.api.fidelity_table(db, dataset)
-    assert sorted((r.proxy, r.n) for r in rows) == [("random-ipc5", 1), ("random-ipc5+elf", 1)]
+    for arch in ("d1-w32-relu-none-avg",):  # a second architecture for the rank metrics
+        nas.api.Evaluator(db, data, dataset, None).evaluate("convnet720", arch, cfg, 0)
+        nas.api.Evaluator(db, data, dataset, proxy).evaluate("convnet720", arch, cfg, 0)
+        nas.api.Evaluator(db, data, dataset, proxy, FAST).evaluate("convnet720", arch, cfg, 0)
+    report = build_report(db, dataset, ReportConfig(zero_cost=False, n_resamples=10))
+    rows = {r["name"]: r for r in report["rows"]}
+    assert set(rows) == {"random-ipc5", "random-ipc5+elf"}
+    assert rows["random-ipc5"]["elf"] is None and rows["random-ipc5+elf"]["elf"] == FAST.to_dict()
+    assert rows["random-ipc5+elf"]["protocol"]["runs"] == 2
