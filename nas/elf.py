@@ -57,7 +57,7 @@ def feature_network(data: PreparedData, config: ElfConfig, artifacts_dir: Path, 
     make = partial(build_convnet, config.feature_arch, **shape)
     train_cfg = TrainConfig(epochs=config.feature_epochs)
     blob = json.dumps({"dataset": data.key, "arch": config.feature_arch,  # not the weights
-                       "seed": config.feature_seed, "train": train_cfg.to_dict()},
+                       "seed": config.feature_seed, "train": train_cfg.protocol()},
                       sort_keys=True).encode()
     path = artifacts_dir / "elf" / f"{hashlib.blake2b(blob, digest_size=12).hexdigest()}.pt"
     net = build_seeded(make, config.feature_seed)
