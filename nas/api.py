@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from nas.artifacts import latest_artifact
 from nas.data import DataConfig, PreparedData, load_raw, prepare
+from nas.elf import ElfConfig, ElfLoss, feature_network
 from nas.runtime import default_device, device_name, versions
 from nas.trainer import EpochCallback, TrainConfig, train
 from proxies import ProxySet, get_proxy
@@ -72,8 +73,9 @@ def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method
     path = db.home / "artifacts" / "proxies" / f"{method}-ipc{ipc}-{key}.pt"
     digest = proxy_set.save(path)
     return add_proxy(db, key=key, dataset_id=dataset.id, method=method, ipc=ipc, seed=seed,
-                     params=options, artifact_path=str(path), artifact_hash=digest,
-                     build_seconds=seconds, device=device_name(device), versions=versions())
+                     params={**options, **proxy_set.info}, artifact_path=str(path),
+                     artifact_hash=digest, build_seconds=seconds, device=device_name(device),
+                     versions=versions())
 
 
 def load_proxy_set(proxy: ProxyRecord) -> ProxySet:
@@ -92,33 +94,52 @@ class EvaluationPlan:
 
 
 def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_id: str,
-            seed: int, train_config: TrainConfig) -> str:
-    return _digest({"dataset": dataset.key, "source": proxy.key if proxy else FULL,
-                    "space": space, "arch": arch_id, "seed": seed,
-                    "train": train_config.protocol()})
+            seed: int, train_config: TrainConfig, elf: ElfConfig | None = None) -> str:
+    payload = {"dataset": dataset.key, "source": proxy.key if proxy else FULL,
+               "space": space, "arch": arch_id, "seed": seed, "train": train_config.protocol()}
+    if elf is not None:  # ELF runs are distinct; plain runs keep their keys
+        payload["elf"] = elf.to_dict()
+    return _digest(payload)
 
 
 class Evaluator:
     """Trains architectures on one data source (a proxy, or the full split when ``proxy`` is
-    None) and records each run; holds the device-resident tensors so many calls share them."""
+    None) and records each run; holds the device-resident tensors so many calls share them.
+    With ``elf``, candidates also learn real-data features (nas.elf); proxies only."""
 
     def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
-                 proxy: ProxyRecord | None):
-        self.db, self.data, self.dataset, self.proxy = db, data, dataset, proxy
+                 proxy: ProxyRecord | None, elf: ElfConfig | None = None):
+        if elf is not None and proxy is None:
+            raise ValueError("ELF supervises training on a distilled set; drop --elf for "
+                             "full-data runs")
+        self.db, self.data, self.dataset, self.proxy, self.elf = db, data, dataset, proxy, elf
+        self._feature_net = None
         self.device = default_device()
         train_set = load_proxy_set(proxy) if proxy else get_proxy(FULL).build(
             data, ipc=0, seed=0, options={}, artifacts_dir=db.home)
         self.train_set = (train_set.images, train_set.labels)
         self.eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
                           "test": (data.normalize(data.test_images), data.test_labels)}
-        self.source = proxy.label if proxy else FULL
+        self.source = (proxy.label if proxy else FULL) + ("+elf" if elf else "")
+
+    def _elf_training(self, width: int, seed: int) -> dict:
+        """Extra ``train`` arguments for ELF (none without it); trains the feature net once."""
+        if self.elf is None:
+            return {}
+        if self._feature_net is None:
+            self._feature_net = feature_network(self.data, self.elf, self.db.home / "artifacts",
+                                                device=self.device)
+        loss = ElfLoss(self._feature_net, width, self.elf, im_size=self.data.im_size,
+                       seed=seed + 1)
+        return {"loss_fn": loss, "extra_modules": [loss.adapters]}
 
     def evaluate(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                  search_id: int | None = None, on_epoch: EpochCallback | None = None
                  ) -> RunRecord:
         """Return the finished (or diverged) run of ``arch_id``, training it only if no such
         run is stored yet; the run is committed before this returns."""
-        key = run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config)
+        key = run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config,
+                      self.elf)
         done = get_run(self.db, key)
         if done is not None and done.status in ("finished", "diverged"):
             return done
@@ -128,12 +149,13 @@ class Evaluator:
                      im_size=self.data.im_size)
         result = train(partial(space.build, spec, **shape), self.train_set, train_config,
                        seed=seed, eval_sets=self.eval_sets, device=self.device,
-                       on_epoch=on_epoch)
+                       on_epoch=on_epoch, **self._elf_training(spec.width, seed))
         run = RunRecord(
             key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
             proxy_id=self.proxy.id if self.proxy else None, seed=seed,
             epochs=result.epochs_done,
-            config={"train": train_config.to_dict(), "source": self.source},
+            config={"train": train_config.to_dict(), "source": self.source,
+                    "elf": self.elf.to_dict() if self.elf else None},
             status=result.status, val_acc=result.accuracies.get("val"),
             test_acc=result.accuracies.get("test"), train_loss=result.train_loss,
             num_params=space.count_params(spec, **shape),
@@ -145,13 +167,14 @@ class Evaluator:
 
 def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,
                            proxy: ProxyRecord | None, plan: EvaluationPlan, *,
-                           progress: bool = True) -> list[RunRecord]:
+                           progress: bool = True, elf: ElfConfig | None = None
+                           ) -> list[RunRecord]:
     """Train every architecture of ``plan``, skipping finished ones; each run is committed as
     soon as it ends, so an interrupted call loses only the run in flight."""
     space = get_space(plan.space)
     for arch_id in plan.arch_ids:  # fail before any training, not halfway through
         space.check_input_size(space.parse(arch_id), data.im_size)
-    evaluator = Evaluator(db, data, dataset, proxy)
+    evaluator = Evaluator(db, data, dataset, proxy, elf)
     results = []
     bar = tqdm(plan.arch_ids, desc=f"train on {evaluator.source}", unit="arch",
                disable=not progress)

@@ -39,7 +39,8 @@ def latest_artifact(db: Database, dataset: DatasetRecord, method: str) -> ProxyR
     """
     rows = [p for p in list_proxies(db, dataset.id) if p.method == method]
     if not rows:
-        command = "nas pretrain" if method == PRETRAINED else "nas distill --method d2m"
+        command = ("nas pretrain" if method == PRETRAINED
+                   else f"nas distill --method {method.split('-')[0]}")
         raise ValueError(f"no {method} stored for dataset {dataset.key}; run `{command}` first")
     return rows[-1]
 

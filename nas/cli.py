@@ -19,6 +19,7 @@ from nas.commands_bench import SpeedBenchCommand
 from nas.commands_distill import DistillCommand, PretrainCommand
 from nas.data import DataConfig, DataError, resolve_data_path
 from nas.demo import DemoConfig, run_demo
+from nas.elf import ElfConfig
 from nas.engines import SearchError, UnknownStrategyError, attach_full_accuracy
 from nas.engines.commands import DashboardCommand, SearchCommand
 from nas.engines.nni_engine import MissingExtraError
@@ -69,6 +70,22 @@ def _add_training(parser: argparse.ArgumentParser, epochs: int) -> None:
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--augment", default=TrainConfig.augment,
                         help="DSA strategy, or 'none'")
+
+
+def _add_elf(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("ELF (features of a real-data ConvNet-3 as extra targets)")
+    group.add_argument("--elf", action="store_true", help="train candidates with ELF")
+    group.add_argument("--elf-front", type=float, default=ElfConfig.front, help="lambda_front")
+    group.add_argument("--elf-rear", type=float, default=ElfConfig.rear, help="lambda_rear")
+    group.add_argument("--elf-feature-epochs", type=int, default=ElfConfig.feature_epochs,
+                       help="epochs of the feature network on the real training split")
+
+
+def elf_config(args: argparse.Namespace) -> ElfConfig | None:
+    if not args.elf:
+        return None
+    return ElfConfig(front=args.elf_front, rear=args.elf_rear,
+                     feature_epochs=args.elf_feature_epochs)
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:

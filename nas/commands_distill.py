@@ -19,6 +19,8 @@ from nas import api, artifacts
 from proxies.d2m.distill import D2MConfig
 from proxies.d2m.generator import GeneratorConfig
 from proxies.d2m.pretrain import PretrainConfig
+from proxies.d3.api import build_d3_sets, distill_d3
+from proxies.d3.distill import D3Config
 from proxies.dm import DMConfig
 
 console = Console()
@@ -113,24 +115,37 @@ def _distill_dm(args, config: DMConfig, db, data, dataset) -> str:
             f"{proxy.artifact_path}")
 
 
+def _distill_d3(args, config: D3Config, db, data, dataset) -> str:
+    record = distill_d3(db, data, dataset, config, seed=args.seed)
+    lines = [f"d3-priors {record.artifact_hash} ({record.params['stored_params']} params, "
+             f"{record.params['stored_bytes']} bytes; {record.build_seconds:.1f}s on "
+             f"{record.device}) -> {record.artifact_path}"]
+    for proxy in build_d3_sets(db, data, dataset, record, [args.ipc] if args.ipc else []):
+        lines.append(f"proxy {proxy.label} ({proxy.key}) -> {proxy.artifact_path}")
+    return "\n".join([*lines, "make sets with `nas proxy --method d3 --ipc N`"])
+
+
 # method -> (config dataclass, runner); configs are built before any data or database is touched
 DISTILLERS: dict[str, tuple[type, Callable[..., str]]] = {
     "d2m": (D2MConfig, _distill_d2m),
     "dm": (DMConfig, _distill_dm),
+    "d3": (D3Config, _distill_d3),
 }
 
 
 class DistillCommand:
-    help = "distil the dataset: into a generator (d2m) or into pixels for one IPC (dm)"
+    help = ("distil the dataset: into a generator (d2m), latent priors + decoder (d3) or "
+            "pixels for one IPC (dm)")
 
     def add_arguments(self, parser):
         parser.add_argument("--method", required=True, choices=sorted(DISTILLERS))
-        parser.add_argument("--ipc", type=int, default=None, help="images per class (dm only)")
+        parser.add_argument("--ipc", type=int, default=None,
+                            help="images per class (dm: required; d3: also sample this set)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--generator", default=None,
                             help="d2m: hash (prefix) of the pre-trained generator to refine "
                                  "(default: the dataset's latest)")
-        add_config_arguments(parser, D2MConfig, DMConfig)
+        add_config_arguments(parser, D2MConfig, DMConfig, D3Config)
         from nas.cli import _add_common
         _add_common(parser)
 
@@ -138,7 +153,9 @@ class DistillCommand:
         from nas.cli import _open, data_config
         config_cls, run = DISTILLERS[args.method]
         config = config_from_args(config_cls, args)
-        if args.method == "dm" and (args.ipc is None or args.ipc < 1):
+        if args.ipc is not None and args.ipc < 1:
+            raise ValueError(f"--ipc must be at least 1, got {args.ipc}")
+        if args.method == "dm" and args.ipc is None:
             raise ValueError("--method dm distils one set per IPC: pass --ipc N (N >= 1)")
         db, data, dataset = _open(args, data_config(args))
         console.print(run(args, config, db, data, dataset))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -103,6 +103,7 @@ def train(
     device: torch.device | str = "cpu",
     on_epoch: EpochCallback | None = None,
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    extra_modules: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """Train ``make_net()`` on ``train_set`` = (float images (N, C, H, W), int64 labels).
 
@@ -110,8 +111,9 @@ def train(
     first epoch whose loss is NaN/inf and returns status "diverged" instead of raising.
     ``eval_sets`` ("val", "test", ...) are scored after the last epoch; ``on_epoch(epoch,
     val_acc)`` is called every ``config.report_every`` epochs (it may raise to stop, e.g. to
-    prune). ``loss_fn(net, x, y)`` replaces cross-entropy (e.g. for extra supervision).
-    Inputs are not mutated.
+    prune). ``loss_fn(net, x, y)`` replaces cross-entropy (e.g. for extra supervision);
+    ``extra_modules`` (e.g. its adapter heads) are moved to ``device``, put in train mode and
+    optimised with the network. Inputs other than ``extra_modules`` are not mutated.
     """
     device = torch.device(device)
     use_amp = config.amp and device.type == "cuda"
@@ -124,7 +126,10 @@ def train(
     images, labels = (t.to(device) for t in train_set)
     eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
     dsa = DSA(DSAConfig(config.augment))
-    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+    for module in extra_modules:
+        module.to(device).train()
+    params = [*net.parameters(), *(p for m in extra_modules for p in m.parameters())]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     decay_epoch = int(config.epochs * config.lr_decay_at)
     criterion = nn.CrossEntropyLoss()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -19,11 +19,13 @@ class ProxySet:
     """A training set standing in for the full one.
 
     images: float32 (N, C, H, W), standardised with the dataset's mean/std (the trainer's
-    input space); labels: int64 (N,) in 0..K-1.
+    input space); labels: int64 (N,) in 0..K-1. ``info``: facts the builder reports for the
+    proxy row's params (e.g. a generator's stored size); not saved with the tensors.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
+    info: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.float32 or self.images.dim() != 4:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -14,7 +14,15 @@ import numpy as np
 from nas.analysis import metrics
 from nas.analysis.zero_cost import ZERO_COST_METHODS
 from nas.runtime import versions
-from storage import Database, DatasetRecord, RunRecord, list_proxies, list_runs, list_scores
+from storage import (
+    Database,
+    DatasetRecord,
+    ProxyRecord,
+    RunRecord,
+    list_proxies,
+    list_runs,
+    list_scores,
+)
 
 TRUTH_METRICS = ("test_acc", "val_acc")
 
@@ -93,6 +101,17 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
                               for a in archs]}
 
 
+def _sources(db: Database, dataset: DatasetRecord
+             ) -> Iterator[tuple[ProxyRecord, str, list[RunRecord]]]:
+    """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source."""
+    for proxy in list_proxies(db, dataset.id):
+        groups: dict[str, list[RunRecord]] = defaultdict(list)
+        for run in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id):
+            groups[run.config.get("source", proxy.label)].append(run)
+        for label, runs in groups.items():
+            yield proxy, label, runs
+
+
 def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()
                  ) -> dict:
     """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
@@ -114,18 +133,17 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                          "run `nas ground-truth` (or import one with --import) first")
     truth = _by_arch(truth_runs, cfg.truth_metric, chance)
     rows = []
-    for proxy in list_proxies(db, dataset.id):
-        epochs, runs = _protocol_runs(list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id),
-                                      cfg.space, selection, cfg.proxy_epochs)
+    for proxy, label, source_runs in _sources(db, dataset):
+        epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:
             continue
         per_arch = _by_arch(runs, "val_acc", chance)
-        row = _row(proxy.label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
+        row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
                    {a: v["seconds"] for a, v in per_arch.items()}, truth, proxy.build_seconds,
                    cfg, method=proxy.method, ipc=proxy.ipc, proxy_seed=proxy.seed,
                    options=proxy.params, build_device=proxy.device, epochs=epochs,
                    diverged=sum(v["diverged"] for v in per_arch.values()),
-                   protocol=_protocol(runs))
+                   protocol=_protocol(runs), elf=runs[0].config.get("elf"))
         if row:
             rows.append(row)
     if cfg.zero_cost:

@@ -50,6 +50,7 @@ class SearchCommand:
         parser.add_argument("--heartbeat", type=int, default=SearchConfig.heartbeat_seconds,
                             help="seconds between worker heartbeats; a worker silent for two "
                                  "is taken for dead and its trial is re-queued")
+        cli._add_elf(parser)
         cli._add_selection(parser)
         cli._add_training(parser, epochs=SearchConfig().train.epochs)
         cli._add_common(parser)
@@ -89,7 +90,9 @@ class SearchCommand:
         """Validate the flags (before any database work) and turn them into a SearchJob."""
         from nas import cli
 
-        get_proxy(args.proxy)
+        if args.elf and not get_proxy(args.proxy).uses_ipc:
+            raise ValueError("ELF supervises training on a distilled set; drop --elf for "
+                             "full-data runs")
         strategy = get_strategy(args.strategy)
         space = get_space(args.space)
         if args.trials < 1:
@@ -112,7 +115,7 @@ class SearchCommand:
                               proxy_seed=args.proxy_seed, strategy=strategy.name, archs=archs,
                               trials=args.trials, seed=args.seed, train=train,
                               prune=args.prune, study=args.study,
-                              heartbeat_seconds=args.heartbeat)
+                              heartbeat_seconds=args.heartbeat, elf=cli.elf_config(args))
         return SearchJob(db_url=args.db or default_url(), data=cli.data_config(args),
                          search=search)
 

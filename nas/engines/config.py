@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from nas.data import DataConfig
+from nas.elf import ElfConfig
 from nas.trainer import TrainConfig
 
 
@@ -24,6 +25,7 @@ class SearchConfig:
     prune: str | None = None  # "median" | "hyperband" on per-epoch validation accuracy
     study: str | None = None  # default: <space>/<proxy label>/<strategy>/seed<seed>
     heartbeat_seconds: int = 60  # Optuna heartbeat; silent for 2 beats = dead worker, re-queued
+    elf: ElfConfig | None = None  # ELF: real-data features supervise candidates (nas.elf)
 
     def to_dict(self) -> dict:
         return asdict(self)

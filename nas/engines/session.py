@@ -12,6 +12,7 @@ from optuna.storages import RDBStorage
 
 from nas import api
 from nas.data import PreparedData
+from nas.elf import feature_network
 from nas.engines.config import SearchConfig, SearchJob
 from nas.engines.locks import exclusive
 from nas.engines.study import default_study_name, make_storage, retrying
@@ -57,7 +58,8 @@ class SearchSession:
 
     @property
     def source(self) -> str:
-        return self.proxy.label if self.proxy else api.FULL
+        elf = "+elf" if self.config.elf else ""
+        return (self.proxy.label if self.proxy else api.FULL) + elf
 
     def lock(self):
         """The study's cross-process lock: trial hand-out and re-queueing run under it."""
@@ -65,7 +67,7 @@ class SearchSession:
 
     @cached_property
     def evaluator(self) -> api.Evaluator:
-        return api.Evaluator(self.db, self.data, self.dataset, self.proxy)
+        return api.Evaluator(self.db, self.data, self.dataset, self.proxy, self.config.elf)
 
 
 def _identity(config: SearchConfig, dataset: DatasetRecord, proxy: ProxyRecord | None) -> dict:
@@ -73,7 +75,8 @@ def _identity(config: SearchConfig, dataset: DatasetRecord, proxy: ProxyRecord |
     archs = hashlib.blake2b(json.dumps(list(config.archs)).encode(), digest_size=8).hexdigest()
     return {"dataset": dataset.key, "source": proxy.key if proxy else api.FULL,
             "space": config.space, "strategy": config.strategy, "seed": config.seed,
-            "train": config.train.to_dict(), "prune": config.prune, "archs": archs}
+            "train": config.train.to_dict(), "prune": config.prune, "archs": archs,
+            "elf": config.elf.to_dict() if config.elf else None}
 
 
 def _check_or_store_identity(study: optuna.Study, identity: dict) -> None:
@@ -104,8 +107,10 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
         dataset = api.register_dataset(db, data)
         proxy = api.build_proxy(db, data, dataset, config.proxy, ipc=config.ipc,
                                 seed=config.proxy_seed) if method.uses_ipc else None
+        if config.elf is not None:  # trained once here, read from disk by every worker
+            feature_network(data, config.elf, db.home / "artifacts")
         storage = make_storage(job.db_url, config.heartbeat_seconds)  # creates Optuna's tables
-    label = proxy.label if proxy else api.FULL
+    label = (proxy.label if proxy else api.FULL) + ("+elf" if config.elf else "")
     name = config.study or default_study_name(config.space, label, config.strategy, config.seed)
     with exclusive(job.db_url, study_lock_name(name)):
         pruner = PRUNERS[config.prune](config) if config.prune else optuna.pruners.NopPruner()

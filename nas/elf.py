@@ -1,0 +1,121 @@
+"""ELF, EvaLuation with distillation Features (arXiv 2312.05598).
+
+When a candidate trains on a distilled set, a feature network trained on real data (the
+distillation network, ConvNet-3) supplies its shallow and deep features as extra targets for
+the candidate's first and last blocks, through small adapter heads (1x1 conv + adaptive
+average pooling) and MSE:
+
+    loss = CE + front * MSE(A_f(h_first), F_shallow) + rear * MSE(A_r(h_last), F_deep)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.data import PreparedData
+from nas.trainer import TrainConfig, build_seeded, train
+from search_spaces import build_convnet
+from search_spaces.convnet720 import ConvNet
+
+
+@dataclass(frozen=True)
+class ElfConfig:
+    """ELF weights and the feature network; the paper tunes the weights per setting."""
+
+    front: float = 1.0  # lambda_front: weight of the first-block feature loss
+    rear: float = 1.0  # lambda_rear: weight of the last-block feature loss
+    feature_arch: str = "d3-w128-relu-instance-avg"  # the distillation network (ConvNet-3)
+    feature_epochs: int = 30  # its training on the real training split (literature protocol)
+    feature_seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _blocks(net: ConvNet) -> tuple[nn.Module, nn.Module]:
+    """(first block, remaining blocks) of a convnet720 network's ``features``."""
+    depth = sum(isinstance(layer, nn.Conv2d) for layer in net.features)
+    per_block = len(net.features) // depth
+    return net.features[:per_block], net.features[per_block:]
+
+
+def feature_network(data: PreparedData, config: ElfConfig, artifacts_dir: Path, *,
+                    device: torch.device | str = "cpu") -> ConvNet:
+    """The feature network trained on ``data``'s real training split, cached on disk under
+    ``artifacts_dir/elf/`` by (dataset key, architecture, seed, training config), so runs with
+    other ELF weights share it; returned frozen and in eval mode."""
+    shape = dict(in_channels=data.channels, num_classes=data.num_classes,
+                 im_size=data.im_size)
+    make = partial(build_convnet, config.feature_arch, **shape)
+    train_cfg = TrainConfig(epochs=config.feature_epochs)
+    blob = json.dumps({"dataset": data.key, "arch": config.feature_arch,  # not the weights
+                       "seed": config.feature_seed, "train": train_cfg.protocol()},
+                      sort_keys=True).encode()
+    path = artifacts_dir / "elf" / f"{hashlib.blake2b(blob, digest_size=12).hexdigest()}.pt"
+    net = build_seeded(make, config.feature_seed)
+    if path.is_file():
+        net.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        trained: list[nn.Module] = []
+        train(lambda: trained.append(make()) or trained[-1],
+              (data.normalize(data.train_images), data.train_labels), train_cfg,
+              seed=config.feature_seed, device=device)
+        net = trained[0].cpu()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(net.state_dict(), path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+    return net.to(device).eval().requires_grad_(False)
+
+
+def _adapter(in_channels: int, target: torch.Size) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(in_channels, target[0], kernel_size=1),
+                         nn.AdaptiveAvgPool2d(tuple(target[1:])))
+
+
+class ElfLoss:
+    """``loss_fn(net, x, y)`` for ``nas.trainer.train`` adding ELF's two feature terms.
+
+    ``candidate_width`` is the candidate's channel count (convnet720: every block's). The
+    ``adapters`` must be trained with the candidate: pass them as ``extra_modules``.
+    """
+
+    def __init__(self, feature_net: ConvNet, candidate_width: int, config: ElfConfig, *,
+                 im_size: int, seed: int):
+        self.feature_net, self.config = feature_net, config
+        device = next(feature_net.parameters()).device
+        probe = torch.zeros(1, feature_net.features[0].in_channels, im_size, im_size,
+                            device=device)
+        shallow, deep = self.targets(probe)
+        self.adapters = build_seeded(lambda: nn.ModuleDict({
+            "front": _adapter(candidate_width, shallow.shape[1:]),
+            "rear": _adapter(candidate_width, deep.shape[1:])}), seed).to(device)
+
+    @torch.no_grad()
+    def targets(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shallow (first-block) and deep (last-block) features of the feature network."""
+        first, rest = _blocks(self.feature_net)
+        shallow = first(x)
+        return shallow, rest(shallow)
+
+    def terms(self, net: ConvNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms ``ce``, ``front`` and ``rear`` of one batch."""
+        first, rest = _blocks(net)
+        h_first = first(x)
+        h_last = rest(h_first)
+        logits = net.classifier(h_last.flatten(1))
+        shallow, deep = self.targets(x)
+        return {"ce": F.cross_entropy(logits, y),
+                "front": F.mse_loss(self.adapters["front"](h_first), shallow),
+                "rear": F.mse_loss(self.adapters["rear"](h_last), deep)}
+
+    def __call__(self, net: ConvNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        t = self.terms(net, x, y)
+        return t["ce"] + self.config.front * t["front"] + self.config.rear * t["rear"]
