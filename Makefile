@@ -10,7 +10,7 @@ $(BIN)/nas: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,postgres,dashboard]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,dashboard,nni]"
 	touch $(BIN)/nas
 
 install: $(BIN)/nas
