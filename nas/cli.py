@@ -305,7 +305,7 @@ def _parse_option(item: str) -> tuple[str, str, object]:
 
 
 class DemoCommand:
-    help = "run the whole pipeline on real CIFAR-10 at a 2-core scale (about 10 minutes)"
+    help = "run the whole pipeline on real CIFAR-10 at a 2-core scale (a few minutes)"
 
     def add_arguments(self, parser):
         parser.add_argument("--db", default=None, help="SQLAlchemy URL")

@@ -1,4 +1,4 @@
-"""The main job: the whole pipeline on real CIFAR-10 at a 2-core-CPU scale (~10 minutes)."""
+"""The main job: the whole pipeline on real CIFAR-10 at a 2-core-CPU scale (~4 minutes)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from storage import Database
 @dataclass(frozen=True)
 class DemoConfig:
     """Scale chosen so a 2-core CPU finishes data -> proxy -> search -> ground truth -> report
-    in about 10 minutes; every number is a flag of the individual commands too."""
+    in about 4 minutes (measured); every number is a flag of the individual commands too."""
 
     resize: int = 16  # 4x fewer pixels than CIFAR's 32x32 (REFERENCE.md: ~4x faster)
     per_class: int = 500  # train+val images per class: 450 train, 50 val

@@ -40,4 +40,6 @@ def _minor_faults(mode: str) -> int:
 def test_tuned_allocator_keeps_training_memory_instead_of_faulting_it_back_in():
     default, tuned = _minor_faults("default"), _minor_faults("tuned")
     assert default > 10_000  # glibc returns each 16 MiB activation to the OS and re-faults it
-    assert tuned < default / 20
+    # fixed tuning measured 12-100x fewer faults than the default; the broken one (trim
+    # threshold truncated to 0) only 2.6-3.9x fewer, so 5x separates them with margin
+    assert tuned < default / 5
