@@ -28,6 +28,7 @@ from storage import (
     add_proxy,
     find_proxy,
     get_run,
+    list_proxies,
     record_run,
     upsert_dataset,
 )
@@ -54,8 +55,18 @@ def register_dataset(db: Database, data: PreparedData) -> DatasetRecord:
 
 def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,
                 ipc: int, seed: int = 0, options: dict | None = None) -> ProxyRecord:
-    """Build (or find, by key) a proxy set, save it beside the database and record it."""
+    """Build (or find, by key) a proxy set, save it beside the database and record it.
+
+    Without ``options``, a distilled set already stored for (dataset, method, ipc, seed) is
+    reused whatever options it was distilled with (the latest one), so `nas search --proxy dm`
+    uses the set `nas distill --method dm` made instead of distilling again with defaults.
+    """
     spec = get_proxy(method)
+    if not options and spec.consumes is None:
+        stored = [p for p in list_proxies(db, dataset.id)
+                  if (p.method, p.ipc, p.seed) == (method, ipc, seed)]
+        if stored:
+            return stored[-1]
     options = options or {}
     if spec.consumes and "artifact" not in options:  # e.g. d2m: the latest distilled generator
         options = {**options,

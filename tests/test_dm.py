@@ -27,16 +27,20 @@ def test_distill_dm_stores_a_balanced_proxy_moved_away_from_its_real_init(tmp_pa
                  "--batch-real", "8", "--width", "32", "--lr", "10", "--threads", "1",
                  "--data", str(data), "--classes", *TWO, "--db", url]) == 0
     db = Database(url)
-    (proxy,) = [p for d in list_datasets(db) for p in list_proxies(db, d.id)]
+    (dataset,) = list_datasets(db)
+    (proxy,) = list_proxies(db, dataset.id)
     assert (proxy.method, proxy.ipc) == ("dm", 2)
+    prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
+    # a search asking for "dm at IPC 2" reuses this set instead of distilling with defaults
+    assert api.build_proxy(db, prepared, dataset, "dm", ipc=2) == proxy
     distilled = api.load_proxy_set(proxy)
     assert distilled.images.shape == (4, 3, 16, 16)
     assert torch.bincount(distilled.labels).tolist() == [2, 2]
-    prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
     init = distill_dm(prepared, 2, DMConfig(iterations=1, lr=0.0), seed=0,
                       workdir=tmp_path / "zero-lr", progress=False)
     assert torch.equal(init.labels, distilled.labels)
     assert not torch.allclose(init.images, distilled.images)
+    assert len(list_proxies(db, dataset.id)) == 1
 
 
 @pytest.mark.slow
