@@ -90,6 +90,16 @@ def _architecture(s: Session, space: str, arch_id: str, params: dict) -> Archite
     return row
 
 
+def upsert_by_key(s: Session, model: type, key: str, values: dict) -> None:
+    """Insert the ``model`` row with ``key`` or overwrite its ``values`` (inside session ``s``)."""
+    row = s.scalar(select(model).where(model.key == key))
+    if row is None:
+        row = model(key=key)
+        s.add(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
 def get_run(db: Database, key: str) -> RunRecord | None:
     with db.session() as s:
         found = s.execute(select(Run, Architecture).join(Architecture)
@@ -101,15 +111,11 @@ def record_run(db: Database, run: RunRecord, arch_params: dict) -> None:
     """Insert or replace the run with ``run.key`` in one transaction."""
     with db.session() as s:
         arch = _architecture(s, run.space, run.arch_id, arch_params)
-        row = s.scalar(select(Run).where(Run.key == run.key))
-        if row is None:
-            row = Run(key=run.key)
-            s.add(row)
-        for name in ("dataset_id", "proxy_id", "search_id", "seed", "epochs", "config", "status",
-                     "val_acc", "test_acc", "train_loss", "num_params", "flops", "wall_seconds",
-                     "device", "versions"):
-            setattr(row, name, getattr(run, name))
-        row.architecture_id = arch.id
+        fields = ("dataset_id", "proxy_id", "search_id", "seed", "epochs", "config", "status",
+                  "val_acc", "test_acc", "train_loss", "num_params", "flops", "wall_seconds",
+                  "device", "versions")
+        upsert_by_key(s, Run, run.key,
+                      {**{n: getattr(run, n) for n in fields}, "architecture_id": arch.id})
 
 
 def list_runs(db: Database, *, dataset_id: int | None = None, proxy_id: int | None = None,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Architecture, Score
-from storage.repository import _architecture
+from storage.repository import _architecture, upsert_by_key
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,10 @@ def record_score(db: Database, score: ScoreRecord, arch_params: dict) -> None:
     """Insert or replace the score with ``score.key`` in one transaction."""
     with db.session() as s:
         arch = _architecture(s, score.space, score.arch_id, arch_params)
-        row = s.scalar(select(Score).where(Score.key == score.key))
-        if row is None:
-            row = Score(key=score.key)
-            s.add(row)
-        for name in ("dataset_id", "method", "seed", "config", "value", "wall_seconds", "device",
-                     "versions"):
-            setattr(row, name, getattr(score, name))
-        row.architecture_id = arch.id
+        fields = ("dataset_id", "method", "seed", "config", "value", "wall_seconds", "device",
+                  "versions")
+        upsert_by_key(s, Score, score.key,
+                      {**{n: getattr(score, n) for n in fields}, "architecture_id": arch.id})
 
 
 def list_scores(db: Database, *, dataset_id: int, method: str | None = None
