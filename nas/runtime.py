@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import random
 from functools import cache
 
 import numpy as np
@@ -39,13 +38,6 @@ def configure(threads: int | None = None) -> None:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed the global RNGs; only entry points call this, library code takes generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def device_name(device: torch.device) -> str:
