@@ -112,6 +112,16 @@ def _sources(db: Database, dataset: DatasetRecord
             yield proxy, label, runs
 
 
+def _build_seconds(proxy: ProxyRecord, stored: list[ProxyRecord]) -> float:
+    """Seconds to make ``proxy``: sampling its set plus distilling the artifact it was sampled
+    from (D2M's generator refinement, D3's priors); a generator's pre-training is not counted,
+    as in the D2M paper (it is reused by every IPC and recorded on its own row)."""
+    artifact = proxy.params.get("artifact")
+    parents = [p.build_seconds for p in stored
+               if artifact is not None and p.artifact_hash == artifact and p.ipc is None]
+    return proxy.build_seconds + (parents[-1] if parents else 0.0)
+
+
 def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()
                  ) -> dict:
     """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
@@ -132,14 +142,15 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         raise ValueError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
                          "run `nas ground-truth` (or import one with --import) first")
     truth = _by_arch(truth_runs, cfg.truth_metric, chance)
-    rows = []
+    rows, stored = [], list_proxies(db, dataset.id)
     for proxy, label, source_runs in _sources(db, dataset):
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:
             continue
         per_arch = _by_arch(runs, "val_acc", chance)
         row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
-                   {a: v["seconds"] for a, v in per_arch.items()}, truth, proxy.build_seconds,
+                   {a: v["seconds"] for a, v in per_arch.items()}, truth,
+                   _build_seconds(proxy, stored),
                    cfg, method=proxy.method, ipc=proxy.ipc, proxy_seed=proxy.seed,
                    options=proxy.params, build_device=proxy.device, epochs=epochs,
                    diverged=sum(v["diverged"] for v in per_arch.values()),

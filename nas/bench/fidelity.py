@@ -8,16 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nas import api
+from nas import api, artifacts
 from nas.analysis.render import write_report
 from nas.analysis.report import ReportConfig, build_report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
-from nas.data import DataConfig, resolve_data_path
+from nas.data import DataConfig, PreparedData, resolve_data_path
+from nas.elf import ElfConfig
 from nas.selection import select_architectures
 from nas.trainer import TrainConfig
 from proxies import get_proxy, list_proxies
+from proxies.d2m.distill import D2MConfig
+from proxies.d3.api import distill_d3
+from proxies.d3.distill import D3Config
 from search_spaces import get_space
-from storage import Database
+from storage import Database, DatasetRecord
+from storage import list_proxies as stored_artifacts
 
 DATA_PROXIES = ("random", "dm", "d2m")  # the comparison of the D2M paper's NAS table
 
@@ -39,6 +44,11 @@ class FidelityPreset:
     proxies: tuple[str, ...] = DATA_PROXIES  # those not registered are skipped with a note
     zero_cost: tuple[str, ...] = ZERO_COST_METHODS
     proxy_options: dict[str, dict] = field(default_factory=dict)  # method -> build options
+    # method -> distillation options, used when the dataset has no artifact of that method
+    # yet (d2m refines a stored pre-trained generator: `nas pretrain` first; d3 from scratch)
+    distill: dict[str, dict] = field(default_factory=dict)
+    elf: tuple[str, ...] = ()  # proxies also trained with ELF supervision (rows "<proxy>+elf")
+    elf_options: dict = field(default_factory=dict)  # ElfConfig fields
     zero_cost_batches: int = 3
     seed: int = 0  # architecture sample, proxy builds, training, zero-cost init
     space: str = "convnet720"
@@ -48,27 +58,34 @@ class FidelityPreset:
                           per_class=self.per_class, test_per_class=self.test_per_class)
 
 
+# D3 at a CPU budget: the trajectory term with a small expert beats MMD alone at half the
+# iterations (issue 6 measurement: IPC-10 ConvNet-3 test 30.6% vs 23.8%).
+_D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
+           "expert_epochs": 4, "span": 2, "syn_steps": 5}
+
 PRESETS: dict[str, FidelityPreset] = {
     # CI smoke run on a handful of small images: proves the pipeline, not the proxies.
-    "tiny": FidelityPreset("CI smoke test (< 3 min on 2 cores)", resize=16, per_class=20,
-                           test_per_class=10, sample=6, ipc=3, proxy_epochs=2, truth_epochs=2,
-                           proxies=("random",), zero_cost_batches=1),
-    # Reference benchmark for a 2-core CPU at 16x16 (REFERENCE.md: ~4x faster than 32x32).
-    # Estimated from the sample's FLOPs at ~1.2e10 multiply-accumulates/s (1-thread rate
-    # measured here x ~1.7 for 2 threads): ~12 min of proxy training per proxy, ~2.9 h of
-    # ground truth (computed once, cached); not yet measured end to end.
-    "cpu": FidelityPreset("2-core CPU reference on CIFAR-10 at 16x16", resize=16,
-                          per_class=500, test_per_class=200, sample=36, ipc=10,
-                          proxy_epochs=60, truth_epochs=20,
-                          # DM at 16x16 took 2.4-3.4 s/iteration here (1 thread, loaded
-                          # machine, 64 real images per class): 500 iterations ~ 20-28 min.
-                          # D2M needs `nas pretrain` + `nas distill --method d2m` first.
-                          proxy_options={"dm": {"iterations": 500, "batch_real": 64}}),
+    "tiny": FidelityPreset(
+        "CI smoke test (< 3 min on 2 cores)", resize=16, per_class=20, test_per_class=10,
+        sample=6, ipc=3, proxy_epochs=2, truth_epochs=2, proxies=("random", "d3"),
+        zero_cost_batches=1, elf=("d3",), elf_options={"feature_epochs": 2},
+        distill={"d3": {"iterations": 2, "latent_dim": 8, "decoder_width": 8,
+                        "real_per_class": 8, "syn_per_class": 4, "trajectory": False}}),
+    # Reference benchmark for a 2-core CPU at 16x16: every factor level of convnet720 is in
+    # the 24-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 8 epochs on
+    # the whole 1350-image training split (cached, computed once). D2M refines the dataset's
+    # latest pre-trained generator: `nas pretrain` (or --from-checkpoint) on this dataset first.
+    "cpu": FidelityPreset(
+        "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=150,
+        test_per_class=100, sample=24, ipc=10, proxy_epochs=50, truth_epochs=8,
+        proxies=("random", "dm", "d2m", "d3"), elf=("d2m",),
+        proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
+        distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
     # the full data (REFERENCE.md); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
                             per_class=None, test_per_class=None, sample=720, ipc=50,
-                            proxy_epochs=200, truth_epochs=100),
+                            proxy_epochs=200, truth_epochs=100, elf=("d2m",)),
 }
 
 
@@ -90,6 +107,27 @@ def available_proxies(preset: FidelityPreset, note: Callable[[str], None]) -> li
             note(f"skipping proxy {method!r}: not registered here (registered: "
                  f"{', '.join(registered)})")
     return chosen
+
+
+def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, method: str,
+                     options: dict, *, seed: int, progress: bool = True) -> None:
+    """Distil the artifact proxy ``method`` consumes (d2m, d3) with ``options`` unless the
+    dataset already has one; the proxy then samples its sets from the latest artifact.
+
+    Raises:
+        ValueError: d2m without a pre-trained generator (names the command that makes one).
+    """
+    consumes = get_proxy(method).consumes
+    if consumes is None or any(p.method == consumes
+                               for p in stored_artifacts(db, dataset.id)):
+        return
+    if method == "d2m":
+        artifacts.distill_generator(db, data, dataset, config=D2MConfig(**options), seed=seed,
+                                    progress=progress)
+    elif method == "d3":
+        distill_d3(db, data, dataset, D3Config(**options), seed=seed, progress=progress)
+    else:
+        raise ValueError(f"{method!r} needs a {consumes!r} artifact: distil one first")
 
 
 def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Path | None = None,
@@ -118,14 +156,23 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
          f"({data.describe()})")
     proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),
                                     seed=preset.seed)
+    built = {}
     for method in available_proxies(preset, note):
         try:
-            proxy = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
-                                    seed=preset.seed, options=preset.proxy_options.get(method, {}))
-        except ValueError as exc:  # e.g. d2m without a distilled generator on this dataset
+            ensure_distilled(db, data, dataset, method, preset.distill.get(method, {}),
+                             seed=preset.seed, progress=progress)
+            built[method] = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
+                                            seed=preset.seed,
+                                            options=preset.proxy_options.get(method, {}))
+        except ValueError as exc:  # e.g. d2m without a pre-trained generator on this dataset
             note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
             continue
-        api.evaluate_architectures(db, data, dataset, proxy, proxy_plan, progress=progress)
+        api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
+                                   progress=progress)
+    for method in preset.elf:
+        if method in built:
+            api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
+                                       progress=progress, elf=ElfConfig(**preset.elf_options))
     score_architectures(db, data, dataset, preset.space, archs, list(preset.zero_cost),
                         ZeroCostConfig(batches=preset.zero_cost_batches, seed=preset.seed),
                         progress=progress)
