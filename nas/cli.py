@@ -25,7 +25,7 @@ from nas.engines.commands import DashboardCommand, SearchCommand
 from nas.engines.nni_engine import MissingExtraError
 from nas.runtime import configure
 from nas.selection import select_architectures
-from nas.trainer import TrainConfig
+from nas.trainer import COMPILE_MIN_IMAGES, TrainConfig
 from proxies import UnknownProxyError, get_proxy, list_proxies
 from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
 from storage import Database, StorageError, list_datasets, list_runs
@@ -70,6 +70,9 @@ def _add_training(parser: argparse.ArgumentParser, epochs: int) -> None:
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--augment", default=TrainConfig.augment,
                         help="DSA strategy, or 'none'")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="torch.compile the training step (default: only for runs of at "
+                             f"least {COMPILE_MIN_IMAGES:,} training images)")
 
 
 def _add_elf(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +101,7 @@ def data_config(args: argparse.Namespace) -> DataConfig:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       augment=args.augment)
+                       augment=args.augment, compile=args.compile)
 
 
 def _open(args: argparse.Namespace, data_cfg: DataConfig):

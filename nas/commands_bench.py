@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
+from nas.bench.trainers import TRAINERS
 from nas.data.source import shared_cifar10_candidates
 
 console = Console(width=140)  # the report table is wide; keep it whole in CI logs
@@ -39,8 +40,9 @@ class SpeedBenchCommand:
         parser.add_argument("--resize", type=int, default=None, help="resize images to SxS")
         parser.add_argument("--workers", type=int, default=None,
                             help="worker processes of the grid comparison (default: cores)")
-        parser.add_argument("--compile", action="store_true",
-                            help="also run the toolkit trainer with torch.compile")
+        parser.add_argument("--trainers", nargs="+", default=None, choices=list(TRAINERS),
+                            help="trainers to compare (default: reference toolkit; toolkit "
+                                 "compiles only runs long enough to repay it)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", default=None, help="also write the report to this file")
         parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -50,9 +52,10 @@ class SpeedBenchCommand:
         config = SpeedConfig.quick(data) if args.quick else SpeedConfig(data=data)
         overrides = {k: v for k, v in (("archs", tuple(args.archs or ()) or None),
                                        ("epochs", args.epochs), ("ipc", args.ipc),
-                                       ("resize", args.resize), ("workers", args.workers))
+                                       ("resize", args.resize), ("workers", args.workers),
+                                       ("trainers", tuple(args.trainers or ()) or None))
                      if v is not None}
-        config = replace(config, seed=args.seed, compile=args.compile, **overrides)
+        config = replace(config, seed=args.seed, **overrides)
         if config.epochs < 1 or config.ipc < 1 or config.workers < 1:
             raise ValueError("--epochs, --ipc and --workers must be at least 1")
         report = run_speed(config, log=console.print)

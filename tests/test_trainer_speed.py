@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from functools import partial
 
 import pytest
 import torch
 
 from nas.bench.speed import synthetic_task
-from nas.trainer import CPU_EVAL_BATCH, TrainConfig, evaluate, train
+from nas.trainer import (
+    COMPILE_MIN_IMAGES,
+    CPU_EVAL_BATCH,
+    TrainConfig,
+    evaluate,
+    should_compile,
+    train,
+)
 from search_spaces import build_convnet
 
 
@@ -21,10 +30,10 @@ def tiny_task():
 def test_compiled_training_follows_the_eager_run(tiny_task):
     (x, y), test = tiny_task
     make = partial(build_convnet, "d1-w32-relu-instance-avg", num_classes=2, im_size=8)
-    config = TrainConfig(epochs=2, batch_size=8, augment="none")
+    config = TrainConfig(epochs=2, batch_size=6, augment="none", compile=False)  # 6, 6, 4
     eager = train(make, (x, y), config, seed=0, eval_sets={"test": test})
-    compiled = train(make, (x, y), TrainConfig(epochs=2, batch_size=8, augment="none",
-                                               compile=True), seed=0, eval_sets={"test": test})
+    compiled = train(make, (x, y), replace(config, compile=True), seed=0,
+                     eval_sets={"test": test})
     assert compiled.train_loss == pytest.approx(eager.train_loss, rel=1e-4)
     assert compiled.accuracies == eager.accuracies
 
@@ -35,3 +44,13 @@ def test_scoring_in_cpu_sized_chunks_gives_the_one_batch_accuracy(tiny_task):
     y = torch.randint(0, 2, (len(x),), generator=torch.Generator().manual_seed(2))
     assert evaluate(net, x, y, batch_size=CPU_EVAL_BATCH) == evaluate(net, x, y,
                                                                        batch_size=len(x))
+
+
+def test_compilation_is_automatic_only_for_runs_long_enough_to_repay_it(monkeypatch):
+    auto = TrainConfig(epochs=200)
+    assert not should_compile(auto, COMPILE_MIN_IMAGES // 200 - 1)  # e.g. IPC 10: 20k images
+    assert should_compile(auto, 500) == (shutil.which("g++") is not None)  # IPC 50: 100k
+    assert not should_compile(replace(auto, compile=False), 500)
+    assert should_compile(replace(auto, epochs=1, compile=True), 10)
+    monkeypatch.setenv("CXX", "no-such-compiler")  # inductor could not build its kernels
+    assert not should_compile(auto, 500)

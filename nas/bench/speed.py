@@ -45,11 +45,9 @@ class SpeedConfig:
                                    "d1-w32-sigmoid-group-avg", "d2-w32-leakyrelu-layer-max")
     grid_epochs: int = 2
     workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
-    compile: bool = False  # also run the toolkit with torch.compile (~30 s+ per architecture)
-
-    @property
-    def trainers(self) -> tuple[str, ...]:
-        return ("reference", "toolkit") + (("toolkit-compiled",) if self.compile else ())
+    # nas.bench.trainers.TRAINERS: "toolkit" is the trainer as `nas` runs it (torch.compile
+    # only for runs of >= COMPILE_MIN_IMAGES images); -eager / -compiled force either way
+    trainers: tuple[str, ...] = ("reference", "toolkit")
 
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:
@@ -175,10 +173,11 @@ def bench_data(config: SpeedConfig) -> tuple[dict, str]:
 
 def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
                  forward_macs: int, n_images: int, n_test: int) -> TrainerRun:
-    out = subprocess.run(
-        [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
-         str(config.epochs), str(config.seed)],
-        capture_output=True, text=True, env=_child_env())
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:  # compiles start cold
+        out = subprocess.run(
+            [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
+             str(config.epochs), str(config.seed)],
+            capture_output=True, text=True, env={**_child_env(), "TORCHINDUCTOR_CACHE_DIR": cache})
     if out.returncode:
         raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])

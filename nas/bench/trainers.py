@@ -1,7 +1,7 @@
 """The trainers the speed benchmark compares, each run in a fresh process.
 
 ``python -m nas.bench.trainers KIND DATA.pt ARCH EPOCHS SEED`` prints one JSON line; KIND is
-reference, toolkit or toolkit-compiled. The reference is what a plain PyTorch script does:
+a key of TRAINERS. The reference is what a plain PyTorch script does:
 TensorDataset + DataLoader (batch 256, shuffled), the same DSA per batch, glibc's default
 allocator and torch's default thread count. This module imports nothing that tunes the
 process, so the reference's process stays untouched; the toolkit runs call
@@ -79,12 +79,14 @@ def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
             "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"]}
 
 
-def toolkit_compiled(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
-    """The toolkit trainer with ``TrainConfig.compile`` (compile time counts as training)."""
-    return toolkit(data, arch, replace(config, compile=True), seed)
-
-
-TRAINERS = {"reference": reference, "toolkit": toolkit, "toolkit-compiled": toolkit_compiled}
+TRAINERS = {
+    "reference": reference,
+    "toolkit": toolkit,  # TrainConfig's default: compiles only long runs (compile time counts)
+    "toolkit-eager": lambda data, arch, config, seed: toolkit(
+        data, arch, replace(config, compile=False), seed),
+    "toolkit-compiled": lambda data, arch, config, seed: toolkit(
+        data, arch, replace(config, compile=True), seed),
+}
 
 
 def _cpu_seconds() -> float:
