@@ -16,7 +16,7 @@ from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
 
 COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "Kendall", "top-10 ρ", "top-5% overlap",
-           "selected acc (rank)", "regret", "build s", "s / arch", "speed-up")
+           "selected acc (rank)", "regret", "stored values", "build s", "s / arch", "speed-up")
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -40,6 +40,7 @@ def summary_rows(report: dict) -> list[list[str]]:
                     f"{_num(m['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]",
                     _num(m["kendall"]), _num(top10), _num(frac["overlap"], 2),
                     f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
+                    f"{row['stored_values']:,}" if row.get("stored_values") else "–",
                     _seconds(c["build_seconds"]), _seconds(c["mean_proxy_seconds"]),
                     f"{c['speedup']:.1f}x"])
     return out

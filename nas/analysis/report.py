@@ -122,6 +122,17 @@ def _build_seconds(proxy: ProxyRecord, stored: list[ProxyRecord]) -> float:
     return proxy.build_seconds + (parents[-1] if parents else 0.0)
 
 
+def _stored_values(proxy: ProxyRecord, summary: dict) -> int | None:
+    """Numbers a proxy keeps: its pixels (IPC x classes x C x H x W) for an image set, the
+    parameters it samples from for a distributional one (D3 priors + decoder); None when not
+    recorded (a D2M generator)."""
+    if "stored_params" in proxy.params:
+        return int(proxy.params["stored_params"])
+    if "artifact" in proxy.params or proxy.ipc is None:
+        return None
+    return proxy.ipc * len(summary["classes"]) * math.prod(summary["shape"])
+
+
 def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()
                  ) -> dict:
     """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
@@ -150,8 +161,9 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         per_arch = _by_arch(runs, "val_acc", chance)
         row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
                    {a: v["seconds"] for a, v in per_arch.items()}, truth,
-                   _build_seconds(proxy, stored),
-                   cfg, method=proxy.method, ipc=proxy.ipc, proxy_seed=proxy.seed,
+                   _build_seconds(proxy, stored), cfg,
+                   stored_values=_stored_values(proxy, dataset.summary), method=proxy.method,
+                   ipc=proxy.ipc, proxy_seed=proxy.seed,
                    options=proxy.params, build_device=proxy.device, epochs=epochs,
                    diverged=sum(v["diverged"] for v in per_arch.values()),
                    protocol=_protocol(runs), elf=runs[0].config.get("elf"))

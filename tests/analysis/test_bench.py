@@ -19,6 +19,10 @@ def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
     priors = [p for p in list_proxies(Database(url)) if p.method == "d3-priors"]
     assert len(priors) == 1  # the row's build cost includes distilling the priors
     assert d3["costs"]["build_seconds"] >= priors[0].build_seconds > 0
+    # stored size beside the pixel sets: D3 keeps priors + decoder, random IPC x classes pixels
+    assert d3["stored_values"] == priors[0].params["stored_params"]
+    classes = len(report["dataset"]["summary"]["classes"])
+    assert rows[f"random-ipc{preset.ipc}"]["stored_values"] == preset.ipc * classes * 3 * 16 * 16
     assert {n for n, k in kinds.items() if k == "zero-cost"} == set(preset.zero_cost)
     assert report["preset"]["name"] == "tiny"
     assert report["ground_truth"]["epochs"] == preset.truth_epochs
