@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -66,8 +66,11 @@ def train_concurrently(jobs: Sequence[TrainJob], train_set: TensorPair, *,
         return torch.cuda.stream(local.stream)
 
     def run(job: TrainJob) -> TrainResult:
+        config = job.config
+        if streams > 1 and config.compile is None:  # threads share one Dynamo state:
+            config = replace(config, compile=False)  # compile only where asked for
         with own_stream():
-            return train(job.make_net, shared, job.config, seed=job.seed, eval_sets=evals,
+            return train(job.make_net, shared, config, seed=job.seed, eval_sets=evals,
                          device=device)
 
     if streams == 1:
