@@ -25,7 +25,7 @@ from nas.engines.commands import DashboardCommand, SearchCommand
 from nas.engines.nni_engine import MissingExtraError
 from nas.runtime import configure
 from nas.selection import select_architectures
-from nas.trainer import COMPILE_MIN_IMAGES, TrainConfig
+from nas.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from proxies import UnknownProxyError, get_proxy, list_proxies
 from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
 from storage import Database, StorageError, list_datasets, list_runs
@@ -72,7 +72,7 @@ def _add_training(parser: argparse.ArgumentParser, epochs: int) -> None:
                         help="DSA strategy, or 'none'")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the training step (default: only for runs of at "
-                             f"least {COMPILE_MIN_IMAGES:,} training images)")
+                             f"least {COMPILE_MIN_FLOPS:.0e} training FLOPs)")
 
 
 def _add_elf(parser: argparse.ArgumentParser) -> None:

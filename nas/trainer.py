@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 
@@ -39,10 +40,10 @@ class TrainConfig:
     eval_batch_size: int = 2048  # GPU; on CPU capped at CPU_EVAL_BATCH
     report_every: int = 0  # evaluate val every k epochs for pruning callbacks; 0 = only at the end
     amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
-    # torch.compile the training step: True, False, or None = when the run trains at least
-    # COMPILE_MIN_IMAGES images and a C++ compiler is present. Compiling costs ~20 s per
+    # torch.compile the training step: True, False, or None = when the run's training FLOPs
+    # reach COMPILE_MIN_FLOPS and a C++ compiler is present. Compiling costs ~20 s per
     # architecture on 2 CPU cores (less with inductor's on-disk cache warm) and then trains
-    # ConvNet-3 ~1.4x faster, so it pays off for the 200-epoch protocol, not for short runs.
+    # ConvNet-3 ~1.4x faster: it pays off for long runs of big networks, not for short runs.
     compile: bool | None = None
 
     def to_dict(self) -> dict:
@@ -67,15 +68,28 @@ class TrainResult:
 
 TensorPair = tuple[torch.Tensor, torch.Tensor]
 CPU_EVAL_BATCH = 512  # measured on 2 cores: 256-512 score 10-40% faster than 2048 (cache)
-COMPILE_MIN_IMAGES = 50_000  # e.g. 200 epochs of IPC 50 on CIFAR-10 (100k images)
+# ~1 min of eager training on 2 CPU cores, where ~20 s of compiling starts to pay off; e.g.
+# ConvNet-3 on IPC 50 of CIFAR-10 for 200 epochs is 3.0e13, at 16x16 7.6e12 (not compiled)
+COMPILE_MIN_FLOPS = 1e13
 
 
-def should_compile(config: TrainConfig, num_images: int) -> bool:
-    """Resolve ``config.compile`` (None = auto) for a run on ``num_images`` training images."""
+def training_flops(net: nn.Module, images: torch.Tensor, epochs: int) -> float:
+    """FLOPs of training ``net`` for ``epochs`` on ``images`` (forward + 2x for backward),
+    counted on one image (convolutions and matmuls, 2 per multiply-accumulate)."""
+    was_training = net.training
+    net.eval()  # no batch-norm statistics are updated by the counting pass
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(images[:1])
+    net.train(was_training)
+    return 3.0 * counter.get_total_flops() * len(images) * epochs
+
+
+def should_compile(config: TrainConfig, train_flops: float) -> bool:
+    """Resolve ``config.compile`` (None = auto) for a run of ``train_flops`` training FLOPs."""
     if config.compile is not None:
         return config.compile
     compiler = os.environ.get("CXX", "g++")  # what inductor's C++ backend invokes
-    return config.epochs * num_images >= COMPILE_MIN_IMAGES and shutil.which(compiler) is not None
+    return train_flops >= COMPILE_MIN_FLOPS and shutil.which(compiler) is not None
 
 
 @torch.inference_mode()
@@ -134,11 +148,12 @@ def train(
     memory_format = torch.channels_last if use_amp else torch.contiguous_format
     generator = torch.Generator().manual_seed(seed)
     net = build_seeded(make_net, seed).to(device, memory_format=memory_format)
-    compiled = should_compile(config, len(train_set[1]))
-    model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
     eval_batch = config.eval_batch_size if device.type == "cuda" else min(
         config.eval_batch_size, CPU_EVAL_BATCH)
     images, labels = (t.to(device) for t in train_set)
+    compiled = should_compile(config, 0.0 if config.compile is not None else
+                              training_flops(net, images, config.epochs))
+    model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
     eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
     dsa = DSA(DSAConfig(config.augment))
     for module in extra_modules:

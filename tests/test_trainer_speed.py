@@ -11,14 +11,15 @@ import torch
 
 from nas.bench.speed import synthetic_task
 from nas.trainer import (
-    COMPILE_MIN_IMAGES,
+    COMPILE_MIN_FLOPS,
     CPU_EVAL_BATCH,
     TrainConfig,
     evaluate,
     should_compile,
     train,
+    training_flops,
 )
-from search_spaces import build_convnet
+from search_spaces import ConvNetSpec, build_convnet, count_flops
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,22 @@ def test_scoring_in_cpu_sized_chunks_gives_the_one_batch_accuracy(tiny_task):
 
 def test_compilation_is_automatic_only_for_runs_long_enough_to_repay_it(monkeypatch):
     auto = TrainConfig(epochs=200)
-    assert not should_compile(auto, COMPILE_MIN_IMAGES // 200 - 1)  # e.g. IPC 10: 20k images
-    assert should_compile(auto, 500) == (shutil.which("g++") is not None)  # IPC 50: 100k
-    assert not should_compile(replace(auto, compile=False), 500)
-    assert should_compile(replace(auto, epochs=1, compile=True), 10)
+    assert not should_compile(auto, COMPILE_MIN_FLOPS / 2)
+    assert should_compile(auto, COMPILE_MIN_FLOPS) == (shutil.which("g++") is not None)
+    assert not should_compile(replace(auto, compile=False), 2 * COMPILE_MIN_FLOPS)
+    assert should_compile(replace(auto, compile=True), 0.0)
     monkeypatch.setenv("CXX", "no-such-compiler")  # inductor could not build its kernels
-    assert not should_compile(auto, 500)
+    assert not should_compile(auto, 2 * COMPILE_MIN_FLOPS)
+
+
+def test_training_flops_are_three_forward_passes_of_the_analytic_count():
+    spec = ConvNetSpec.parse("d3-w128-relu-batch-avg")
+    net = build_convnet(spec)
+    before = net.features[1].running_mean.clone()
+    images = torch.zeros(500, 3, 32, 32)
+    assert training_flops(net, images, 200) == 3 * 2 * count_flops(spec) * 500 * 200
+    assert torch.equal(net.features[1].running_mean, before) and net.training
+    # the literature's protocol (ConvNet-3, IPC 50, 200 epochs) compiles at 32x32, not at 16x16
+    assert training_flops(net, images, 200) > COMPILE_MIN_FLOPS
+    small = build_convnet(spec, im_size=16)
+    assert training_flops(small, torch.zeros(500, 3, 16, 16), 200) < COMPILE_MIN_FLOPS

@@ -46,7 +46,7 @@ class SpeedConfig:
     grid_epochs: int = 2
     workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
     # nas.bench.trainers.TRAINERS: "toolkit" is the trainer as `nas` runs it (torch.compile
-    # only for runs of >= COMPILE_MIN_IMAGES images); -eager / -compiled force either way
+    # only for runs of >= COMPILE_MIN_FLOPS training FLOPs); -eager / -compiled force it
     trainers: tuple[str, ...] = ("reference", "toolkit")
 
     @classmethod
