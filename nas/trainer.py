@@ -145,14 +145,17 @@ def train(
     """
     device = torch.device(device)
     use_amp = config.amp and device.type == "cuda"
-    memory_format = torch.channels_last if use_amp else torch.contiguous_format
     generator = torch.Generator().manual_seed(seed)
-    net = build_seeded(make_net, seed).to(device, memory_format=memory_format)
+    net = build_seeded(make_net, seed).to(device)
     eval_batch = config.eval_batch_size if device.type == "cuda" else min(
         config.eval_batch_size, CPU_EVAL_BATCH)
     images, labels = (t.to(device) for t in train_set)
     compiled = should_compile(config, 0.0 if config.compile is not None else
                               training_flops(net, images, config.epochs))
+    # channels_last: with AMP on CUDA, and for compiled CPU code (measured 3-5% faster for
+    # ConvNet-3; eager CPU kernels are mixed in it, so eager CPU stays NCHW)
+    memory_format = torch.channels_last if use_amp or compiled else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
     model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
     eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
     dsa = DSA(DSAConfig(config.augment))

@@ -72,12 +72,12 @@ PRESETS: dict[str, FidelityPreset] = {
         distill={"d3": {"iterations": 2, "latent_dim": 8, "decoder_width": 8,
                         "real_per_class": 8, "syn_per_class": 4, "trajectory": False}}),
     # Reference benchmark for a 2-core CPU at 16x16: every factor level of convnet720 is in
-    # the 24-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 8 epochs on
-    # the whole 1350-image training split (cached, computed once). D2M refines the dataset's
+    # the 32-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 15 epochs on
+    # the whole 4500-image training split (cached, computed once). D2M refines the dataset's
     # latest pre-trained generator: `nas pretrain` (or --from-checkpoint) on this dataset first.
     "cpu": FidelityPreset(
-        "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=150,
-        test_per_class=100, sample=24, ipc=10, proxy_epochs=50, truth_epochs=8,
+        "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=500,
+        test_per_class=100, sample=32, ipc=10, proxy_epochs=50, truth_epochs=15,
         proxies=("random", "dm", "d2m", "d3"), elf=("d2m",),
         proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
