@@ -101,10 +101,10 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
                               for a in archs]}
 
 
-def _sources(db: Database, dataset: DatasetRecord
+def _sources(db: Database, dataset: DatasetRecord, proxies: list[ProxyRecord]
              ) -> Iterator[tuple[ProxyRecord, str, list[RunRecord]]]:
     """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source."""
-    for proxy in list_proxies(db, dataset.id):
+    for proxy in proxies:
         groups: dict[str, list[RunRecord]] = defaultdict(list)
         for run in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id):
             groups[run.config.get("source", proxy.label)].append(run)
@@ -154,7 +154,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                          "run `nas ground-truth` (or import one with --import) first")
     truth = _by_arch(truth_runs, cfg.truth_metric, chance)
     rows, stored = [], list_proxies(db, dataset.id)
-    for proxy, label, source_runs in _sources(db, dataset):
+    for proxy, label, source_runs in _sources(db, dataset, stored):
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:
             continue

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
+from nas.bench.trainers import cpu_seconds, make_net
 from nas.parallel import cpu_cores, worker_pool
-from nas.trainer import TensorPair, TrainConfig
+from nas.trainer import TensorPair, TrainConfig, train
 from search_spaces import ConvNetSpec, count_flops
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
@@ -105,11 +106,6 @@ class SpeedReport:
         return cpu["reference"] / cpu[trainer]
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> tuple[float, float]:
     """Sustained float32 matmul GFLOP/s of this process (all its torch threads).
 
@@ -119,12 +115,12 @@ def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> tuple[float, float]
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
-    done, start, cpu = 0, time.perf_counter(), _cpu_seconds()
+    done, start, cpu = 0, time.perf_counter(), cpu_seconds()
     while time.perf_counter() - start < seconds:
         torch.mm(a, b)
         done += 1
     flops = 2 * size**3 * done / 1e9
-    return flops / (time.perf_counter() - start), flops / (_cpu_seconds() - cpu)
+    return flops / (time.perf_counter() - start), flops / (cpu_seconds() - cpu)
 
 
 def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size: int,
@@ -202,11 +198,6 @@ _GRID_DATA: dict = {}
 
 def _grid_task(job: tuple[str, str, int, int]) -> float:
     """Train one architecture with the toolkit trainer in a pool worker; returns seconds."""
-    from functools import partial
-
-    from nas.bench.trainers import make_net
-    from nas.trainer import train
-
     path, arch, epochs, seed = job
     if path not in _GRID_DATA:
         _GRID_DATA[path] = torch.load(path, weights_only=True)

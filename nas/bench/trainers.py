@@ -89,7 +89,8 @@ TRAINERS = {
 }
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process, all its threads."""
     usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
     return usage.ru_utime + usage.ru_stime
 
@@ -98,9 +99,9 @@ def main(argv: list[str]) -> int:
     kind, path, arch, epochs, seed = argv
     data = torch.load(path, weights_only=True)
     config = TrainConfig(epochs=int(epochs))
-    before = _cpu_seconds()
+    before = cpu_seconds()
     out = TRAINERS[kind](data, arch, config, int(seed))
-    out["cpu_seconds"] = _cpu_seconds() - before  # CPU time of training and scoring
+    out["cpu_seconds"] = cpu_seconds() - before  # CPU time of training and scoring
     out["threads"] = torch.get_num_threads()
     print(json.dumps(out))
     return 0
