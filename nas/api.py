@@ -104,6 +104,14 @@ class EvaluationPlan:
     search_id: int | None = None
 
 
+ELF_NEEDS_PROXY = "ELF supervises training on a distilled set; drop --elf for full-data runs"
+
+
+def source_label(proxy: ProxyRecord | None, elf: ElfConfig | None) -> str:
+    """What runs are trained on: the proxy's label or "full", with "+elf" for ELF runs."""
+    return (proxy.label if proxy else FULL) + ("+elf" if elf else "")
+
+
 def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_id: str,
             seed: int, train_config: TrainConfig, elf: ElfConfig | None = None) -> str:
     payload = {"dataset": dataset.key, "source": proxy.key if proxy else FULL,
@@ -121,8 +129,7 @@ class Evaluator:
     def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
                  proxy: ProxyRecord | None, elf: ElfConfig | None = None):
         if elf is not None and proxy is None:
-            raise ValueError("ELF supervises training on a distilled set; drop --elf for "
-                             "full-data runs")
+            raise ValueError(ELF_NEEDS_PROXY)
         self.db, self.data, self.dataset, self.proxy, self.elf = db, data, dataset, proxy, elf
         self._feature_net = None
         self.device = default_device()
@@ -131,7 +138,7 @@ class Evaluator:
         self.train_set = (train_set.images, train_set.labels)
         self.eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
                           "test": (data.normalize(data.test_images), data.test_labels)}
-        self.source = (proxy.label if proxy else FULL) + ("+elf" if elf else "")
+        self.source = source_label(proxy, elf)
 
     def _elf_training(self, width: int, seed: int) -> dict:
         """Extra ``train`` arguments for ELF (none without it); trains the feature net once."""

@@ -8,6 +8,7 @@ import os
 
 from rich.table import Table
 
+from nas import api
 from nas.engines.config import SearchConfig, SearchJob
 from nas.engines.dashboard import serve_dashboard
 from nas.engines.runner import run_search
@@ -91,8 +92,7 @@ class SearchCommand:
         from nas import cli
 
         if args.elf and not get_proxy(args.proxy).uses_ipc:
-            raise ValueError("ELF supervises training on a distilled set; drop --elf for "
-                             "full-data runs")
+            raise ValueError(api.ELF_NEEDS_PROXY)
         strategy = get_strategy(args.strategy)
         space = get_space(args.space)
         if args.trials < 1:

@@ -58,8 +58,7 @@ class SearchSession:
 
     @property
     def source(self) -> str:
-        elf = "+elf" if self.config.elf else ""
-        return (self.proxy.label if self.proxy else api.FULL) + elf
+        return api.source_label(self.proxy, self.config.elf)
 
     def lock(self):
         """The study's cross-process lock: trial hand-out and re-queueing run under it."""
@@ -110,7 +109,7 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
         if config.elf is not None:  # trained once here, read from disk by every worker
             feature_network(data, config.elf, db.home / "artifacts")
         storage = make_storage(job.db_url, config.heartbeat_seconds)  # creates Optuna's tables
-    label = (proxy.label if proxy else api.FULL) + ("+elf" if config.elf else "")
+    label = api.source_label(proxy, config.elf)
     name = config.study or default_study_name(config.space, label, config.strategy, config.seed)
     with exclusive(job.db_url, study_lock_name(name)):
         pruner = PRUNERS[config.prune](config) if config.prune else optuna.pruners.NopPruner()
