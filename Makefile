@@ -23,8 +23,9 @@ postgres:
 demo: install
 	$(BIN)/nas demo
 
-test: install postgres
+test: lint postgres
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports

@@ -6,7 +6,7 @@ setup(
     description="Neural architecture search on distilled proxy data (D2M, DM, D3, random).",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["nas", "nas.*", "proxies", "proxies.*", "search_spaces",
                                     "search_spaces.*", "storage", "storage.*"]),
     install_requires=[
@@ -19,9 +19,10 @@ setup(
         "tqdm>=4.60",
         "rich>=13",
         "matplotlib>=3.7",
+        "filelock>=3.10",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.5"],
+        "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.5", "import-linter>=2.1"],
         "postgres": ["psycopg2-binary>=2.9"],
         "dashboard": ["optuna-dashboard>=0.15"],
         "nni": ["nni>=3.0", "pytorch-lightning>=2.0", "torchmetrics>=1.0"],

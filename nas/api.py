@@ -13,12 +13,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from nas.artifacts import latest_artifact
-from nas.data import DataConfig, PreparedData, load_raw, prepare
-from nas.elf import ElfConfig, ElfLoss, feature_network
-from nas.runtime import default_device, device_name, versions
-from nas.trainer import EpochCallback, TrainConfig, train
-from proxies import ProxySet, get_proxy
+from nas.core.data import DataConfig, PreparedData, load_raw, prepare
+from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.runtime import default_device, device_name, versions
+from nas.core.trainer import EpochCallback, TrainConfig, train
+from proxies import ProxyRequest, ProxySet, get_proxy
+from proxies.artifacts import MADE_BY
 from search_spaces import get_space
 from storage import (
     Database,
@@ -26,9 +26,10 @@ from storage import (
     ProxyRecord,
     RunRecord,
     add_proxy,
+    find_artifact,
     find_proxy,
     get_run,
-    list_proxies,
+    list_proxy_records,
     record_run,
     upsert_dataset,
 )
@@ -53,24 +54,48 @@ def register_dataset(db: Database, data: PreparedData) -> DatasetRecord:
                           summary=summary)
 
 
+def stored_artifact(db: Database, dataset: DatasetRecord, kind: str, prefix: str = ""
+                    ) -> ProxyRecord:
+    """The newest stored artifact of ``kind`` whose hash starts with ``prefix`` (any if empty).
+
+    Raises:
+        ValueError: none is stored (names the command that makes one, or `nas proxy list`).
+    """
+    found = find_artifact(db, dataset.id, kind, prefix)
+    if found is not None:
+        return found
+    if prefix:
+        raise ValueError(f"no {kind} with hash {prefix!r} for dataset {dataset.key}; "
+                         "see `nas proxy list`")
+    raise ValueError(f"no {kind} stored for dataset {dataset.key}; run `{MADE_BY[kind]}` first")
+
+
 def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,
-                ipc: int, seed: int = 0, options: dict | None = None) -> ProxyRecord:
+                ipc: int, seed: int = 0, options: dict | None = None, artifact: str = ""
+                ) -> ProxyRecord:
     """Build (or find, by key) a proxy set, save it beside the database and record it.
 
     Without ``options``, a distilled set already stored for (dataset, method, ipc, seed) is
     reused whatever options it was distilled with (the latest one), so `nas search --proxy dm`
     uses the set `nas distill --method dm` made instead of distilling again with defaults.
+    A method that consumes an artifact (d2m, d3) samples from the one whose hash starts with
+    ``artifact``, by default the dataset's newest.
+
+    Raises:
+        UnknownProxyError, ValueError: an invalid request (see ``ProxyRequest``), or no
+            stored artifact to sample from.
     """
-    spec = get_proxy(method)
+    request = ProxyRequest(method, ipc=ipc, seed=seed, artifact=artifact)
+    spec = request.spec
     if not options and spec.consumes is None:
-        stored = [p for p in list_proxies(db, dataset.id)
+        stored = [p for p in list_proxy_records(db, dataset.id)
                   if (p.method, p.ipc, p.seed) == (method, ipc, seed)]
         if stored:
             return stored[-1]
     options = options or {}
-    if spec.consumes and "artifact" not in options:  # e.g. d2m: the latest distilled generator
-        options = {**options,
-                   "artifact": latest_artifact(db, dataset, spec.consumes).artifact_hash}
+    if spec.consumes and "artifact" not in options:
+        options = {**options, "artifact": stored_artifact(db, dataset, spec.consumes,
+                                                          artifact).artifact_hash}
     key = _digest({"dataset": dataset.key, "method": method, "ipc": ipc, "seed": seed,
                    "options": options})
     existing = find_proxy(db, key)
@@ -124,7 +149,7 @@ def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_
 class Evaluator:
     """Trains architectures on one data source (a proxy, or the full split when ``proxy`` is
     None) and records each run; holds the device-resident tensors so many calls share them.
-    With ``elf``, candidates also learn real-data features (nas.elf); proxies only."""
+    With ``elf``, candidates also learn real-data features (nas.core.elf); proxies only."""
 
     def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
                  proxy: ProxyRecord | None, elf: ElfConfig | None = None):
@@ -177,7 +202,7 @@ class Evaluator:
             status=result.status, val_acc=result.accuracies.get("val"),
             test_acc=result.accuracies.get("test"), train_loss=result.train_loss,
             num_params=space.count_params(spec, **shape),
-            flops=space.count_flops(spec, **shape), wall_seconds=result.wall_seconds,
+            macs=space.count_macs(spec, **shape), wall_seconds=result.wall_seconds,
             device=device_name(self.device), versions=versions(), search_id=search_id)
         record_run(self.db, run, spec.params())
         return run

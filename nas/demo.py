@@ -8,9 +8,9 @@ from pathlib import Path
 from nas import api
 from nas.analysis.render import write_report
 from nas.analysis.report import ReportConfig, build_report
-from nas.data import DataConfig, resolve_data_path
-from nas.selection import select_architectures
-from nas.trainer import TrainConfig
+from nas.core.data import DataConfig, resolve_data_path
+from nas.core.selection import select_architectures
+from nas.core.trainer import TrainConfig
 from search_spaces import get_space
 from storage import Database
 

@@ -14,17 +14,18 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from nas.api import run_key
-from nas.trainer import TrainConfig
+from nas.core.trainer import TrainConfig
 from search_spaces import get_space
 from storage import Database, DatasetRecord, RunRecord, get_run, list_runs, record_run
 
 FORMAT_VERSION = 1
 COLUMNS = ("dataset_key", "space", "arch_id", "seed", "train", "status", "epochs", "val_acc",
-           "test_acc", "train_loss", "num_params", "flops", "wall_seconds", "device",
+           "test_acc", "train_loss", "num_params", "macs", "wall_seconds", "device",
            "versions")
+LEGACY_COLUMNS = {"flops": "macs"}  # exports before the rename held MACs under "flops"
 _JSON_COLUMNS = ("train", "versions")
 _FLOAT_COLUMNS = ("val_acc", "test_acc", "train_loss", "wall_seconds")
-_INT_COLUMNS = ("seed", "epochs", "num_params", "flops")
+_INT_COLUMNS = ("seed", "epochs", "num_params", "macs")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def _row(dataset: DatasetRecord, run: RunRecord) -> dict:
     return {"dataset_key": dataset.key, "space": run.space, "arch_id": run.arch_id,
             "seed": run.seed, "train": run.config["train"], "status": run.status,
             "epochs": run.epochs, "val_acc": run.val_acc, "test_acc": run.test_acc,
-            "train_loss": run.train_loss, "num_params": run.num_params, "flops": run.flops,
+            "train_loss": run.train_loss, "num_params": run.num_params, "macs": run.macs,
             "wall_seconds": run.wall_seconds, "device": run.device, "versions": run.versions}
 
 
@@ -96,6 +97,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def _clean(row: dict, path: Path, line: int) -> dict:
+    row = {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
     missing = [c for c in COLUMNS if c not in row]
     if missing:
         raise ValueError(f"{path} row {line} lacks {missing}; expected columns {list(COLUMNS)}")
@@ -146,7 +148,7 @@ def import_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> Imp
             config={"train": r["train_config"].to_dict(), "source": "full",
                     "imported_from": path.name},
             status=r["status"], val_acc=r["val_acc"], test_acc=r["test_acc"],
-            train_loss=r["train_loss"], num_params=r["num_params"], flops=r["flops"],
+            train_loss=r["train_loss"], num_params=r["num_params"], macs=r["macs"],
             wall_seconds=r["wall_seconds"], device=r["device"], versions=r["versions"])
         record_run(db, run, get_space(r["space"]).parse(r["arch_id"]).params())
         imported += 1

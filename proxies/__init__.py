@@ -4,14 +4,15 @@ from proxies import d3 as _d3  # noqa: F401  (registers d3)
 from proxies import dm as _dm  # noqa: F401  (registers dm)
 from proxies import random_subset as _random_subset  # noqa: F401  (registers random, full)
 from proxies.base import (
-           ProxyMethod,
-           ProxySet,
-           UnknownProxyError,
-           get_proxy,
-           list_proxies,
-           register_proxy,
+    ProxyMethod,
+    ProxyRequest,
+    ProxySet,
+    UnknownProxyError,
+    get_proxy,
+    list_proxies,
+    register_proxy,
 )
 from proxies.d2m import generate as _d2m  # noqa: F401  (registers d2m)
 
-__all__ = ["ProxyMethod", "ProxySet", "UnknownProxyError", "get_proxy", "list_proxies",
-           "register_proxy"]
+__all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "UnknownProxyError", "get_proxy",
+           "list_proxies", "register_proxy"]

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import torch
 
-from nas.data import PreparedData
+from nas.core.data import PreparedData
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class ProxyMethod:
     build: BuildFn
     description: str
     uses_ipc: bool = True
-    consumes: str | None = None  # method of a stored artifact (e.g. "d2m-generator") whose
-    # content hash the build receives as options["artifact"]
+    consumes: str | None = None  # kind of stored artifact (proxies.artifacts) whose content
+    # hash the build receives as options["artifact"]
 
 
 class UnknownProxyError(KeyError):
@@ -100,3 +100,37 @@ def get_proxy(name: str) -> ProxyMethod:
     except KeyError:
         raise UnknownProxyError(
             f"unknown proxy method {name!r}; available: {', '.join(list_proxies())}") from None
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    """A validated request for a proxy set: every entry point (CLI, API, search, benchmark)
+    builds one, so a bad method, IPC or seed fails here, before any data or database work.
+
+    ``artifact``: content-hash prefix of the stored artifact a consuming proxy (d2m, d3)
+    samples from; empty means the dataset's newest.
+
+    Raises:
+        UnknownProxyError: the method is not registered.
+        ValueError: IPC below 1 for a method that uses it, a negative seed, or an artifact
+            named for a method that consumes none.
+    """
+
+    method: str
+    ipc: int = 50
+    seed: int = 0
+    artifact: str = ""
+
+    def __post_init__(self) -> None:
+        spec = get_proxy(self.method)
+        if spec.uses_ipc and self.ipc < 1:
+            raise ValueError(f"ipc must be at least 1, got {self.ipc}")
+        if self.seed < 0:
+            raise ValueError(f"proxy seed must be >= 0, got {self.seed}")
+        if self.artifact and spec.consumes is None:
+            raise ValueError(f"proxy {self.method!r} samples from no stored artifact; "
+                             "drop --artifact")
+
+    @property
+    def spec(self) -> ProxyMethod:
+        return get_proxy(self.method)

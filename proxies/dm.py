@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
-from nas.data import PreparedData
-from nas.runtime import default_device
+from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.data import PreparedData
+from nas.core.runtime import default_device
 from proxies.base import ProxySet, register_proxy
 from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import ModelPool

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from nas.data import PreparedData
+from nas.core.data import PreparedData
 from proxies.base import ProxySet, register_proxy
 
 

@@ -13,7 +13,7 @@ from search_spaces.convnet720 import (
     InvalidArchitectureError,
     build_convnet,
     check_input_size,
-    count_flops,
+    count_macs,
     count_params,
     enumerate_specs,
 )
@@ -43,13 +43,13 @@ class SearchSpace:
     parse: Callable[[str], ConvNetSpec]
     build: Callable[..., nn.Module]
     count_params: Callable[..., int]
-    count_flops: Callable[..., int]
+    count_macs: Callable[..., int]
     check_input_size: Callable[[ConvNetSpec, int], None]
 
 
 _SPACES: dict[str, SearchSpace] = {
     "convnet720": SearchSpace(
-        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_flops,
+        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_macs,
         check_input_size,
     ),
 }

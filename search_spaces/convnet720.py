@@ -170,7 +170,7 @@ def count_params(spec: ConvNetSpec, *, in_channels: int = 3, num_classes: int = 
     return total + channels * size * size * num_classes + num_classes
 
 
-def count_flops(spec: ConvNetSpec, *, in_channels: int = 3, num_classes: int = 10,
+def count_macs(spec: ConvNetSpec, *, in_channels: int = 3, num_classes: int = 10,
                 im_size: int = 32) -> int:
     """Multiply-accumulates of one forward pass for one image (convs and head)."""
     total, channels, size = 0, in_channels, im_size

@@ -1,14 +1,16 @@
 """Everything persistent: datasets, proxies, architectures, runs, searches (SQLAlchemy 2)."""
 
 from storage.db import DB_ENV, Database, StorageError, default_url
+from storage.dialect import exclusive, is_sqlite, optuna_engine_kwargs
 from storage.records import DatasetRecord, ProxyRecord, RunRecord
 from storage.repository import (
     add_proxy,
     create_search,
+    find_artifact,
     find_proxy,
     get_run,
     list_datasets,
-    list_proxies,
+    list_proxy_records,
     list_runs,
     record_run,
     upsert_dataset,
@@ -26,13 +28,17 @@ __all__ = [
     "add_proxy",
     "create_search",
     "default_url",
+    "exclusive",
+    "find_artifact",
     "find_proxy",
     "get_run",
     "get_score",
+    "is_sqlite",
     "list_datasets",
-    "list_proxies",
+    "list_proxy_records",
     "list_runs",
     "list_scores",
+    "optuna_engine_kwargs",
     "record_run",
     "record_score",
     "upsert_dataset",

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.dialect import make_engine
 from storage.models import SCHEMA_VERSION, Base, Meta
 
 DB_ENV = "NAS_DB"
@@ -26,24 +26,6 @@ class StorageError(RuntimeError):
 
 def default_url() -> str:
     return os.environ.get(DB_ENV) or f"sqlite:///{DEFAULT_HOME / 'nas.db'}"
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
-    cursor.execute("PRAGMA busy_timeout=60000")  # several local processes: wait, don't fail
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get their directory, WAL and a busy timeout."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 class Database:

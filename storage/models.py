@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # 2: nas_scores (zero-cost baselines)
+SCHEMA_VERSION = 3  # 2: nas_scores (zero-cost baselines); 3: runs store macs, not "flops"
 
 
 def utcnow() -> datetime:
@@ -96,7 +96,7 @@ class Run(Base):
     test_acc: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     num_params: Mapped[int] = mapped_column(Integer)
-    flops: Mapped[int] = mapped_column(Integer)
+    macs: Mapped[int] = mapped_column(Integer)  # multiply-accumulates per image
     wall_seconds: Mapped[float] = mapped_column(Float)
     device: Mapped[str] = mapped_column(String(128))
     versions: Mapped[dict] = mapped_column(JSON)

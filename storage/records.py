@@ -50,7 +50,7 @@ class RunRecord:
     test_acc: float | None
     train_loss: float | None
     num_params: int
-    flops: int
+    macs: int  # multiply-accumulates of one forward pass of one image
     wall_seconds: float
     device: str
     versions: dict

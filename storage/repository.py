@@ -23,7 +23,7 @@ def _proxy_record(row: Proxy) -> ProxyRecord:
 def _run_record(row: Run, arch: Architecture) -> RunRecord:
     return RunRecord(row.key, arch.space, arch.arch_id, row.dataset_id, row.proxy_id, row.seed,
                      row.epochs, row.config, row.status, row.val_acc, row.test_acc,
-                     row.train_loss, row.num_params, row.flops, row.wall_seconds, row.device,
+                     row.train_loss, row.num_params, row.macs, row.wall_seconds, row.device,
                      row.versions, row.search_id)
 
 
@@ -59,12 +59,22 @@ def add_proxy(db: Database, **fields) -> ProxyRecord:
         return _proxy_record(row)
 
 
-def list_proxies(db: Database, dataset_id: int | None = None) -> list[ProxyRecord]:
+def list_proxy_records(db: Database, dataset_id: int | None = None) -> list[ProxyRecord]:
+    """Stored proxy rows (sets and artifacts), oldest first."""
     with db.session() as s:
         query = select(Proxy).order_by(Proxy.id)
         if dataset_id is not None:
             query = query.where(Proxy.dataset_id == dataset_id)
         return [_proxy_record(r) for r in s.scalars(query)]
+
+
+def find_artifact(db: Database, dataset_id: int, kind: str, prefix: str = ""
+                  ) -> ProxyRecord | None:
+    """The newest stored artifact of ``kind`` for the dataset whose content hash starts with
+    ``prefix`` (any, when empty); None when there is none."""
+    rows = [p for p in list_proxy_records(db, dataset_id)
+            if p.method == kind and (p.artifact_hash or "").startswith(prefix)]
+    return rows[-1] if rows else None
 
 
 def create_search(db: Database, *, name: str, space: str, dataset_id: int, proxy_id: int | None,
@@ -112,7 +122,7 @@ def record_run(db: Database, run: RunRecord, arch_params: dict) -> None:
     with db.session() as s:
         arch = _architecture(s, run.space, run.arch_id, arch_params)
         fields = ("dataset_id", "proxy_id", "search_id", "seed", "epochs", "config", "status",
-                  "val_acc", "test_acc", "train_loss", "num_params", "flops", "wall_seconds",
+                  "val_acc", "test_acc", "train_loss", "num_params", "macs", "wall_seconds",
                   "device", "versions")
         upsert_by_key(s, Run, run.key,
                       {**{n: getattr(run, n) for n in fields}, "architecture_id": arch.id})

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nas.augment import DSA, DSAConfig
+from nas.core.augment import DSA, DSAConfig
 
 
 @pytest.mark.parametrize("family", ["color", "crop", "cutout", "flip", "scale", "rotate"])

@@ -15,7 +15,7 @@ import torch
 
 from nas.bench.speed import synthetic_task
 from nas.bench.trainers import reference
-from nas.trainer import TrainConfig, train
+from nas.core.trainer import TrainConfig, train
 from search_spaces import build_convnet
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -81,7 +81,7 @@ def test_report_prints_scipy_spearman_over_shared_architectures(cifar10_dir, tmp
     (["search", "--archs", "d9-w32-relu-none-avg"], "depth=9 is not in convnet720"),
     (["search", "--archs", "resnet"], "invalid architecture id 'resnet'"),
     (["search", "--where", "colour=red"], "unknown factor"),
-    (["proxy", "--ipc", "0"], "--ipc must be at least 1"),
+    (["proxy", "--ipc", "0"], "ipc must be at least 1, got 0"),
 ])
 def test_bad_input_exits_nonzero_with_one_line_and_leaves_db_unchanged(
         argv, reason, image_folder, tmp_path, capsys):

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from nas.cli import main
-from storage import Database, list_proxies, list_runs
+from storage import Database, list_proxy_records, list_runs
 
 TINY_D3 = ["--iterations", "2", "--latent-dim", "8", "--decoder-width", "8",
            "--real-per-class", "8", "--syn-per-class", "4", "--no-trajectory",
@@ -26,7 +26,7 @@ def _dump(url: str) -> list[str]:
 def test_distill_d3_then_search_on_it_with_and_without_elf(image_folder, db_url):
     data = ["--data", str(image_folder), "--db", db_url, "--threads", "1"]
     assert main(["distill", "--method", "d3", "--ipc", "2", *data, *TINY_D3]) == 0
-    rows = list_proxies(Database(db_url))
+    rows = list_proxy_records(Database(db_url))
     assert sorted((p.method, p.ipc or 0) for p in rows) == [("d3", 2), ("d3-priors", 0)]
     argv = ["search", *data, "--proxy", "d3", "--ipc", "5", "--archs",
             "d1-w32-relu-instance-avg", "--epochs", "1", "--workers", "1",
@@ -38,7 +38,7 @@ def test_distill_d3_then_search_on_it_with_and_without_elf(image_folder, db_url)
     assert runs["d3-ipc5"].config["elf"] is None
     assert (runs["d3-ipc5+elf"].config["elf"]["front"],
             runs["d3-ipc5+elf"].config["elf"]["rear"]) == (0.5, 2.0)
-    d3_sets = [p for p in list_proxies(Database(db_url)) if p.method == "d3"]
+    d3_sets = [p for p in list_proxy_records(Database(db_url)) if p.method == "d3"]
     assert {p.params["stored_params"] for p in d3_sets} == {
         next(p for p in rows if p.ipc is None).params["stored_params"]}
 

@@ -1,4 +1,4 @@
-"""nas.concurrent: candidates trained side by side give what one-by-one training gives."""
+"""nas.core.concurrent: candidates trained side by side give what one-by-one training gives."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nas.bench.speed import synthetic_task
-from nas.concurrent import TrainJob, train_concurrently
-from nas.trainer import TrainConfig, train
+from nas.core.concurrent import TrainJob, train_concurrently
+from nas.core.trainer import TrainConfig, train
 from search_spaces import build_convnet
 
 

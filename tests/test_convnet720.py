@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
-from search_spaces.convnet720 import ConvNetSpec, build_convnet, count_flops, count_params
+from search_spaces.convnet720 import ConvNetSpec, build_convnet, count_macs, count_params
 
 SPACE = get_space("convnet720")
 
@@ -60,10 +60,10 @@ def test_all_720_build_and_train_one_step_on_a_tiny_batch():
 
 def test_flops_grow_with_width_and_shrink_with_pooling():
     wide, narrow = ConvNetSpec(width=256), ConvNetSpec(width=32)
-    assert count_flops(wide) > count_flops(narrow)
-    assert count_flops(ConvNetSpec(pooling="none")) > count_flops(ConvNetSpec(pooling="avg"))
+    assert count_macs(wide) > count_macs(narrow)
+    assert count_macs(ConvNetSpec(pooling="none")) > count_macs(ConvNetSpec(pooling="avg"))
     # d1-w32 at 32x32, no pooling: conv 32*3*9*32*32 + head 32*32*32*10
-    assert count_flops(ConvNetSpec(1, 32, "relu", "none", "none")) == 884736 + 327680
+    assert count_macs(ConvNetSpec(1, 32, "relu", "none", "none")) == 884736 + 327680
 
 
 def test_too_small_input_for_the_pooling_depth_is_refused_clearly():

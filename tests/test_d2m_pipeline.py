@@ -7,10 +7,10 @@ import torch
 
 from nas import api
 from nas.cli import main
-from nas.data import DataConfig
+from nas.core.data import DataConfig
 from proxies import get_proxy
 from proxies.base import file_hash
-from storage import Database, list_datasets, list_proxies
+from storage import Database, list_datasets, list_proxy_records
 from tests.datasets import write_image_folder
 
 TWO = ("red", "green")  # 2 of the tiny dataset's classes
@@ -31,7 +31,8 @@ def project(tmp_path_factory):
 
 def _rows(root: Path, method: str):
     db = Database(f"sqlite:///{root / 'nas.db'}")
-    return [p for d in list_datasets(db) for p in list_proxies(db, d.id) if p.method == method]
+    return [p for d in list_datasets(db) for p in list_proxy_records(db, d.id)
+            if p.method == method]
 
 
 @pytest.mark.slow

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 
-import nas.api
-from nas.augment import DSA, DSAConfig
-from nas.data import DataConfig
+from nas import api
+from nas.core.augment import DSA, DSAConfig
+from nas.core.data import DataConfig
+from nas.distillers.d3 import distill_d3
 from proxies import get_proxy
 from proxies.base import file_hash
 from proxies.d3 import artifact as d3_artifact
-from proxies.d3.api import build_d3_sets, distill_d3
 from proxies.d3.decoder import Decoder
 from proxies.d3.distill import D3Config, GroupJob, distill_group, make_modules
 from proxies.d3.prior import ClassPriors
 from proxies.d3.subtasks import split_classes
 from proxies.d3.trajectory import expert_trajectory, trajectory_loss
 from search_spaces import build_convnet
-from storage import Database, list_proxies
+from storage import Database, list_proxy_records
 from tests.datasets import write_image_folder
 
 TINY = D3Config(iterations=3, latent_dim=8, decoder_width=8, real_per_class=8, syn_per_class=4,
@@ -36,24 +36,25 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("d3")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NAS_CACHE", str(root / "cache"))
-        data = nas.api.load_data(DataConfig(path=str(write_image_folder(root / "folder"))))
+        data = api.load_data(DataConfig(path=str(write_image_folder(root / "folder"))))
     db = Database(f"sqlite:///{root / 'nas.db'}")
-    dataset = nas.api.register_dataset(db, data)
+    dataset = api.register_dataset(db, data)
     record = distill_d3(db, data, dataset, TINY, seed=0, progress=False)
     return data, db, dataset, record
 
 
 def test_one_artifact_gives_ipc_1_10_50_with_right_shapes_and_balanced_labels(tiny):
     data, db, dataset, record = tiny
-    proxies = build_d3_sets(db, data, dataset, record, [1, 10, 50])
+    proxies = [api.build_proxy(db, data, dataset, "d3", ipc=ipc, artifact=record.artifact_hash)
+               for ipc in (1, 10, 50)]
     for proxy, ipc in zip(proxies, (1, 10, 50), strict=True):
-        proxy_set = nas.api.load_proxy_set(proxy)
+        proxy_set = api.load_proxy_set(proxy)
         assert proxy_set.images.shape == (3 * ipc, 3, 16, 16)
         assert proxy_set.images.dtype == torch.float32 and torch.isfinite(proxy_set.images).all()
         assert proxy_set.labels.tolist() == [c for c in range(3) for _ in range(ipc)]
         assert proxy.params["artifact"] == record.artifact_hash
         assert proxy.params["stored_params"] == record.params["stored_params"] > 0
-    artifact_rows = [p for p in list_proxies(db) if p.method == "d3-priors"]
+    artifact_rows = [p for p in list_proxy_records(db) if p.method == "d3-priors"]
     assert len(artifact_rows) == 1  # one distillation, three IPCs
     path = Path(record.artifact_path)
     assert path.parent == db.home / "artifacts" / "d3" and path.stem == file_hash(path)
@@ -95,8 +96,8 @@ def test_subtasks_run_in_worker_processes_and_aggregate_to_all_classes(tiny):
 
 def test_d3_proxy_samples_the_latest_artifact_and_refuses_to_build_without_one(tiny, tmp_path):
     data, db, dataset, _ = tiny
-    latest = [p for p in list_proxies(db) if p.method == "d3-priors"][-1]
-    proxy = nas.api.build_proxy(db, data, dataset, "d3", ipc=3)  # artifact filled in
+    latest = [p for p in list_proxy_records(db) if p.method == "d3-priors"][-1]
+    proxy = api.build_proxy(db, data, dataset, "d3", ipc=3)  # artifact filled in
     assert proxy.params["artifact"] == latest.artifact_hash
     with pytest.raises(ValueError, match="needs a distilled artifact"):
         get_proxy("d3").build(data, ipc=3, seed=0, options={}, artifacts_dir=tmp_path)

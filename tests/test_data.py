@@ -4,8 +4,8 @@ import shutil
 import pytest
 import torch
 
-from nas.data import DataConfig, DataError, load_raw, prepare
-from nas.data.source import download_cifar10
+from nas.core.data import DataConfig, DataError, load_raw, prepare
+from nas.core.data.source import download_cifar10
 from tests.datasets import CLASS_NAMES, write_cifar_batches, write_idx, write_image_folder
 
 

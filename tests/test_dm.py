@@ -5,9 +5,9 @@ import torch
 
 from nas import api
 from nas.cli import main
-from nas.data import DataConfig
+from nas.core.data import DataConfig
 from proxies.dm import DMConfig, distill_dm, dm_loss
-from storage import Database, list_datasets, list_proxies
+from storage import Database, list_datasets, list_proxy_records
 from tests.datasets import write_image_folder
 
 TWO = ("red", "green")  # 2 of the tiny dataset's classes
@@ -28,7 +28,7 @@ def test_distill_dm_stores_a_balanced_proxy_moved_away_from_its_real_init(tmp_pa
                  "--data", str(data), "--classes", *TWO, "--db", url]) == 0
     db = Database(url)
     (dataset,) = list_datasets(db)
-    (proxy,) = list_proxies(db, dataset.id)
+    (proxy,) = list_proxy_records(db, dataset.id)
     assert (proxy.method, proxy.ipc) == ("dm", 2)
     prepared = api.load_data(DataConfig(path=str(data), classes=TWO))
     # a search asking for "dm at IPC 2" reuses this set instead of distilling with defaults
@@ -40,7 +40,7 @@ def test_distill_dm_stores_a_balanced_proxy_moved_away_from_its_real_init(tmp_pa
                       workdir=tmp_path / "zero-lr", progress=False)
     assert torch.equal(init.labels, distilled.labels)
     assert not torch.allclose(init.images, distilled.images)
-    assert len(list_proxies(db, dataset.id)) == 1
+    assert len(list_proxy_records(db, dataset.id)) == 1
 
 
 @pytest.mark.slow

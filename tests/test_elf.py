@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 import nas.api
-import nas.elf
+import nas.core.elf
 from nas.analysis.report import ReportConfig, build_report
-from nas.data import DataConfig
-from nas.elf import ElfConfig, ElfLoss, feature_network
-from nas.trainer import TrainConfig, build_seeded, train
+from nas.core.data import DataConfig
+from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.trainer import TrainConfig, build_seeded, train
 from search_spaces import build_convnet
 from storage import Database, list_runs
 
@@ -59,8 +59,9 @@ def test_elf_adds_front_and_rear_feature_terms_with_their_weights(tiny):
 def test_feature_network_is_trained_once_and_shared_by_runs_with_other_weights(tiny, monkeypatch):
     data, db, _ = tiny
     calls = []
-    real_train = nas.elf.train
-    monkeypatch.setattr(nas.elf, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    real_train = nas.core.elf.train
+    monkeypatch.setattr(nas.core.elf, "train",
+                        lambda *a, **k: calls.append(1) or real_train(*a, **k))
     first = feature_network(data, FAST, db.home / "artifacts")
     second = feature_network(data, dataclasses.replace(FAST, front=5.0), db.home / "artifacts")
     assert len(calls) == 1 and len(list((db.home / "artifacts" / "elf").glob("*.pt"))) == 1

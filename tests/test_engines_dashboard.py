@@ -12,9 +12,9 @@ import urllib.request
 
 import pytest
 
-from nas.data import DataConfig
+from nas.core.data import DataConfig
+from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
-from nas.trainer import TrainConfig
 from tests.engines_support import CHEAP_ARCHS, cli_env, write_tiny_folder
 
 

@@ -8,11 +8,11 @@ import sys
 import pytest
 from optuna.trial import TrialState
 
-from nas.data import DataConfig
+from nas.core.data import DataConfig
+from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, attach_full_accuracy, run_search
 from nas.engines.nni_engine import MissingExtraError
 from nas.engines.session import open_search
-from nas.trainer import TrainConfig
 from storage import Database, list_runs
 from tests.engines_support import (
     CHEAP_ARCHS,
@@ -145,7 +145,7 @@ def test_unknown_strategy_exits_2_and_leaves_no_database(tmp_path):
 
 
 def test_where_restricts_what_tpe_samples(tiny):
-    from nas.selection import select_architectures
+    from nas.core.selection import select_architectures
     from search_spaces import get_space
 
     archs = tuple(select_architectures(get_space("convnet720"),

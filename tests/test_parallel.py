@@ -1,11 +1,11 @@
-"""nas.parallel: worker processes with the tuned allocator and one thread each."""
+"""nas.core.parallel: worker processes with the tuned allocator and one thread each."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nas.parallel import worker_pool
+from nas.core.parallel import worker_pool
 
 
 def _threads(_: int) -> int:

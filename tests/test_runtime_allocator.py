@@ -1,4 +1,4 @@
-"""nas.runtime: the allocator tuning really stops page faults in a training step."""
+"""nas.core.runtime: the allocator tuning really stops page faults in a training step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 _FAULTS = textwrap.dedent("""
     import resource, sys
     import torch
-    from nas.runtime import tune_cpu_allocator
+    from nas.core.runtime import tune_cpu_allocator
     from search_spaces import build_convnet
     if sys.argv[1] == "tuned":
         assert tune_cpu_allocator()

@@ -9,24 +9,32 @@ from storage import (
     create_search,
     find_proxy,
     get_run,
-    list_proxies,
+    list_proxy_records,
     list_runs,
     record_run,
     upsert_dataset,
 )
+from tests import postgres_fixture
+
+postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
+postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file"])
+@pytest.fixture(params=["sqlite-memory", "sqlite-file",
+                        pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request, tmp_path):
+    """The storage contract runs on every backend the toolkit supports."""
     if request.param == "sqlite-memory":
         return Database("sqlite://")
+    if request.param == "postgresql":
+        return Database(request.getfixturevalue("postgres_url"))
     return Database(f"sqlite:///{tmp_path / 'nas.db'}")
 
 
 def _run(key, dataset_id, proxy_id=None, arch="d1-w32-relu-none-avg", status="finished"):
     return RunRecord(key=key, space="convnet720", arch_id=arch, dataset_id=dataset_id,
                      proxy_id=proxy_id, seed=0, epochs=3, config={"train": {}}, status=status,
-                     val_acc=0.5, test_acc=0.4, train_loss=1.0, num_params=10, flops=20,
+                     val_acc=0.5, test_acc=0.4, train_loss=1.0, num_params=10, macs=20,
                      wall_seconds=1.5, device="cpu", versions={"torch": "x"})
 
 
@@ -45,7 +53,7 @@ class TestStorageContract:
                   versions={})
         found = find_proxy(db, "p")
         assert found.label == "random-ipc10" and found.artifact_hash == "x"
-        assert [p.key for p in list_proxies(db, ds.id)] == ["p"]
+        assert [p.key for p in list_proxy_records(db, ds.id)] == ["p"]
         assert find_proxy(db, "missing") is None
 
     def test_runs_are_replaced_by_key_and_filtered_by_source(self, db):

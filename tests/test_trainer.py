@@ -1,6 +1,6 @@
 import torch
 
-from nas.trainer import TrainConfig, build_seeded, train
+from nas.core.trainer import TrainConfig, build_seeded, train
 from search_spaces import build_convnet
 from tests.datasets import class_images
 

@@ -1,4 +1,4 @@
-"""nas.trainer speed options: torch.compile and the CPU evaluation batch keep results."""
+"""nas.core.trainer speed options: torch.compile and the CPU evaluation batch keep results."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nas.bench.speed import synthetic_task
-from nas.trainer import (
+from nas.core.trainer import (
     COMPILE_MIN_FLOPS,
     CPU_EVAL_BATCH,
     TrainConfig,
@@ -19,7 +19,7 @@ from nas.trainer import (
     train,
     training_flops,
 )
-from search_spaces import ConvNetSpec, build_convnet, count_flops
+from search_spaces import ConvNetSpec, build_convnet, count_macs
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_training_flops_are_three_forward_passes_of_the_analytic_count():
     net = build_convnet(spec)
     before = net.features[1].running_mean.clone()
     images = torch.zeros(500, 3, 32, 32)
-    assert training_flops(net, images, 200) == 3 * 2 * count_flops(spec) * 500 * 200
+    assert training_flops(net, images, 200) == 3 * 2 * count_macs(spec) * 500 * 200
     assert torch.equal(net.features[1].running_mean, before) and net.training
     # the literature's protocol (ConvNet-3, IPC 50, 200 epochs) compiles at 32x32, not at 16x16
     assert training_flops(net, images, 200) > COMPILE_MIN_FLOPS

@@ -3,6 +3,7 @@ the ground truth, as one JSON-ready dict (rendered by ``nas.analysis.render``)."
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -13,13 +14,14 @@ import numpy as np
 
 from nas.analysis import metrics
 from nas.analysis.zero_cost import ZERO_COST_METHODS
-from nas.runtime import versions
+from nas.core.runtime import versions
+from nas.core.trainer import protocol_of
 from storage import (
     Database,
     DatasetRecord,
     ProxyRecord,
     RunRecord,
-    list_proxies,
+    list_proxy_records,
     list_runs,
     list_scores,
 )
@@ -57,13 +59,17 @@ def _accuracy(run: RunRecord, metric: str, chance: float) -> float:
 
 def _protocol_runs(runs: Iterable[RunRecord], space: str, arch_ids: set[str] | None,
                    epochs: int | None) -> tuple[int | None, list[RunRecord]]:
-    """Runs of one protocol (the given epochs, else the most common one) in the selection."""
-    runs = [r for r in runs if r.space == space and (arch_ids is None or r.arch_id in arch_ids)]
+    """Runs of one training protocol in the selection: the most common full protocol (epochs,
+    lr, batch size, augmentation, ...) among runs of the given epochs (any, when None), so
+    runs whose keys differ in any result-defining field are never averaged together."""
+    runs = [r for r in runs if r.space == space and (arch_ids is None or r.arch_id in arch_ids)
+            and (epochs is None or r.config["train"]["epochs"] == epochs)]
     if not runs:
         return None, []
-    counts = Counter(r.config["train"]["epochs"] for r in runs)
-    chosen = epochs if epochs is not None else counts.most_common(1)[0][0]
-    return chosen, [r for r in runs if r.config["train"]["epochs"] == chosen]
+    key = {id(r): json.dumps(protocol_of(r.config["train"]), sort_keys=True) for r in runs}
+    chosen = Counter(key.values()).most_common(1)[0][0]
+    chosen_runs = [r for r in runs if key[id(r)] == chosen]
+    return chosen_runs[0].config["train"]["epochs"], chosen_runs
 
 
 def _by_arch(runs: list[RunRecord], metric: str, chance: float) -> dict[str, dict]:
@@ -153,7 +159,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         raise ValueError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
                          "run `nas ground-truth` (or import one with --import) first")
     truth = _by_arch(truth_runs, cfg.truth_metric, chance)
-    rows, stored = [], list_proxies(db, dataset.id)
+    rows, stored = [], list_proxy_records(db, dataset.id)
     for proxy, label, source_runs in _sources(db, dataset, stored):
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:

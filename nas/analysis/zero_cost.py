@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nas.data import PreparedData
-from nas.runtime import device_name, versions
-from nas.trainer import build_seeded
+from nas.core.data import PreparedData
+from nas.core.runtime import device_name, versions
+from nas.core.trainer import build_seeded
 from search_spaces import get_space
 from storage import Database, DatasetRecord, ScoreRecord, get_score, record_score
 
@@ -103,7 +103,7 @@ def grad_norm(net: nn.Module, batches: Batches) -> float:
 
 
 ZERO_COST: dict[str, Scorer] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm}
-ANALYTIC = ("params", "flops")  # from search_spaces' count_params / count_flops
+ANALYTIC = ("params", "flops")  # from search_spaces' count_params / count_macs
 ZERO_COST_METHODS = (*ANALYTIC, *ZERO_COST)
 
 
@@ -140,7 +140,7 @@ def score_architecture(space_name: str, arch_id: str, method: str, data: Prepare
     if method == "params":
         value: float = space.count_params(spec, **shape)
     elif method == "flops":
-        value = space.count_flops(spec, **shape)
+        value = space.count_macs(spec, **shape)
     else:
         net = build_seeded(partial(space.build, spec, **shape), seed)
         value = ZERO_COST[method](net, batches)

@@ -8,21 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nas import api, artifacts
+from nas import api
 from nas.analysis.render import write_report
 from nas.analysis.report import ReportConfig, build_report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
-from nas.data import DataConfig, PreparedData, resolve_data_path
-from nas.elf import ElfConfig
-from nas.selection import select_architectures
-from nas.trainer import TrainConfig
+from nas.core.data import DataConfig, PreparedData, resolve_data_path
+from nas.core.elf import ElfConfig
+from nas.core.selection import select_architectures
+from nas.core.trainer import TrainConfig
+from nas.distillers import distiller_of
 from proxies import get_proxy, list_proxies
-from proxies.d2m.distill import D2MConfig
-from proxies.d3.api import distill_d3
-from proxies.d3.distill import D3Config
 from search_spaces import get_space
-from storage import Database, DatasetRecord
-from storage import list_proxies as stored_artifacts
+from storage import Database, DatasetRecord, find_artifact
 
 DATA_PROXIES = ("random", "dm", "d2m")  # the comparison of the D2M paper's NAS table
 
@@ -112,22 +109,20 @@ def available_proxies(preset: FidelityPreset, note: Callable[[str], None]) -> li
 def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, method: str,
                      options: dict, *, seed: int, progress: bool = True) -> None:
     """Distil the artifact proxy ``method`` consumes (d2m, d3) with ``options`` unless the
-    dataset already has one; the proxy then samples its sets from the latest artifact.
+    dataset already has one; the proxy then samples its sets from the newest artifact.
 
     Raises:
-        ValueError: d2m without a pre-trained generator (names the command that makes one).
+        ValueError: the distiller refines an artifact the dataset lacks (d2m without a
+            pre-trained generator; names the command that makes one).
     """
-    consumes = get_proxy(method).consumes
-    if consumes is None or any(p.method == consumes
-                               for p in stored_artifacts(db, dataset.id)):
+    kind = get_proxy(method).consumes
+    if kind is None or find_artifact(db, dataset.id, kind) is not None:
         return
-    if method == "d2m":
-        artifacts.distill_generator(db, data, dataset, config=D2MConfig(**options), seed=seed,
-                                    progress=progress)
-    elif method == "d3":
-        distill_d3(db, data, dataset, D3Config(**options), seed=seed, progress=progress)
-    else:
-        raise ValueError(f"{method!r} needs a {consumes!r} artifact: distil one first")
+    distiller = distiller_of(kind)
+    if distiller.refines:
+        api.stored_artifact(db, dataset, distiller.refines)  # raises, naming the command
+    distiller.distil(db, data, dataset, distiller.config(**options), seed=seed,
+                     progress=progress)
 
 
 def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Path | None = None,

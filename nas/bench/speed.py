@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from nas.bench.trainers import cpu_seconds, make_net
-from nas.parallel import cpu_cores, worker_pool
-from nas.trainer import TensorPair, TrainConfig, train
-from search_spaces import ConvNetSpec, count_flops
+from nas.core.parallel import cpu_cores, worker_pool
+from nas.core.trainer import TensorPair, TrainConfig, train
+from search_spaces import ConvNetSpec, count_macs
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
 
@@ -147,7 +147,7 @@ def bench_data(config: SpeedConfig) -> tuple[dict, str]:
     """A random class-balanced IPC set and a test set, standardised float32 tensors."""
     if config.data:
         from nas.api import load_data
-        from nas.data import DataConfig
+        from nas.core.data import DataConfig
 
         data = load_data(DataConfig(
             path=config.data, resize=config.resize,
@@ -223,7 +223,7 @@ def grid_throughput(data_path: Path, config: SpeedConfig, workers: int) -> GridR
 
 
 def _noop(_: int) -> None:
-    import nas.trainer  # noqa: F401  (import cost belongs to start-up, not to the grid)
+    import nas.core.trainer  # noqa: F401  (import cost belongs to start-up, not to the grid)
 
 
 def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
@@ -241,7 +241,7 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
         path = Path(tmp) / "data.pt"
         torch.save(data, path)
         for i, arch in enumerate(config.archs):
-            macs = count_flops(ConvNetSpec.parse(arch), **shape)
+            macs = count_macs(ConvNetSpec.parse(arch), **shape)
             order = config.trainers if i % 2 == 0 else config.trainers[::-1]
             for kind in order:
                 runs.append(_run_trainer(kind, path, arch, config, macs, n, n_test))

@@ -5,7 +5,7 @@ a key of TRAINERS. The reference is what a plain PyTorch script does:
 TensorDataset + DataLoader (batch 256, shuffled), the same DSA per batch, glibc's default
 allocator and torch's default thread count. This module imports nothing that tunes the
 process, so the reference's process stays untouched; the toolkit runs call
-``nas.runtime.configure`` first, as the ``nas`` CLI does.
+``nas.core.runtime.configure`` first, as the ``nas`` CLI does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nas.augment import DSA, DSAConfig
-from nas.trainer import TrainConfig
+from nas.core.augment import DSA, DSAConfig
+from nas.core.trainer import TrainConfig
 from search_spaces import build_convnet
 
 
@@ -66,9 +66,9 @@ def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
 
 
 def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
-    """``nas.trainer.train`` in a process set up like the ``nas`` CLI's."""
-    from nas.runtime import configure
-    from nas.trainer import train
+    """``nas.core.trainer.train`` in a process set up like the ``nas`` CLI's."""
+    from nas.core.runtime import configure
+    from nas.core.trainer import train
 
     configure()
     result = train(partial(make_net, arch, data), (data["train_images"], data["train_labels"]),

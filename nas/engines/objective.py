@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import optuna
 
+from nas.core.trainer import EpochCallback
 from nas.engines.session import SearchSession
 from nas.engines.study import suggest_arch
-from nas.trainer import EpochCallback
 from search_spaces import InvalidArchitectureError, get_space
 from storage import RunRecord, list_runs
 
@@ -65,7 +65,7 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
                                      search_id=session.search_id, on_epoch=on_epoch)
     attrs = {"status": run.status, "val_acc": run.val_acc, "test_acc": run.test_acc,
              "wall_seconds": run.wall_seconds, "run_key": run.key, "epochs": run.epochs,
-             "num_params": run.num_params, "flops": run.flops}
+             "num_params": run.num_params, "macs": run.macs}
     full = full_data_run(session, arch_id)
     if full is not None:
         attrs |= {"full_val_acc": full.val_acc, "full_test_acc": full.test_acc}

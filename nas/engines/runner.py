@@ -13,12 +13,12 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from nas import api
+from nas.core.runtime import configure
 from nas.engines.config import SearchJob
 from nas.engines.results import attach_full_accuracy
 from nas.engines.session import SearchSession, open_search
 from nas.engines.strategies import get_strategy
 from nas.engines.worker import FINISHED, count
-from nas.runtime import configure
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

@@ -11,13 +11,12 @@ import optuna
 from optuna.storages import RDBStorage
 
 from nas import api
-from nas.data import PreparedData
-from nas.elf import feature_network
+from nas.core.data import PreparedData
+from nas.core.elf import feature_network
 from nas.engines.config import SearchConfig, SearchJob
-from nas.engines.locks import exclusive
 from nas.engines.study import default_study_name, make_storage, retrying
 from proxies import get_proxy
-from storage import Database, DatasetRecord, ProxyRecord, create_search
+from storage import Database, DatasetRecord, ProxyRecord, create_search, exclusive
 
 SETUP_LOCK = "nas-search-setup"
 PRUNERS = {
@@ -105,7 +104,8 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
         db = Database(job.db_url)
         dataset = api.register_dataset(db, data)
         proxy = api.build_proxy(db, data, dataset, config.proxy, ipc=config.ipc,
-                                seed=config.proxy_seed) if method.uses_ipc else None
+                                seed=config.proxy_seed, artifact=config.artifact
+                                ) if method.uses_ipc else None
         if config.elf is not None:  # trained once here, read from disk by every worker
             feature_network(data, config.elf, db.home / "artifacts")
         storage = make_storage(job.db_url, config.heartbeat_seconds)  # creates Optuna's tables

@@ -11,7 +11,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
-from nas.data import PreparedData
+from nas.core.data import PreparedData
 from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
 from nas.engines.study import arch_id_of, arch_params, retrying

@@ -12,12 +12,11 @@ from typing import TypeVar
 import optuna
 from optuna.exceptions import ExperimentalWarning, StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.engine import make_url
 
 from search_spaces import SearchSpace
+from storage import is_sqlite, optuna_engine_kwargs
 
 T = TypeVar("T")
-SQLITE_TIMEOUT_S = 60  # same busy timeout as storage.db's own SQLite connections
 GRACE_FACTOR = 2  # a RUNNING trial silent for 2 heartbeats is failed (Optuna's default grace)
 
 
@@ -25,16 +24,12 @@ def make_storage(url: str, heartbeat_seconds: int) -> RDBStorage:
     """Optuna RDB storage on the toolkit's database URL, with heartbeats: a trial whose worker
     died is failed after ``GRACE_FACTOR * heartbeat_seconds`` and re-queued (as WAITING with
     the same parameters) by the next worker that checks for stale trials."""
-    kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if is_sqlite(url) else {}
+    kwargs = optuna_engine_kwargs(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental"
         return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_seconds,
                           grace_period=GRACE_FACTOR * heartbeat_seconds,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
 
 
 def retrying(fn: Callable[[], T], url: str, attempts: int = 8) -> T:

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
-from nas.data import PreparedData
+from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+from nas.core.data import PreparedData
 from proxies.d2m.checkpoint import atomic_save, load_generator, save_generator
 from proxies.d2m.images import unit_to_standardized
 from proxies.d2m.losses import d2m_loss, embedding_matching_loss, prediction_matching_loss

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nas.trainer import build_seeded
+from nas.core.trainer import build_seeded
 from search_spaces import ConvNetSpec, build_convnet
 from search_spaces.convnet720 import ConvNet
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nas.augment import DSA, DSAConfig
+from nas.core.augment import DSA, DSAConfig
 from proxies.d2m.checkpoint import atomic_save, ema_update, save_generator, standing_stats
 from proxies.d2m.generator import Discriminator, Generator, GeneratorConfig
 from proxies.d2m.images import save_grid, uint8_to_unit

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from nas.data import PreparedData
+from nas.core.data import PreparedData
+from proxies.artifacts import D3_PRIORS, MADE_BY
 from proxies.base import ProxySet, file_hash, register_proxy
 from proxies.d3.distill import D3Config, GroupJob, distill_group, make_modules
 from proxies.d3.subtasks import run_parallel, split_classes
@@ -67,7 +68,7 @@ def load(path: Path) -> dict:
     """
     if not path.is_file():
         raise ValueError(f"D3 artifact {path} not found; distill it first with "
-                         "`nas distill --method d3`")
+                         f"`{MADE_BY[D3_PRIORS]}`")
     artifact = torch.load(path, weights_only=True)
     if artifact.get("format") != FORMAT:
         raise ValueError(f"{path} is not a {FORMAT} artifact")
@@ -117,7 +118,7 @@ def sample(artifact: dict, ipc: int, seed: int) -> ProxySet:
 
 
 @register_proxy("d3", "D3: images decoded from distilled per-class Gaussian latent priors "
-                      "(any IPC, one artifact)", consumes="d3-priors")
+                      "(any IPC, one artifact)", consumes=D3_PRIORS)
 def build_d3(data: PreparedData, *, ipc: int, seed: int, options: dict,
              artifacts_dir: Path) -> ProxySet:
     """Sample a proxy set from the artifact ``artifacts_dir/d3/<options['artifact']>.pt``
@@ -127,7 +128,7 @@ def build_d3(data: PreparedData, *, ipc: int, seed: int, options: dict,
         ValueError: if no artifact is named, it is missing, or it was distilled from other data.
     """
     if "artifact" not in options:
-        raise ValueError("proxy 'd3' needs a distilled artifact: run `nas distill --method d3`")
+        raise ValueError(f"proxy 'd3' needs a distilled artifact: run `{MADE_BY[D3_PRIORS]}`")
     path = artifacts_dir / "d3" / f"{options['artifact']}.pt"
     artifact = load(path)
     if file_hash(path) != options["artifact"]:

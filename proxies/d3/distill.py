@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from nas.augment import DSA, AugParams, DSAConfig
-from nas.trainer import build_seeded
+from nas.core.augment import DSA, AugParams, DSAConfig
+from nas.core.trainer import build_seeded
 from proxies.d3.decoder import Decoder
 from proxies.d3.mmd import BANDWIDTHS, mmd2
 from proxies.d3.prior import ClassPriors

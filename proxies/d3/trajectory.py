@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from nas.augment import DSA
-from nas.trainer import build_seeded
+from nas.core.augment import DSA
+from nas.core.trainer import build_seeded
 
 
 def flat_params(net: nn.Module) -> torch.Tensor:

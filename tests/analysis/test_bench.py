@@ -2,7 +2,7 @@ import json
 
 from nas.bench import fidelity as bench
 from nas.cli import main
-from storage import Database, list_datasets, list_proxies, list_runs, list_scores
+from storage import Database, list_datasets, list_proxy_records, list_runs, list_scores
 
 
 def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
@@ -16,7 +16,7 @@ def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
     rows = {r["name"]: r for r in report["rows"]}
     d3, d3_elf = rows[f"d3-ipc{preset.ipc}"], rows[f"d3-ipc{preset.ipc}+elf"]
     assert d3["elf"] is None and d3_elf["elf"]["feature_epochs"] == 2
-    priors = [p for p in list_proxies(Database(url)) if p.method == "d3-priors"]
+    priors = [p for p in list_proxy_records(Database(url)) if p.method == "d3-priors"]
     assert len(priors) == 1  # the row's build cost includes distilling the priors
     assert d3["costs"]["build_seconds"] >= priors[0].build_seconds > 0
     # stored size beside the pixel sets: D3 keeps priors + decoder, random IPC x classes pixels

@@ -4,8 +4,8 @@ import pytest
 
 from nas import api
 from nas.cli import main
-from nas.data import DataConfig
-from nas.trainer import TrainConfig
+from nas.core.data import DataConfig
+from nas.core.trainer import TrainConfig
 from storage import Database, list_datasets, list_runs
 
 FLAGS = ["--resize", "16", "--per-class", "20", "--test-per-class", "10"]

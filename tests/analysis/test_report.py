@@ -61,3 +61,26 @@ def test_report_without_ground_truth_is_a_clear_error(tiny_data, tmp_path, capsy
                  "--out", str(tmp_path / "r"), *_data_flags(tiny_data)]) == 2
     assert "no ground-truth runs" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def _run(arch: str, lr: float, seed: int, epochs: int = 4, val: float = 0.5):
+    from storage import RunRecord
+    train = {"epochs": epochs, "lr": lr, "batch_size": 256, "augment": "none",
+             "eval_batch_size": 512 if seed else 1024}  # execution-only: never splits a group
+    return RunRecord(key=f"{arch}-{lr}-{seed}", space="convnet720", arch_id=arch,
+                     dataset_id=1, proxy_id=None, seed=seed, epochs=epochs,
+                     config={"train": train}, status="finished", val_acc=val, test_acc=val,
+                     train_loss=1.0, num_params=1, macs=1, wall_seconds=1.0, device="cpu",
+                     versions={})
+
+
+def test_runs_are_grouped_by_the_full_protocol_not_by_epochs_alone():
+    from nas.analysis.report import _protocol_runs
+
+    runs = [_run("a", 0.01, s) for s in (0, 1)] + [_run("a", 0.1, 0)]
+    epochs, chosen = _protocol_runs(runs, "convnet720", None, epochs=4)
+    assert epochs == 4
+    assert sorted(r.key for r in chosen) == ["a-0.01-0", "a-0.01-1"]  # lr 0.1 stays apart
+    _, other_epochs = _protocol_runs(runs + [_run("a", 0.01, 2, epochs=8)], "convnet720",
+                                     None, epochs=8)
+    assert [r.key for r in other_epochs] == ["a-0.01-2"]

@@ -7,8 +7,8 @@ import torch
 from nas import api
 from nas.analysis import zero_cost
 from nas.analysis.zero_cost import ZeroCostConfig
-from nas.data import DataConfig
-from nas.trainer import build_seeded
+from nas.core.data import DataConfig
+from nas.core.trainer import build_seeded
 from search_spaces import build_convnet, get_space
 from storage import list_scores
 

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.data import PreparedData
-from nas.trainer import TrainConfig, build_seeded, train
+from nas.core.data import PreparedData
+from nas.core.trainer import TrainConfig, build_seeded, train
 from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
 
@@ -81,7 +81,7 @@ def _adapter(in_channels: int, target: torch.Size) -> nn.Module:
 
 
 class ElfLoss:
-    """``loss_fn(net, x, y)`` for ``nas.trainer.train`` adding ELF's two feature terms.
+    """``loss_fn(net, x, y)`` for ``nas.core.trainer.train`` adding ELF's two feature terms.
 
     ``candidate_width`` is the candidate's channel count (convnet720: every block's). The
     ``adapters`` must be trained with the candidate: pass them as ``extra_modules``.

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nas.data.loaders import DataError, RawDataset
+from nas.core.data.loaders import DataError, RawDataset
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Datasets: decode once into uint8 tensors, cache by content, split deterministically."""
 
-from nas.data.loaders import DataError, RawDataset, load_raw
-from nas.data.prepare import DataConfig, PreparedData, prepare
-from nas.data.source import resolve_data_path
+from nas.core.data.loaders import DataError, RawDataset, load_raw
+from nas.core.data.prepare import DataConfig, PreparedData, prepare
+from nas.core.data.source import resolve_data_path
 
 __all__ = [
     "DataConfig",

@@ -10,7 +10,7 @@ import multiprocessing
 import os
 from multiprocessing.pool import Pool
 
-from nas.runtime import configure
+from nas.core.runtime import configure
 
 
 def cpu_cores() -> int:

@@ -18,12 +18,17 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 
 EpochCallback = Callable[[int, float], None]
 
 
 _EXECUTION_ONLY = ("eval_batch_size", "report_every", "compile")
+
+
+def protocol_of(train: dict) -> dict:
+    """The result-defining fields of a stored ``TrainConfig.to_dict()`` (see ``protocol``)."""
+    return {k: v for k, v in train.items() if k not in _EXECUTION_ONLY}
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class TrainConfig:
     def protocol(self) -> dict:
         """The fields that define a run's result (its cache key): execution details such as
         evaluation batch size, reporting cadence and compilation are left out."""
-        return {k: v for k, v in self.to_dict().items() if k not in _EXECUTION_ONLY}
+        return protocol_of(self.to_dict())
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Several candidate networks trained at once on one device, to fill a GPU with tiny steps.
 
 A proxy step of a small ConvNet leaves most of a GPU idle. Each job here runs the ordinary
-``nas.trainer.train`` in its own Python thread and, on CUDA, on its own stream, so kernels of
+``nas.core.trainer.train`` in its own Python thread and, on CUDA, on its own stream, so kernels of
 different networks overlap; the data is copied to the device once and shared read-only. Each
 job keeps its own generator, so results equal training the jobs one after another. On a CPU
-prefer worker processes (``nas.parallel``): threads there only share the same cores.
+prefer worker processes (``nas.core.parallel``): threads there only share the same cores.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from nas.trainer import TensorPair, TrainConfig, TrainResult, train
+from nas.core.trainer import TensorPair, TrainConfig, TrainResult, train
 
 
 @dataclass(frozen=True)

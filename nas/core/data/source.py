@@ -9,7 +9,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from nas.data.loaders import DataError, default_cache_dir
+from nas.core.data.loaders import DataError, default_cache_dir
 
 DATA_ENV = "NAS_DATA"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

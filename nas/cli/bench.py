@@ -1,0 +1,180 @@
+"""``nas bench fidelity|speed`` and ``nas demo``: the benchmarks and the end-to-end demo."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from nas.bench import fidelity
+from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
+from nas.bench.trainers import TRAINERS
+from nas.cli.common import add_data_path, add_db, add_threads, add_where, console
+from nas.cli.truth import show_report
+from nas.core.data.source import shared_cifar10_candidates
+from nas.demo import DemoConfig, run_demo
+
+
+class BenchCommand:
+    help = "benchmarks: proxy fidelity presets and trainer speed"
+
+    def __init__(self) -> None:
+        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand()}
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="benchmark", required=True)
+        for name, command in self.benchmarks.items():
+            command.add_arguments(sub.add_parser(name, help=command.help,
+                                                 description=command.help))
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        return self.benchmarks[args.benchmark].take_action(args)
+
+
+class FidelityBenchCommand:
+    help = "proxy fidelity presets: nas bench fidelity --preset tiny|cpu|paper"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--preset", default="tiny", help=f"one of {list(fidelity.PRESETS)}")
+        parser.add_argument("--out", type=Path, default=None,
+                            help="report directory (default: report-<preset>/ beside the "
+                                 "database)")
+        add_db(parser)
+        add_threads(parser)
+        add_data_path(parser)
+        group = parser.add_argument_group("overrides of preset fields (a smaller run)")
+        for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
+                     "truth-epochs", "zero-cost-batches", "seed"):
+            group.add_argument(f"--{flag}", type=int, default=None)
+        add_where(group)
+        group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
+        group.add_argument("--zero-cost", nargs="*", default=None, help="zero-cost methods")
+        group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=JSON",
+                           help="proxy build option, e.g. --option d2m.iterations=200")
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        preset = fidelity.get_preset(args.preset)
+        changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(preset)
+                   if getattr(args, f.name, None) is not None}
+        options = {m: dict(o) for m, o in preset.proxy_options.items()}
+        for item in args.option:
+            method, key, value = parse_option(item)
+            options.setdefault(method, {})[key] = value
+        for name in ("proxies", "zero_cost", "where"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
+        preset = dataclasses.replace(preset, **changes, proxy_options=options)
+        report, paths = fidelity.run_fidelity(args.db, preset, args.out, data_path=args.data,
+                                              name=args.preset, note=console.print)
+        return show_report(report, paths)
+
+
+def parse_option(item: str) -> tuple[str, str, object]:
+    """``"d2m.iterations=200"`` -> ``("d2m", "iterations", 200)`` (JSON values, else text)."""
+    head, sep, raw = item.partition("=")
+    method, dot, key = head.partition(".")
+    if not (sep and dot and method and key):
+        raise ValueError(f"--option {item!r} must look like METHOD.KEY=VALUE, "
+                         "e.g. d2m.iterations=200")
+    try:
+        return method, key, json.loads(raw)
+    except json.JSONDecodeError:
+        return method, key, raw
+
+
+def _default_speed_data() -> str | None:
+    for candidate in shared_cifar10_candidates():
+        if (candidate / "train").is_dir():
+            return str(candidate.resolve())
+    return None
+
+
+class SpeedBenchCommand:
+    help = "trainer speed: the toolkit's trainer vs a plain PyTorch loop, side by side"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--quick", action="store_true",
+                            help="bounded form for CI (16x16, 1 epoch, 2 architectures)")
+        parser.add_argument("--data", default=None,
+                            help="image dataset directory (default: the shared CIFAR-10 when "
+                                 "present, else synthetic tensors)")
+        parser.add_argument("--synthetic", action="store_true", help="use synthetic tensors")
+        parser.add_argument("--archs", nargs="+", default=None, help="architecture ids")
+        parser.add_argument("--epochs", type=int, default=None)
+        parser.add_argument("--ipc", type=int, default=None, help="images per class")
+        parser.add_argument("--resize", type=int, default=None, help="resize images to SxS")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="worker processes of the grid comparison (default: cores)")
+        parser.add_argument("--trainers", nargs="+", default=None, choices=list(TRAINERS),
+                            help="trainers to compare (default: reference toolkit; toolkit "
+                                 "compiles only runs long enough to repay it)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", default=None, help="also write the report to this file")
+        add_threads(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        data = None if args.synthetic else (args.data or _default_speed_data())
+        config = SpeedConfig.quick(data) if args.quick else SpeedConfig(data=data)
+        overrides = {k: v for k, v in (("archs", tuple(args.archs or ()) or None),
+                                       ("epochs", args.epochs), ("ipc", args.ipc),
+                                       ("resize", args.resize), ("workers", args.workers),
+                                       ("trainers", tuple(args.trainers or ()) or None))
+                     if v is not None}
+        config = dataclasses.replace(config, seed=args.seed, **overrides)
+        if config.epochs < 1 or config.ipc < 1 or config.workers < 1:
+            raise ValueError("--epochs, --ipc and --workers must be at least 1")
+        report = run_speed(config, log=console.print)
+        print_speed_report(report)
+        if args.json:
+            Path(args.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
+        return 0
+
+
+def print_speed_report(report: SpeedReport) -> None:
+    out = console if console.is_terminal else Console(width=140)  # logs: keep the table whole
+    table = Table("architecture", "trainer", "img/s", "train s", "wall s", "cpu s", "test acc",
+                  "threads", "GFLOP/s", "of matmul", "GFLOP/cpu-s", "of matmul/cpu-s",
+                  title=f"speed on {report.data_source}, {report.config['epochs']} epochs; "
+                        f"matmul {report.matmul_gflops:.0f} GFLOP/s, "
+                        f"{report.matmul_gflops_per_cpu_second:.0f} GFLOP/cpu-s")
+    for r in report.runs:
+        table.add_row(r.arch, r.trainer, f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
+                      f"{r.wall_seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.test_acc:.3f}",
+                      str(r.threads),
+                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}",
+                      f"{r.gflops_per_cpu_second:.1f}",
+                      f"{r.gflops_per_cpu_second / report.matmul_gflops_per_cpu_second:.0%}")
+    out.print(table)
+    for g in report.grid:
+        out.print(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
+                  f"{g.archs_per_hour:.0f} architectures/hour")
+    if len(report.grid) == 2:
+        out.print(f"grid speedup {report.grid[1].workers} workers vs 1: "
+                  f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
+    trainers = [t for t in dict.fromkeys(r.trainer for r in report.runs) if t != "reference"]
+    for arch in dict.fromkeys(r.arch for r in report.runs):
+        marker = " (default architecture)" if arch == DEFAULT_ARCH else ""
+        for trainer in trainers:
+            out.print(f"ratio {arch}: {trainer} / reference = "
+                      f"{report.speedup(arch, trainer):.2f}x (CPU time "
+                      f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
+    out.print(f"load average before {report.load_before[0]:.2f}, "
+              f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")
+
+
+class DemoCommand:
+    help = "run the whole pipeline on real CIFAR-10 at a 2-core scale (a few minutes)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_db(parser)
+        add_data_path(parser)
+        add_threads(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        db, report, paths = run_demo(DemoConfig(), data_path=args.data, db_url=args.db)
+        console.print(f"database: {db.safe_url}")
+        return show_report(report, paths)

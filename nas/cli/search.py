@@ -1,0 +1,132 @@
+"""``nas search`` and ``nas dashboard``: flags -> SearchJob -> nas.engines, then print."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from rich.table import Table
+
+from nas.cli.common import (
+    add_artifact,
+    add_dataset,
+    add_db,
+    add_elf,
+    add_selection,
+    add_training,
+    console,
+    data_config,
+    elf_config,
+    fmt,
+    train_config,
+)
+from nas.core.selection import select_architectures
+from nas.engines import PRUNERS, SearchConfig, SearchJob, get_strategy, list_strategies
+from nas.engines.dashboard import serve_dashboard
+from nas.engines.runner import run_search
+from proxies import list_proxies
+from search_spaces import get_space
+from storage import default_url, is_sqlite
+
+DEFAULT_DASHBOARD_PORT = 8080  # optuna-dashboard's own default
+
+
+class SearchCommand:
+    help = "search a space on a proxy as an Optuna study (grid, tpe, nni-*), in many workers"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--proxy", default="random", help=f"one of {list_proxies()}")
+        parser.add_argument("--ipc", type=int, default=SearchConfig.ipc)
+        parser.add_argument("--proxy-seed", type=int, default=0)
+        add_artifact(parser)
+        parser.add_argument("--strategy", default="grid", help=f"one of {list_strategies()}")
+        parser.add_argument("--trials", type=int, default=SearchConfig.trials,
+                            help="trial budget of tpe and nni-* (grid: the selected archs)")
+        parser.add_argument("--prune", choices=sorted(PRUNERS), default=None,
+                            help="stop poor trials early on per-epoch validation accuracy")
+        parser.add_argument("--report-every", type=int, default=None,
+                            help="epochs between validation reports (default: 1 with --prune)")
+        parser.add_argument("--study", default=None,
+                            help="study name (default: <space>/<proxy>/<strategy>/seed<seed>)")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="local worker processes, one torch thread each (default: all "
+                                 "cores for grid, else 1)")
+        parser.add_argument("--heartbeat", type=int, default=SearchConfig.heartbeat_seconds,
+                            help="seconds between worker heartbeats; a worker silent for two "
+                                 "is taken for dead and its trial is re-queued")
+        add_elf(parser)
+        add_selection(parser)
+        add_training(parser, epochs=SearchConfig().train.epochs)
+        add_dataset(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        job = search_job(args)
+        strategy = get_strategy(job.search.strategy)
+        grid_size = len(job.search.archs) or len(get_space(job.search.space).enumerate())
+        workers = args.workers or (min(os.cpu_count() or 1, grid_size)
+                                   if strategy.name == "grid" else 1)
+        if workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        if workers > 1 and is_sqlite(job.db_url):
+            console.print(f"note: {workers} workers share a SQLite file, which serializes "
+                          "their writes; for many workers or hosts use PostgreSQL "
+                          "(--db postgresql://user@host/db)")
+        summary = run_search(job, workers=workers)
+        table = Table("trial", "architecture", "state", "val acc", "test acc", "seconds",
+                      title=f"study {summary.study_name}")
+        ranked = sorted(summary.trials, key=lambda t: -(t.value or 0))
+        for t in ranked[:20]:
+            table.add_row(str(t.number), t.user_attrs.get("arch_id", "-"), t.state.name,
+                          fmt(t.user_attrs.get("val_acc")), fmt(t.user_attrs.get("test_acc")),
+                          fmt(t.user_attrs.get("wall_seconds")))
+        console.print(table)
+        best = summary.best
+        console.print(f"{len(summary.trials)} finished trials; best "
+                      f"{best.user_attrs.get('arch_id') if best else '-'} "
+                      f"(val {fmt(best.value if best else None)}); "
+                      f"watch with `nas dashboard --db {job.db_url}`")
+        return 0
+
+
+def search_job(args: argparse.Namespace) -> SearchJob:
+    """Validate the flags (before any database work) and turn them into a SearchJob."""
+    strategy = get_strategy(args.strategy)
+    space = get_space(args.space)
+    if args.trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if args.heartbeat < 1:
+        raise ValueError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
+    if (args.archs or args.sample) and strategy.name != "grid":
+        raise ValueError("--archs/--sample choose grid points; use them with --strategy "
+                         "grid (or --where to restrict a sampling strategy)")
+    archs: tuple[str, ...] = ()
+    if args.archs or args.sample or args.where:  # candidates; empty = the whole space
+        archs = tuple(select_architectures(space, archs=args.archs, sample=args.sample,
+                                           where=args.where, seed=args.seed))
+    report_every = args.report_every if args.report_every is not None else (
+        1 if args.prune else 0)
+    if args.prune and report_every < 1:
+        raise ValueError("--prune needs --report-every of at least 1 epoch")
+    train = dataclasses.replace(train_config(args), report_every=report_every)
+    search = SearchConfig(space=args.space, proxy=args.proxy, ipc=args.ipc,
+                          proxy_seed=args.proxy_seed, artifact=args.artifact,
+                          strategy=strategy.name, archs=archs, trials=args.trials,
+                          seed=args.seed, train=train, prune=args.prune, study=args.study,
+                          heartbeat_seconds=args.heartbeat, elf=elf_config(args))
+    return SearchJob(db_url=args.db or default_url(), data=data_config(args), search=search)
+
+
+class DashboardCommand:
+    help = "serve optuna-dashboard for the project's database on 127.0.0.1"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_db(parser)
+        parser.add_argument("--port", type=int, default=DEFAULT_DASHBOARD_PORT)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        url = args.db or default_url()
+        console.print(f"optuna-dashboard on http://127.0.0.1:{args.port}/ for {url} "
+                      "(Ctrl-C stops it)")
+        serve_dashboard(url, args.port)
+        return 0

@@ -1,0 +1,114 @@
+"""``nas ground-truth`` and ``nas report``: full-data training and the fidelity report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from nas import api, ground_truth
+from nas.analysis.render import rich_table, write_report
+from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
+from nas.cli.common import (
+    add_dataset,
+    add_selection,
+    add_space,
+    add_training,
+    console,
+    fmt,
+    open_dataset,
+    train_config,
+)
+from nas.core.selection import select_architectures
+from nas.engines import attach_full_accuracy
+from search_spaces import get_space
+from storage import RunRecord, list_runs
+
+
+class GroundTruthCommand:
+    help = "train the same architectures on the full training split"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_selection(parser)
+        add_training(parser, epochs=100)  # D2M: 100 epochs on the full data
+        add_dataset(parser)
+        table = parser.add_mutually_exclusive_group()
+        table.add_argument("--export", metavar="FILE", type=Path, default=None,
+                           help="write this dataset's ground truth to FILE (.csv or .json)")
+        table.add_argument("--import", dest="import_file", metavar="FILE", type=Path,
+                           default=None, help="load ground truth exported elsewhere (rows of "
+                           "this dataset only), instead of training")
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        space = get_space(args.space)
+        db, data, dataset = open_dataset(args)
+        if args.export:
+            n = ground_truth.export_ground_truth(db, dataset, args.export)
+            console.print(f"exported {n} ground-truth runs of dataset {dataset.key} to "
+                          f"{args.export}")
+            return 0
+        if args.import_file:
+            done = ground_truth.import_ground_truth(db, dataset, args.import_file)
+            console.print(f"imported {done.imported} ground-truth runs into dataset "
+                          f"{dataset.key}; {done.present} already present, "
+                          f"{done.other_dataset} of other datasets skipped")
+            return 0
+        if args.archs or args.sample:
+            ids = select_architectures(space, archs=args.archs, sample=args.sample,
+                                       where=args.where, seed=args.seed)
+        else:  # default: every architecture some proxy already ranked on this dataset
+            ids = sorted({r.arch_id for r in list_runs(db, dataset_id=dataset.id)
+                          if r.proxy_id is not None and r.space == args.space})
+            if not ids:
+                raise ValueError("no proxy runs on this dataset yet; run `nas search` first or "
+                                 "pass --archs/--sample")
+        plan = api.EvaluationPlan(args.space, ids, train_config(args), seed=args.seed)
+        print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
+        attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
+        return 0
+
+
+class ReportCommand:
+    help = "fidelity report: proxies and zero-cost baselines vs ground truth (HTML, MD, JSON)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--out", type=Path, default=None,
+                            help="directory for report.html, report.md, report.json "
+                                 "(default: report/ beside the database)")
+        add_space(parser)
+        parser.add_argument("--archs", nargs="+", default=None,
+                            help="restrict to these architecture ids")
+        parser.add_argument("--proxy-epochs", type=int, default=None,
+                            help="proxy protocol (default: each proxy's most common)")
+        parser.add_argument("--truth-epochs", type=int, default=None,
+                            help="ground-truth protocol (default: the most common)")
+        parser.add_argument("--truth-metric", default="test_acc", choices=TRUTH_METRICS)
+        parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+        add_dataset(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        db, _, dataset = open_dataset(args)
+        archs = tuple(get_space(args.space).parse(a).id for a in args.archs) \
+            if args.archs else None
+        report = build_report(db, dataset, ReportConfig(
+            space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
+            truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
+            n_resamples=args.resamples))
+        return show_report(report, write_report(report, args.out or db.home / "report"))
+
+
+def show_report(report: dict, paths: dict[str, Path]) -> int:
+    wide = console if console.is_terminal else Console(width=160)  # logs: don't wrap cells
+    wide.print(rich_table(report))
+    console.print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")
+    return 0
+
+
+def print_runs(runs: list[RunRecord]) -> None:
+    table = Table("architecture", "status", "val acc", "test acc", "seconds")
+    for r in sorted(runs, key=lambda r: -(r.val_acc or 0)):
+        table.add_row(r.arch_id, r.status, fmt(r.val_acc), fmt(r.test_acc),
+                      f"{r.wall_seconds:.1f}")
+    console.print(table)

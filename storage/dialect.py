@@ -1,0 +1,112 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place: engine settings
+(SQLite's directory, WAL and busy timeout), and one cross-process lock per (database, name).
+
+PostgreSQL locks are session-level advisory locks (released by the server if the holder
+dies) on one engine per database URL and process, reused by every lock; a SQLite file uses
+an OS file lock beside the database (SQLite is single-host anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import cache
+from pathlib import Path
+
+from filelock import FileLock
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
+
+SQLITE_BUSY_TIMEOUT_S = 60  # several local processes share a file: wait this long, don't fail
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for in-memory or other databases)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite files get their directory, WAL and a busy timeout."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not is_sqlite(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def optuna_engine_kwargs(url: str) -> dict:
+    """``engine_kwargs`` for Optuna's RDBStorage on ``url`` (SQLite: the same busy timeout)."""
+    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if is_sqlite(url) else {}
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key derived from ``name``."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+@cache
+def _lock_engine(url: str, pid: int) -> Engine:
+    """One engine per database and process for advisory locks (a forked child gets its own)."""
+    return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def _postgres_lock(url: URL, name: str) -> Iterator[None]:
+    engine = _lock_engine(url.render_as_string(hide_password=False), os.getpid())
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(name)})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(name)})
+            conn.commit()
+
+
+def _sqlite_lock(url: URL, name: str) -> AbstractContextManager:
+    path = sqlite_file(url.render_as_string(hide_password=False))
+    if path is None:
+        return nullcontext()  # an in-memory database lives in one process
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    return FileLock(str(path.parent / f".{path.name}.{digest}.lock"))
+
+
+_LOCKS: dict[str, Callable[[URL, str], AbstractContextManager]] = {
+    "postgresql": _postgres_lock,
+    "sqlite": _sqlite_lock,
+}
+
+
+def exclusive(url: str, name: str) -> AbstractContextManager:
+    """Hold the lock ``name`` on database ``url`` for the ``with`` block (blocks until free).
+
+    Raises:
+        ValueError: for a database other than SQLite or PostgreSQL.
+    """
+    parsed = make_url(url)
+    try:
+        return _LOCKS[parsed.get_backend_name()](parsed, name)
+    except KeyError:
+        raise ValueError(f"searches run on SQLite or PostgreSQL, not {parsed.get_backend_name()}"
+                         f" ({parsed.render_as_string(hide_password=True)})") from None
