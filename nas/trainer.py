@@ -28,7 +28,7 @@ _EXECUTION_ONLY = ("eval_batch_size", "report_every", "compile")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Protocol of the dataset-condensation literature (REFERENCE.md, 'Training protocol')."""
+    """Protocol of the dataset-condensation literature (docs/reference.md#training-protocol)."""
 
     epochs: int = 200  # D2M trains 200 epochs on proxies (100 on full data)
     batch_size: int = 256
