@@ -79,7 +79,7 @@ PRESETS: dict[str, FidelityPreset] = {
         proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
-    # the full data (REFERENCE.md); for a GPU machine.
+    # the full data (docs/reference.md#training-protocol); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
                             per_class=None, test_per_class=None, sample=720, ipc=50,
                             proxy_epochs=200, truth_epochs=100, elf=("d2m",)),

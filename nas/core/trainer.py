@@ -33,7 +33,7 @@ def protocol_of(train: dict) -> dict:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Protocol of the dataset-condensation literature (REFERENCE.md, 'Training protocol')."""
+    """Protocol of the dataset-condensation literature (docs/reference.md#training-protocol)."""
 
     epochs: int = 200  # D2M trains 200 epochs on proxies (100 on full data)
     batch_size: int = 256
