@@ -16,7 +16,7 @@ from scipy import stats
 
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 TOP_KS = (5, 10, 20)  # FTD (CVPR 2023) reports Spearman over the top 5/10/20 architectures
-TOP_FRACTION = 0.05  # top 5% of the architectures (issue 5)
+TOP_FRACTION = 0.05  # top 5% of the architectures, beside the fixed top-5/10/20
 
 
 def _pair(proxy: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
