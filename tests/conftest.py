@@ -27,3 +27,23 @@ def cifar10_dir() -> Path:
     if not (SHARED_CIFAR10 / "train").is_dir():
         pytest.skip(f"real CIFAR-10 not found at {SHARED_CIFAR10}")
     return SHARED_CIFAR10
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("tiny-images"), n_train=24, n_test=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_bench(tiny_data, tmp_path_factory):
+    """The ``tiny`` preset run once through the CLI: (database URL, report dir, data dir)."""
+    from nas.cli import main
+
+    root = tmp_path_factory.mktemp("tiny-bench")
+    url, out = f"sqlite:///{root / 'nas.db'}", root / "report"
+    with pytest.MonkeyPatch.context() as patch:  # as tests/conftest.py does per test
+        patch.setenv("NAS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        patch.delenv("NAS_DB", raising=False)
+        assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(tiny_data),
+                     "--db", url, "--out", str(out), "--threads", "1"]) == 0
+    return url, out, tiny_data

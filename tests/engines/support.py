@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from tests.datasets import write_image_folder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # cheap points of convnet720 (depth 1, width 32): 8 distinct grid points
 CHEAP_ARCHS = [f"d1-w32-{act}-{norm}-max" for act in ("relu", "sigmoid")
                for norm in ("none", "batch", "instance", "group")]

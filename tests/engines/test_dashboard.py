@@ -15,7 +15,7 @@ import pytest
 from nas.core.data import DataConfig
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
-from tests.engines_support import CHEAP_ARCHS, cli_env, write_tiny_folder
+from tests.engines.support import CHEAP_ARCHS, cli_env, write_tiny_folder
 
 
 def _free_port() -> int:

@@ -18,7 +18,7 @@ from nas.bench.trainers import reference
 from nas.core.trainer import TrainConfig, train
 from search_spaces import build_convnet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARCH, CLASSES, SIZE, SEEDS = "d1-w32-relu-instance-avg", 4, 16, range(6)
 
 

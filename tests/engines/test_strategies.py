@@ -14,7 +14,7 @@ from nas.engines import SearchConfig, SearchJob, attach_full_accuracy, run_searc
 from nas.engines.nni_engine import MissingExtraError
 from nas.engines.session import open_search
 from storage import Database, list_runs
-from tests.engines_support import (
+from tests.engines.support import (
     CHEAP_ARCHS,
     cli_env,
     complete_per_arch,

@@ -15,7 +15,7 @@ import nas.api
 from nas.cli import main
 from storage import Database, list_runs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_CIFAR = ["--resize", "16", "--per-class", "20", "--test-per-class", "10"]
 
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from storage import Database, list_runs
 from tests import postgres_fixture
-from tests.engines_support import (
+from tests.engines.support import (
     CHEAP_ARCHS,
     complete_per_arch,
     finish,
