@@ -22,7 +22,9 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.5"],
-        "postgres": ["psycopg2-binary>=2.9"],
+        # SQLAlchemy 2.1 maps postgresql:// to psycopg 3; postgresql+psycopg2:// also works
+        # where psycopg2 is installed
+        "postgres": ["psycopg[binary]>=3.1"],
         "dashboard": ["optuna-dashboard>=0.15"],
         "nni": ["nni>=3.0", "pytorch-lightning>=2.0", "torchmetrics>=1.0"],
     },

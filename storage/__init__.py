@@ -1,6 +1,6 @@
 """Everything persistent: datasets, proxies, architectures, runs, searches (SQLAlchemy 2)."""
 
-from storage.db import DB_ENV, Database, StorageError, default_url
+from storage.db import DB_ENV, Database, DatabaseUnreachableError, StorageError, default_url
 from storage.records import DatasetRecord, ProxyRecord, RunRecord
 from storage.repository import (
     add_proxy,
@@ -18,6 +18,7 @@ from storage.scores import ScoreRecord, get_score, list_scores, record_score
 __all__ = [
     "DB_ENV",
     "Database",
+    "DatabaseUnreachableError",
     "DatasetRecord",
     "ProxyRecord",
     "RunRecord",

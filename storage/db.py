@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import SCHEMA_VERSION, Base, Meta
@@ -18,10 +18,36 @@ from storage.models import SCHEMA_VERSION, Base, Meta
 DB_ENV = "NAS_DB"
 DEFAULT_HOME = Path("nas-runs")  # project directory: database + artifacts, relative to cwd
 SCHEMA_ATTEMPTS = 5  # first-use schema creation racing other processes
+CONNECT_TIMEOUT_S = 10  # a server host that does not answer fails in seconds, not TCP minutes
+POSTGRES_PORT = 5432  # libpq's default when the URL names none
 
 
 class StorageError(RuntimeError):
     """A database operation failed or the schema does not match this code."""
+
+
+class DatabaseUnreachableError(StorageError):
+    """A database server refused the connection, did not answer, or rejected the login."""
+
+
+def unreachable_error(url: str | URL, exc: BaseException) -> DatabaseUnreachableError:
+    """A one-line error naming the server's host and port and the driver's reason, e.g.
+    ``cannot connect to the database server at db.lab:5432 (postgresql://me@db.lab/nas):
+    Connection refused``."""
+    parsed = make_url(url)
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = text.splitlines()[0].rpartition(": ")[2].strip() if text else ""
+    reason = reason or type(exc).__name__
+    where = f"{parsed.host or 'localhost'}:{parsed.port or POSTGRES_PORT}"
+    return DatabaseUnreachableError(
+        f"cannot connect to the database server at {where} "
+        f"({parsed.render_as_string(hide_password=True)}): {reason}")
+
+
+def server_connect_args(url: str | URL) -> dict:
+    """Driver arguments for a server database (none for SQLite): a connect timeout."""
+    return {} if make_url(url).get_backend_name() == "sqlite" \
+        else {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
 def default_url() -> str:
@@ -36,14 +62,42 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get their directory, WAL and a busy timeout."""
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine; SQLite files get their directory, WAL and a busy timeout; a server
+    gets a connect timeout. ``postgresql://`` uses psycopg (3), ``postgresql+psycopg2://``
+    psycopg2 where that is installed.
+
+    Raises:
+        StorageError: the URL's driver module is not installed.
+    """
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    kwargs.setdefault("connect_args", server_connect_args(url))
+    try:
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), **kwargs)
+    except ImportError as exc:
+        raise StorageError(
+            f"the database URL {make_url(url).render_as_string(hide_password=True)} needs the "
+            f"Python module {exc.name!r}; `pip install 'nas-proxy[postgres]'` installs psycopg "
+            "for postgresql:// URLs") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Open one connection to a server database (SQLite files need none).
+
+    Raises:
+        DatabaseUnreachableError: the server refused, timed out or rejected the login.
+    """
+    if engine.dialect.name == "sqlite":
+        return
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise unreachable_error(engine.url, exc) from exc
 
 
 class Database:
@@ -53,6 +107,7 @@ class Database:
         self.url = url or default_url()
         try:
             self.engine = make_engine(self.url)
+            check_connection(self.engine)  # one clear line, not the schema check's retries
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._ensure_schema()
         except SQLAlchemyError as exc:

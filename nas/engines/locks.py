@@ -12,9 +12,12 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from filelock import FileLock
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
+
+from storage.db import make_engine, unreachable_error
 
 
 def _lock_key(name: str) -> int:
@@ -25,9 +28,13 @@ def _lock_key(name: str) -> int:
 
 @contextmanager
 def _postgres_lock(url: URL, name: str) -> Iterator[None]:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = make_engine(url.render_as_string(hide_password=False), poolclass=NullPool)
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except OperationalError as exc:
+            raise unreachable_error(url, exc) from exc
+        with conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(name)})
             conn.commit()
             try:

@@ -15,6 +15,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import make_url
 
 from search_spaces import SearchSpace
+from storage.db import server_connect_args
 
 T = TypeVar("T")
 SQLITE_TIMEOUT_S = 60  # same busy timeout as storage.db's own SQLite connections
@@ -25,7 +26,8 @@ def make_storage(url: str, heartbeat_seconds: int) -> RDBStorage:
     """Optuna RDB storage on the toolkit's database URL, with heartbeats: a trial whose worker
     died is failed after ``GRACE_FACTOR * heartbeat_seconds`` and re-queued (as WAITING with
     the same parameters) by the next worker that checks for stale trials."""
-    kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if is_sqlite(url) else {}
+    kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S} if is_sqlite(url)
+              else server_connect_args(url)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental"
         return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_seconds,
