@@ -14,6 +14,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "sqlalchemy>=2.0,<3",
+        "filelock>=3.4",  # study locks beside a SQLite file (the nni extra caps it below 3.12)
         "optuna>=4.9",  # RetryHeartbeatStaleTrialCallback, heartbeat_stale_trial_callback
         "pillow>=9",
         "tqdm>=4.60",

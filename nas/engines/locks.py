@@ -51,6 +51,7 @@ def _sqlite_lock(url: URL, name: str) -> AbstractContextManager:
         return nullcontext()  # an in-memory database lives in one process
     digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
     path = Path(url.database).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)  # the lock comes before the database file
     return FileLock(str(path.parent / f".{path.name}.{digest}.lock"))
 
 
