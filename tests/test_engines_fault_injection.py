@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(300)]
 GRID = [f"d1-w32-{act}-{norm}-{pool}" for act in ("relu", "sigmoid", "leakyrelu")
         for norm in ("none", "batch", "instance", "group") for pool in ("max", "avg")]
 KILLS = ("after-claim", "random") * 3  # shuffled per run: 6 kills, 3 of each kind
-TRIAL_SECONDS = 1.0  # each trial lasts at least this long, so kills land mid-trial too
-KILL_GAP_S = (0.5, 2.5)  # random pause between two kills
+TRIAL_SECONDS = 0.8  # each trial lasts at least this long, so kills land mid-trial too
+KILL_GAP_S = (0.3, 1.5)  # random pause between two kills
 BUDGET_S = 200  # the driver gives up (and the test fails) after this long
 
 
@@ -50,7 +50,7 @@ class _Driver:
         self.cmd = [sys.executable, "-m", "tests.fault_worker", "search", "--data", str(data),
                     "--db", url, "--proxy", "random", "--ipc", "4", "--threads", "1",
                     "--strategy", "grid", "--archs", *GRID, "--epochs", "1", "--workers", "1",
-                    "--heartbeat", "3"]
+                    "--heartbeat", "2"]
         self.env = cli_env(tmp) | {"NAS_FAULT_DIR": str(self.faults),
                                    "NAS_FAULT_TRIAL_SECONDS": str(TRIAL_SECONDS)}
         self.procs: dict[int, subprocess.Popen] = {}
@@ -69,8 +69,17 @@ class _Driver:
             self.procs[slot] = subprocess.Popen(self.cmd, cwd=self.tmp, env=self.env,
                                                 stdout=out, stderr=subprocess.STDOUT)
 
+    def _owns_running_trial(self, pid: int) -> bool:
+        try:
+            running = only_study(self.url).get_trials(states=(TrialState.RUNNING,))
+        except ValueError:  # no study yet
+            return False
+        return any(str(t.user_attrs.get("worker", "")).endswith(f":{pid}") for t in running)
+
     def _kill_and_restart(self, slot: int, kind: str) -> None:
         proc = self.procs[slot]
+        if kind == "random" and self._owns_running_trial(proc.pid):
+            self.figures["random_kills_mid_trial"] += 1
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -119,8 +128,10 @@ class _Driver:
             time.sleep(0.02)
         for proc in self.procs.values():
             proc.kill()
-        raise AssertionError(f"workers still running after {BUDGET_S} s (a point lost in a "
-                             f"RUNNING trial?): {dict(self.figures)}")
+            proc.wait()
+        stuck = only_study(self.url).get_trials(states=(TrialState.RUNNING,))
+        raise AssertionError(f"workers still running after {BUDGET_S} s; trials left RUNNING "
+                             f"(points lost): {[t.number for t in stuck]}; {dict(self.figures)}")
 
 
 def _figures(url: str, driver: _Driver, backend: str, seconds: float) -> dict:
@@ -135,6 +146,7 @@ def _figures(url: str, driver: _Driver, backend: str, seconds: float) -> dict:
         "backend": backend, "workers": len(driver.procs), "points": len(GRID),
         "kills": kills, "kills_after_claim": driver.figures["kills_after_claim"],
         "kills_random": driver.figures["kills_random"],
+        "random_kills_mid_trial": driver.figures["random_kills_mid_trial"],
         "restarts": driver.figures["restarts"],
         "trials": len(trials),
         "failed_requeued": sum(t.state == TrialState.FAIL for t in trials),
