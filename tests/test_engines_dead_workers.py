@@ -11,7 +11,7 @@ from nas.data import DataConfig
 from nas.engines import SearchConfig, SearchJob, run_search
 from nas.engines.session import open_search
 from nas.engines.strategies import _claim_waiting, enqueue_grid
-from nas.engines.worker import DEAD_WORKER, requeue_dead_trials
+from nas.engines.worker import DEAD_WORKER, requeue_dead_trials, work
 from nas.trainer import TrainConfig
 from storage import get_run, list_runs
 from tests.engines_support import CHEAP_ARCHS, complete_per_arch, write_tiny_folder
@@ -106,3 +106,26 @@ def test_pruned_training_writes_a_pruned_run(session):
     finished = evaluator.evaluate("convnet720", ARCHS[0], config, 0)  # retrained, replaced
     assert finished.status == "finished" and get_run(session.db, run.key).status == "finished"
 
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_pruned_grid_trials_leave_pruned_runs_under_their_run_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
+    data = DataConfig(path=str(write_tiny_folder(tmp_path / "data")))
+    job = SearchJob(f"sqlite:///{tmp_path / 'nas.db'}", data,
+                    SearchConfig(ipc=4, strategy="grid", archs=ARCHS, prune="median",
+                                 train=TrainConfig(epochs=2, report_every=1)))
+    session = open_search(job)
+    session.study.pruner = _AlwaysPrune()
+    with session.lock():
+        enqueue_grid(session)
+    work(session, _claim_waiting)
+    trials = session.study.get_trials()
+    assert [t.state for t in trials] == [TrialState.PRUNED] * len(ARCHS)
+    runs = {r.key: r for r in list_runs(session.db, search_id=session.search_id)}
+    assert {(runs[t.user_attrs["run_key"]].status, runs[t.user_attrs["run_key"]].epochs)
+            for t in trials} == {("pruned", 1)}
