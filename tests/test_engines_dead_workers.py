@@ -61,9 +61,11 @@ def test_requeue_interrupted_between_fail_and_copy_queues_exactly_one_copy(sessi
     tid = trial._trial_id
     session.storage.set_trial_system_attr(tid, DEAD_WORKER, True)  # then the re-queuer dies
     session.storage.set_trial_state_values(tid, TrialState.FAIL)
-    for _ in range(2):  # the next callers repair it, once
+    for _ in range(2):  # restarted workers enqueue the grid and repair it, once
         with session.lock():
+            enqueue_grid(session)
             requeue_dead_trials(session)
+    assert len(session.study.trials) == len(ARCHS) + 1
     copies = [t for t in session.study.trials
               if t.system_attrs.get("failed_trial") == trial.number]
     assert len(copies) == 1
