@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from nas.engines.locks import exclusive
-from storage import Database, DatabaseUnreachableError, create_search, upsert_dataset
+from storage import (
+    Database,
+    DatabaseUnreachableError,
+    StorageError,
+    create_search,
+    upsert_dataset,
+)
 from tests import postgres_fixture
 
 postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
@@ -25,6 +31,12 @@ def _closed_port() -> int:
 
 def test_plain_postgresql_url_uses_psycopg3():
     assert make_url("postgresql://me@db.lab/nas").get_dialect().driver == "psycopg"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pg8000") is not None, reason="pg8000 installed")
+def test_missing_driver_module_is_named_with_the_extra_to_install():
+    with pytest.raises(StorageError, match=r"module 'pg8000'.*nas-proxy\[postgres\]"):
+        Database("postgresql+pg8000://me@127.0.0.1/nas")
 
 
 def test_refused_connection_names_host_and_port_in_one_line():
