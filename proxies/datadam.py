@@ -57,7 +57,7 @@ class DataDAMConfig:
 
 PRESETS = {
     "paper": DataDAMConfig(),
-    # about a minute per 100 iterations at 16x16, IPC 10, 10 classes on 2 CPU cores
+    # a short run for CPU machines (fewer iterations and real images per class)
     "cpu": DataDAMConfig(iterations=500, batch_real=32),
 }
 

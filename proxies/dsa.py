@@ -67,7 +67,7 @@ class DSAMatchConfig:
 
 PRESETS = {
     "paper": DSAMatchConfig(),
-    # a few minutes at 16x16, IPC 10, 10 classes on 2 CPU cores
+    # a short run for CPU machines (fewer iterations, real images and loop steps)
     "cpu": DSAMatchConfig(iterations=20, batch_real=64, outer_loop=5, inner_loop=10),
 }
 
