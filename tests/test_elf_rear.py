@@ -2,7 +2,6 @@
 learns to predict the labels from the feature network's first-block features."""
 
 import pytest
-import torch
 import torch.nn.functional as F
 
 import nas.api
