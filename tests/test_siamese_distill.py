@@ -8,6 +8,7 @@ import torch
 import nas.api
 from nas.augment import DSA
 from nas.data import DataConfig
+from proxies import get_proxy
 from proxies.d2m.checkpoint import save_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import Generator, GeneratorConfig
@@ -82,4 +83,14 @@ def test_d3_real_and_synthetic_batches_share_dsa_parameters(data, tmp_path, appl
                    syn_per_class=2, pool=("w32-relu-instance-avg",), trajectory=False)
     distill_group(GroupJob((0, 1), images, data.train_labels, cfg, seed=0,
                            out=tmp_path / "g.pt", progress=False))
+    _assert_pairs_share_one_transform(applied)
+
+
+@pytest.mark.parametrize(("method", "options"), [
+    ("datadam", {"iterations": 2, "batch_real": 4, "width": 32}),
+    ("dsa", {"iterations": 2, "batch_real": 4, "width": 32, "outer_loop": 1}),  # no inner loop
+])
+def test_pixel_proxies_share_dsa_parameters_between_real_and_synthetic(data, tmp_path, applied,
+                                                                       method, options):
+    get_proxy(method).build(data, ipc=1, seed=0, options=options, artifacts_dir=tmp_path)
     _assert_pairs_share_one_transform(applied)
