@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from nas import api
-from nas.data import DataConfig
+from nas.core.data import DataConfig
 from proxies.d2m.checkpoint import load_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import GeneratorConfig

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from nas import api
-from nas.data import DataConfig
-from nas.elf import ElfConfig, ElfLoss, feature_network
-from nas.trainer import TrainConfig, train
+from nas.core.data import DataConfig
+from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.trainer import TrainConfig, train
 from proxies.random_subset import class_balanced_indices
 from search_spaces import build_convnet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -134,3 +134,13 @@ class ProxyRequest:
     @property
     def spec(self) -> ProxyMethod:
         return get_proxy(self.method)
+
+
+def options_config(options: dict, presets: dict) -> object:
+    """A preset (``options["preset"]``, default "paper") with the other options replacing
+    its fields."""
+    options = dict(options)
+    name = options.pop("preset", "paper")
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+    return replace(presets[name], **options)

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nas.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
-from nas.data import PreparedData
-from nas.runtime import default_device
-from nas.trainer import build_seeded
-from proxies.base import ProxySet, register_proxy
+from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.data import PreparedData
+from nas.core.runtime import default_device
+from nas.core.trainer import build_seeded
+from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.losses import attention_map
 from proxies.d2m.model_pool import POOL_DEPTH
@@ -153,21 +153,11 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
     return ProxySet(syn.detach().cpu().float().contiguous(), labels)
 
 
-def config_from_options(options: dict, presets: dict) -> object:
-    """A preset (``options["preset"]``, default "paper") with the other options replacing
-    its fields."""
-    options = dict(options)
-    name = options.pop("preset", "paper")
-    if name not in presets:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
-    return replace(presets[name], **options)
-
-
 @register_proxy("datadam", "pixel-space attention matching (DataDAM), distilled for each IPC")
 def build_datadam(data: PreparedData, *, ipc: int, seed: int, options: dict,
                   artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DataDAMConfig."""
-    config = config_from_options(options, PRESETS)
+    config = options_config(options, PRESETS)
     job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
                                       "datadam": config.to_dict()}, sort_keys=True).encode(),
                           digest_size=12).hexdigest()

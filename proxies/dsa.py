@@ -22,14 +22,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nas.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
-from nas.data import PreparedData
-from nas.runtime import default_device
-from nas.trainer import build_seeded
-from proxies.base import ProxySet, register_proxy
+from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.data import PreparedData
+from nas.core.runtime import default_device
+from nas.core.trainer import build_seeded
+from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.datadam import config_from_options
 from proxies.random_subset import class_balanced_indices
 from search_spaces import ConvNetSpec, build_convnet
 
@@ -175,7 +174,7 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
 def build_dsa(data: PreparedData, *, ipc: int, seed: int, options: dict,
               artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DSAMatchConfig."""
-    config = config_from_options(options, PRESETS)
+    config = options_config(options, PRESETS)
     job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
                                       "dsa": config.to_dict()}, sort_keys=True).encode(),
                           digest_size=12).hexdigest()

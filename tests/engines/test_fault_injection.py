@@ -47,7 +47,8 @@ class _Driver:
         self.faults = tmp / "faults"
         self.faults.mkdir()
         data = write_tiny_folder(tmp / "data")
-        self.cmd = [sys.executable, "-m", "tests.engines.fault_worker", "search", "--data", str(data),
+        self.cmd = [sys.executable, "-m", "tests.engines.fault_worker", "search",
+                    "--data", str(data),
                     "--db", url, "--proxy", "random", "--ipc", "4", "--threads", "1",
                     "--strategy", "grid", "--archs", *GRID, "--epochs", "1", "--workers", "1",
                     "--heartbeat", "2"]

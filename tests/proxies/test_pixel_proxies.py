@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import nas.api
-from nas.data import DataConfig
+from nas.core.data import DataConfig
 from proxies import get_proxy, list_proxies
 from proxies.datadam import DataDAMConfig, datadam_loss, relu_maps
 from proxies.dsa import DSAMatchConfig, gradient_distance

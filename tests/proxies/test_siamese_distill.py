@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import nas.api
-from nas.augment import DSA
-from nas.data import DataConfig
+from nas.core.augment import DSA
+from nas.core.data import DataConfig
 from proxies import get_proxy
 from proxies.d2m.checkpoint import save_generator
 from proxies.d2m.distill import D2MConfig, distill

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from nas.augment import DSA, DSAConfig
+from nas.core.augment import DSA, DSAConfig
 
 N = 4000  # draws per family
 

@@ -5,9 +5,9 @@ import pytest
 import torch.nn.functional as F
 
 import nas.api
-from nas.data import DataConfig
-from nas.elf import ElfConfig, ElfLoss, feature_network
-from nas.trainer import build_seeded
+from nas.core.data import DataConfig
+from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.trainer import build_seeded
 from search_spaces import build_convnet
 
 FAST = dict(feature_arch="d2-w32-relu-instance-avg", feature_epochs=1)

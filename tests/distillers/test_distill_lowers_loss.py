@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import nas.api
-from nas.data import DataConfig
+from nas.core.data import DataConfig
 from proxies.d2m.checkpoint import load_generator, save_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import Generator, GeneratorConfig

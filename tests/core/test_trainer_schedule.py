@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas.trainer import TrainConfig, build_seeded, train
+from nas.core.trainer import TrainConfig, build_seeded, train
 from search_spaces import build_convnet
 
 
