@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from nas.artifacts import latest_artifact
 from nas.data import DataConfig, PreparedData, load_raw, prepare
-from nas.elf import ElfConfig, ElfLoss, feature_network
+from nas.elf import ElfConfig, ElfLoss, elf_widths, feature_network
 from nas.runtime import default_device, device_name, versions
 from nas.trainer import EpochCallback, TrainConfig, train
 from proxies import ProxySet, get_proxy
@@ -140,7 +140,7 @@ class Evaluator:
                           "test": (data.normalize(data.test_images), data.test_labels)}
         self.source = source_label(proxy, elf)
 
-    def _elf_training(self, width: int, seed: int) -> dict:
+    def _elf_training(self, width: int | tuple[int, int], seed: int) -> dict:
         """Extra ``train`` arguments for ELF (none without it); trains the feature net once."""
         if self.elf is None:
             return {}
@@ -167,7 +167,7 @@ class Evaluator:
                      im_size=self.data.im_size)
         result = train(partial(space.build, spec, **shape), self.train_set, train_config,
                        seed=seed, eval_sets=self.eval_sets, device=self.device,
-                       on_epoch=on_epoch, **self._elf_training(spec.width, seed))
+                       on_epoch=on_epoch, **self._elf_training(elf_widths(spec), seed))
         run = RunRecord(
             key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
             proxy_id=self.proxy.id if self.proxy else None, seed=seed,

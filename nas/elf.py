@@ -22,8 +22,9 @@ from torch import nn
 
 from nas.data import PreparedData
 from nas.trainer import TrainConfig, build_seeded, train
-from search_spaces import build_convnet
+from search_spaces import ConvNetSpec, Nb201Spec, build_convnet, nb201
 from search_spaces.convnet720 import ConvNet
+from search_spaces.nb201 import Nb201Net
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,24 @@ class ElfConfig:
         return asdict(self)
 
 
-def _blocks(net: ConvNet) -> tuple[nn.Module, nn.Module]:
-    """(first block, remaining blocks) of a convnet720 network's ``features``."""
+def elf_widths(spec: ConvNetSpec | Nb201Spec) -> tuple[int, int]:
+    """Channels of a candidate's first-block and last-block features.
+
+    Raises:
+        ValueError: for a space ELF does not know how to split.
+    """
+    if isinstance(spec, ConvNetSpec):
+        return spec.width, spec.width
+    if isinstance(spec, Nb201Spec):
+        return nb201.elf_widths(spec)
+    raise ValueError(f"ELF does not know the blocks of {type(spec).__name__} networks")
+
+
+def _blocks(net: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(first block, remaining blocks): a convnet720 network's first conv block and the rest
+    of its ``features``; an nb201 network's stem + stage 1 and the rest (up to the pooling)."""
+    if isinstance(net, Nb201Net):
+        return net.first, net.rest
     depth = sum(isinstance(layer, nn.Conv2d) for layer in net.features)
     per_block = len(net.features) // depth
     return net.features[:per_block], net.features[per_block:]
@@ -83,20 +100,23 @@ def _adapter(in_channels: int, target: torch.Size) -> nn.Module:
 class ElfLoss:
     """``loss_fn(net, x, y)`` for ``nas.trainer.train`` adding ELF's two feature terms.
 
-    ``candidate_width`` is the candidate's channel count (convnet720: every block's). The
+    ``candidate_width`` is the candidate's channel count (convnet720: every block's), or
+    (first block's, last block's) as ``elf_widths`` gives them. The
     ``adapters`` must be trained with the candidate: pass them as ``extra_modules``.
     """
 
-    def __init__(self, feature_net: ConvNet, candidate_width: int, config: ElfConfig, *,
-                 im_size: int, seed: int):
+    def __init__(self, feature_net: ConvNet, candidate_width: int | tuple[int, int],
+                 config: ElfConfig, *, im_size: int, seed: int):
         self.feature_net, self.config = feature_net, config
         device = next(feature_net.parameters()).device
         probe = torch.zeros(1, feature_net.features[0].in_channels, im_size, im_size,
                             device=device)
         shallow, deep = self.targets(probe)
+        front, rear = (candidate_width, candidate_width) if isinstance(candidate_width, int) \
+            else candidate_width
         self.adapters = build_seeded(lambda: nn.ModuleDict({
-            "front": _adapter(candidate_width, shallow.shape[1:]),
-            "rear": _adapter(candidate_width, deep.shape[1:])}), seed).to(device)
+            "front": _adapter(front, shallow.shape[1:]),
+            "rear": _adapter(rear, deep.shape[1:])}), seed).to(device)
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +130,8 @@ class ElfLoss:
         first, rest = _blocks(net)
         h_first = first(x)
         h_last = rest(h_first)
-        logits = net.classifier(h_last.flatten(1))
+        logits = net.head(h_last) if isinstance(net, Nb201Net) \
+            else net.classifier(h_last.flatten(1))
         shallow, deep = self.targets(x)
         return {"ce": F.cross_entropy(logits, y),
                 "front": F.mse_loss(self.adapters["front"](h_first), shallow),
