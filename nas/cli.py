@@ -23,6 +23,8 @@ from nas.elf import ElfConfig
 from nas.engines import SearchError, UnknownStrategyError, attach_full_accuracy
 from nas.engines.commands import DashboardCommand, SearchCommand
 from nas.engines.nni_engine import MissingExtraError
+from nas.published import METRICS as PUBLISHED
+from nas.published import load_nb201, record_published
 from nas.runtime import configure
 from nas.selection import select_architectures
 from nas.trainer import COMPILE_MIN_FLOPS, TrainConfig
@@ -173,8 +175,16 @@ class GroundTruthCommand:
         table.add_argument("--import", dest="import_file", metavar="FILE", type=Path,
                            default=None, help="load ground truth exported elsewhere (rows of "
                            "this dataset only), instead of training")
+        table.add_argument("--benchmark", choices=["nb201"], default=None,
+                           help="record NAS-Bench-201's published accuracies (space nb201) "
+                                "instead of training")
+        parser.add_argument("--metric", default="cifar10_test_acc", choices=list(PUBLISHED),
+                            help="with --benchmark: which published accuracy")
+        parser.add_argument("--benchmark-data", default=None, help="with --benchmark: table "
+                            "file or folder (default: $NAS_NB201, ../shared, packaged copy)")
 
     def take_action(self, args) -> int:
+        args.space = args.benchmark or args.space  # a benchmark fixes its space
         space = get_space(args.space)
         db, data, dataset = _open(args, data_config(args))
         if args.export:
@@ -198,6 +208,11 @@ class GroundTruthCommand:
             if not ids:
                 raise ValueError("no proxy runs on this dataset yet; run `nas search` first or "
                                  "pass --archs/--sample")
+        if args.benchmark:
+            _print_runs(record_published(db, dataset, ids, args.metric,
+                                         load_nb201(args.benchmark_data)))
+            attach_full_accuracy(db, dataset)
+            return 0
         plan = api.EvaluationPlan(args.space, ids, train_config(args), seed=args.seed)
         _print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
         attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
