@@ -15,6 +15,7 @@ from nas import api, ground_truth
 from nas.analysis.render import rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
 from nas.bench import fidelity as bench
+from nas.bench.zero_cost_literature import ZeroCostLiteratureCommand
 from nas.commands_bench import SpeedBenchCommand
 from nas.commands_distill import DistillCommand, PretrainCommand
 from nas.data import DataConfig, DataError, resolve_data_path
@@ -259,7 +260,8 @@ class BenchCommand:
     help = "benchmarks: proxy fidelity presets and trainer speed"
 
     def __init__(self):
-        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand()}
+        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand(),
+                           "nb201-zero-cost": ZeroCostLiteratureCommand()}
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="benchmark", required=True)

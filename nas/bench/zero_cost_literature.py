@@ -231,25 +231,42 @@ def write(result: dict, out_json: Path) -> None:
     out_json.with_suffix(".md").write_text(markdown(result))
 
 
+class ZeroCostLiteratureCommand:
+    """``nas bench nb201-zero-cost``: this module's run from the command line."""
+
+    help = "zero-cost baselines on NAS-Bench-201 vs their published Spearman correlations"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--sample", type=int, default=LiteratureConfig.sample,
+                            help="random cells (the papers used all 15,625)")
+        parser.add_argument("--seed", type=int, default=LiteratureConfig.seed)
+        parser.add_argument("--methods", nargs="+", default=list(LiteratureConfig.methods))
+        parser.add_argument("--time-limit", type=float, default=None,
+                            help="seconds; each method scores the part of the sample that fits")
+        parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--data", default=None, help="CIFAR-10 directory")
+        parser.add_argument("--benchmark-data", default=None,
+                            help="NAS-Bench-201 table (default: $NAS_NB201, shared, packaged)")
+        parser.add_argument("--out", type=Path,
+                            default=Path("benchmarks/results/nb201-zero-cost.json"))
+
+    def take_action(self, args) -> int:
+        cfg = LiteratureConfig(sample=args.sample, seed=args.seed, methods=tuple(args.methods),
+                               time_limit_s=args.time_limit)
+        result = run(cfg, args.out, data_path=args.data, table_path=args.benchmark_data)
+        print(markdown(result))
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=int, default=LiteratureConfig.sample)
-    parser.add_argument("--seed", type=int, default=LiteratureConfig.seed)
-    parser.add_argument("--methods", nargs="+", default=list(LiteratureConfig.methods))
-    parser.add_argument("--time-limit", type=float, default=None, help="seconds")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--data", default=None)
-    parser.add_argument("--out", type=Path,
-                        default=Path("benchmarks/results/nb201-zero-cost.json"))
+    command = ZeroCostLiteratureCommand()
+    parser = argparse.ArgumentParser(description=command.help)
+    command.add_arguments(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = LiteratureConfig(sample=args.sample, seed=args.seed, methods=tuple(args.methods),
-                           time_limit_s=args.time_limit)
-    result = run(cfg, args.out, data_path=args.data)
-    print(markdown(result))
-    return 0
+    torch.set_num_threads(args.threads or 1)
+    return command.take_action(args)
 
 
 if __name__ == "__main__":
