@@ -59,3 +59,15 @@ def test_undefined_scores_rank_last_like_the_published_minus_infinity():
     assert "| naswot | 4 |" in lit.markdown({
         "cells": {"naswot": 4}, "config": {"seed": 0}, "wall_seconds": 60, "threads": 1,
         "published": {}, "spearman": {"naswot": row}, "seconds_per_cell": {"naswot": 1.0}})
+
+
+def test_intervals_pair_each_method_with_params_on_the_same_cells():
+    truth = {a: float(i) for i, a in enumerate("abcdefgh")}
+    scores = {"params": {a: v + (i % 3) for i, (a, v) in enumerate(truth.items())},
+              "synflow": dict(truth)}
+    out = lit.intervals(scores, truth, n_resamples=50)
+    low, high = out["synflow"]["rho_ci"]
+    assert low == high == pytest.approx(1.0)
+    paired = out["synflow"]["minus_params"]
+    assert paired["difference"] > 0 and paired["ci"][0] <= paired["difference"] <= paired["ci"][1]
+    assert "minus_params" not in out["params"]
