@@ -4,7 +4,7 @@ Scores a uniform random sample of nb201 cells with the toolkit's zero-cost score
 (``nas.analysis.zero_cost``) under the published protocols, then computes Spearman's rho
 against the benchmark's published accuracies (``nas.published``):
 
-- Abdelfattah et al., ICLR 2021 (released code ``nasbench2_pred.py``): CIFAR-10 32x32, one
+- Abdelfattah et al., ICLR 2021 (as their released code runs it): CIFAR-10 32x32, one
   random minibatch of 64 training images, default PyTorch initialisation; correlated with the
   "cifar10-valid" model's CIFAR-10 test accuracy, as |rho| over all 15,625 cells.
 - Mellor et al., ICML 2021 (NASWOT): one minibatch of 128 training images.
@@ -38,10 +38,9 @@ SPACE = "nb201"
 # target of the published protocol first; the others for reference
 TARGETS = ("cifar10valid_ori_test_acc", "cifar10_valid_acc", "cifar10_test_acc")
 
-# Published |Spearman rho| on NAS-Bench-201 CIFAR-10, all 15,625 cells: Abdelfattah et al.
-# (ICLR 2021), values printed by the authors' notebook notebooks/nasbench201_correlations.ipynb
-# ("Table 1: Spearman rho of zero-cost proxies on NAS-Bench-201"); see docs/nas-bench-201.md.
-_ABDELFATTAH = "Abdelfattah et al., ICLR 2021; released notebook nasbench201_correlations.ipynb"
+# Published |Spearman rho| on NAS-Bench-201 CIFAR-10 over all 15,625 cells, as the authors'
+# released results print them (docs/nas-bench-201.md: figures, sources, protocol)
+_ABDELFATTAH = "Abdelfattah et al., ICLR 2021, authors' released results (docs/nas-bench-201.md)"
 PUBLISHED = {
     name: {"rho": rho, "source": _ABDELFATTAH, "target": "cifar10valid_ori_test_acc",
            "cells": 15625}
@@ -57,7 +56,7 @@ class LiteratureConfig:
 
     sample: int = 1000  # cells, uniform without replacement (the papers used all 15,625)
     seed: int = 0  # sample, minibatch draw and network initialisation
-    batch_size: int = 64  # Abdelfattah et al.: nasbench2_pred.py --batch_size 64, one batch
+    batch_size: int = 64  # Abdelfattah et al. 2021: one random minibatch of 64
     naswot_batch_size: int = 128  # Mellor et al. (ICML 2021): minibatch of 128 on NB201
     # cheapest first; "grad_norm" also yields "grad_norm_published" from the same pass
     methods: tuple[str, ...] = ("params", "flops", "synflow", "synflow_published",
