@@ -32,7 +32,7 @@ METRICS = {
 }
 COLUMNS = ("cifar10_test_acc", "cifar10_valid_acc", "cifar10valid_ori_test_acc",
            "cifar100_test_acc", "imagenet16_test_acc")
-# NAS-Bench-201's training hyper-parameters (its paper, Section 3); the cosine schedule
+# NAS-Bench-201's training hyper-parameters (as its paper lists them); the cosine schedule
 # and Nesterov momentum have no TrainConfig field and are named in "schedule"
 PROTOCOL = {"epochs": 200, "batch_size": 256, "lr": 0.1, "momentum": 0.9,
             "weight_decay": 5e-4, "augment": "crop_flip", "schedule": "cosine, nesterov"}
