@@ -27,8 +27,8 @@ from search_spaces.convnet720 import InvalidArchitectureError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3")  # i -> j
-C = 16  # channels of the first stage (NAS-Bench-201 paper, Section 3)
-N = 5  # cells per stage (same)
+C = 16  # channels of the first stage (NAS-Bench-201 paper, Figure 1: macro skeleton)
+N = 5  # cells per stage (same figure)
 NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
 MIN_IM_SIZE = 4  # two stride-2 reductions leave at least 1x1
 TABLE = "nb201.csv.gz"  # packaged with search_spaces (arch_index, ops, accuracies)
