@@ -32,7 +32,7 @@ from nas.data import DataConfig, PreparedData, load_raw, prepare, resolve_data_p
 from nas.published import load_nb201
 from nas.runtime import versions
 from nas.trainer import build_seeded
-from search_spaces import get_space, nb201
+from search_spaces import Nb201Spec, get_space, nb201
 
 SPACE = "nb201"
 # target of the published protocol first; the others for reference
@@ -221,7 +221,14 @@ def finalize(out_json: Path, table_path: str | None = None) -> dict:
     rewrite it with its markdown table."""
     result = json.loads(out_json.read_text())
     truth = load_nb201(table_path).accuracy(TARGETS[0])
-    result["intervals"] = intervals(result["scores"], truth)
+    specs = {m: {a: Nb201Spec.parse(a) for a in per_arch}
+             for m, per_arch in result["scores"].items()}
+    scores = {m: {specs[m][a].id: v for a, v in per_arch.items()}
+              for m, per_arch in result["scores"].items()}
+    result["intervals"] = intervals(scores, truth)
+    # stored by benchmark index (``nb201-<i>`` ids) to keep the file small
+    result["scores"] = {m: {f"nb201-{specs[m][a].index}": v for a, v in per_arch.items()}
+                        for m, per_arch in result["scores"].items()}
     write(result, out_json)
     return result
 
@@ -253,7 +260,7 @@ def markdown(result: dict) -> str:
     ci = result.get("intervals", {})
     for method, row in result["spearman"].items():
         pub = result["published"].get(method)
-        published = f"{pub['rho']:.3f}" if pub else "not published here"
+        published = f"{pub['rho']:.3f}" if pub else "none verified"
         rho = [f"{row.get(t, float('nan')):.3f}" for t in TARGETS]
         band = ci.get(method, {})
         interval = "[{:.3f}, {:.3f}]".format(*band["rho_ci"]) if band else "-"
