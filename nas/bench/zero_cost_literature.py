@@ -150,11 +150,23 @@ def correlations(scores: dict[str, dict[str, float | None]],
 
 
 def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = None,
-        table_path: str | None = None, note=print) -> dict:
+        table_path: str | None = None, resume: bool = False, note=print) -> dict:
     """Score the sample method by method, write ``out_json`` (and ``.md`` beside it) as it
     goes and return the result. With a time limit, each method gets an equal share of what
-    is left when it starts, and scores a prefix of the (random) sample that fits."""
+    is left when it starts, and scores a prefix of the (random) sample that fits. With
+    ``resume``, the cells ``out_json`` already scored (same sample, seed and batch sizes) are
+    kept and only the others are scored; wall times add up.
+
+    Raises:
+        ValueError: data other than CIFAR-10 at 32x32, or a result to resume of another
+            configuration.
+    """
     start = time.perf_counter()
+    scores: dict[str, dict[str, float | None]] = {}
+    seconds: dict[str, list[float]] = {}
+    earlier = 0.0
+    if resume and out_json.is_file():
+        scores, seconds, earlier = _resumed(json.loads(out_json.read_text()), config)
     path = str(resolve_data_path(data_path))
     data = prepare(load_raw(path), DataConfig(path=path))
     if (data.im_size, data.num_classes) != (32, 10):
@@ -164,8 +176,6 @@ def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = Non
     truth = {t: table.accuracy(t) for t in TARGETS}
     specs = nb201.enumerate_specs()
     arch_ids = [specs[i].id for i in sample_indices(config.sample, config.seed)]
-    scores: dict[str, dict[str, float | None]] = {}
-    seconds: dict[str, list[float]] = {}
     result: dict = {}
     for position, method in enumerate(config.methods):
         size = config.naswot_batch_size if method == "naswot" else config.batch_size
@@ -174,6 +184,8 @@ def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = Non
         budget = None if config.time_limit_s is None else \
             (config.time_limit_s - (method_start - start)) / (len(config.methods) - position)
         for done, arch_id in enumerate(arch_ids, start=1):
+            if arch_id in scores.get(method, {}):
+                continue
             t0 = time.perf_counter()
             for name, value in _score(arch_id, method, data, batches, config.seed).items():
                 scores.setdefault(name, {})[arch_id] = value
@@ -183,11 +195,28 @@ def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = Non
             if done % 50 == 0 or done == len(arch_ids) or stop:
                 note(f"{method}: {done}/{len(arch_ids)} cells, {spent:.0f} s")
                 result = _result(config, table.origin, scores, seconds, truth, len(arch_ids),
-                                 time.perf_counter() - start)
+                                 earlier + time.perf_counter() - start)
                 write(result, out_json)
             if stop:
                 break
+    if not result:  # everything was resumed
+        write(_result(config, table.origin, scores, seconds, truth, len(arch_ids), earlier),
+              out_json)
     return finalize(out_json, table_path)
+
+
+def _resumed(previous: dict, config: LiteratureConfig
+             ) -> tuple[dict[str, dict[str, float | None]], dict[str, list[float]], float]:
+    """Scores (by cell string), per-cell seconds (each cell at its method's mean) and wall
+    time of a written result of the same sample and protocol."""
+    keys = ("sample", "seed", "batch_size", "naswot_batch_size")
+    if any(previous["config"][k] != getattr(config, k) for k in keys):
+        raise ValueError(f"cannot resume: the result holds {[previous['config'][k] for k in keys]}"
+                         f" for {list(keys)}, not {[getattr(config, k) for k in keys]}")
+    scores = {m: {Nb201Spec.parse(a).id: v for a, v in per_arch.items()}
+              for m, per_arch in previous["scores"].items()}
+    seconds = {m: [previous["seconds_per_cell"][m]] * len(v) for m, v in scores.items()}
+    return scores, seconds, previous["wall_seconds"]
 
 
 def intervals(scores: dict[str, dict[str, float | None]], truth: dict[str, float], *,
@@ -299,6 +328,8 @@ class ZeroCostLiteratureCommand:
                             help="NAS-Bench-201 table (default: $NAS_NB201, shared, packaged)")
         parser.add_argument("--out", type=Path,
                             default=Path("benchmarks/results/nb201-zero-cost.json"))
+        parser.add_argument("--resume", action="store_true",
+                            help="keep the cells --out already scored, score the rest")
         parser.add_argument("--finalize", action="store_true",
                             help="only recompute the intervals and table of --out")
 
@@ -306,7 +337,8 @@ class ZeroCostLiteratureCommand:
         cfg = LiteratureConfig(sample=args.sample, seed=args.seed, methods=tuple(args.methods),
                                time_limit_s=args.time_limit)
         result = finalize(args.out, args.benchmark_data) if args.finalize else \
-            run(cfg, args.out, data_path=args.data, table_path=args.benchmark_data)
+            run(cfg, args.out, data_path=args.data, table_path=args.benchmark_data,
+                resume=args.resume)
         print(markdown(result))
         return 0
 
