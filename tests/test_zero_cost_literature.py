@@ -71,3 +71,14 @@ def test_intervals_pair_each_method_with_params_on_the_same_cells():
     paired = out["synflow"]["minus_params"]
     assert paired["difference"] > 0 and paired["ci"][0] <= paired["difference"] <= paired["ci"][1]
     assert "minus_params" not in out["params"]
+
+
+def test_resuming_keeps_scores_by_cell_and_refuses_another_protocol():
+    previous = {"config": lit.LiteratureConfig(sample=10).to_dict(),
+                "scores": {"naswot": {"nb201-11472": 3.0, "nb201-0": None}},
+                "seconds_per_cell": {"naswot": 2.0}, "wall_seconds": 60.0}
+    scores, seconds, wall = lit._resumed(previous, lit.LiteratureConfig(sample=10))
+    resnet = lit.Nb201Spec.parse("nb201-11472").id
+    assert scores["naswot"][resnet] == 3.0 and seconds["naswot"] == [2.0, 2.0] and wall == 60.0
+    with pytest.raises(ValueError, match="cannot resume"):
+        lit._resumed(previous, lit.LiteratureConfig(sample=10, naswot_batch_size=64))
