@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare
-from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.elf import ElfConfig, ElfLoss, elf_widths, feature_network
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, train
 from proxies import ProxyRequest, ProxySet, get_proxy
@@ -165,14 +165,14 @@ class Evaluator:
                           "test": (data.normalize(data.test_images), data.test_labels)}
         self.source = source_label(proxy, elf)
 
-    def _elf_training(self, width: int, seed: int) -> dict:
+    def _elf_training(self, spec, seed: int) -> dict:
         """Extra ``train`` arguments for ELF (none without it); trains the feature net once."""
         if self.elf is None:
             return {}
         if self._feature_net is None:
             self._feature_net = feature_network(self.data, self.elf, self.db.home / "artifacts",
                                                 device=self.device)
-        loss = ElfLoss(self._feature_net, width, self.elf, im_size=self.data.im_size,
+        loss = ElfLoss(self._feature_net, elf_widths(spec), self.elf, im_size=self.data.im_size,
                        seed=seed + 1)
         return {"loss_fn": loss, "extra_modules": [loss.adapters]}
 
@@ -221,7 +221,7 @@ class Evaluator:
             result = train(partial(space.build, spec, **shape), self.train_set, train_config,
                            seed=seed, eval_sets=self.eval_sets, device=self.device,
                            on_epoch=watched if on_epoch else None,
-                           **self._elf_training(spec.width, seed))
+                           **self._elf_training(spec, seed))
         except BaseException:
             if stopped:
                 epoch, val_acc = stopped[0]

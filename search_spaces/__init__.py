@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from search_spaces import nb201
 from search_spaces.convnet720 import (
     ConvNetSpec,
     InvalidArchitectureError,
@@ -17,13 +18,16 @@ from search_spaces.convnet720 import (
     count_params,
     enumerate_specs,
 )
+from search_spaces.nb201 import Nb201Spec, build_nb201
 
 __all__ = [
     "ConvNetSpec",
     "InvalidArchitectureError",
+    "Nb201Spec",
     "SearchSpace",
     "UnknownSpaceError",
     "build_convnet",
+    "build_nb201",
     "get_space",
     "list_spaces",
 ]
@@ -51,6 +55,10 @@ _SPACES: dict[str, SearchSpace] = {
     "convnet720": SearchSpace(
         "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_macs,
         check_input_size,
+    ),
+    "nb201": SearchSpace(
+        "nb201", nb201.enumerate_specs, Nb201Spec.parse, build_nb201, nb201.count_params,
+        nb201.count_macs, nb201.check_input_size,
     ),
 }
 

@@ -69,6 +69,10 @@ def _setup_lines(report: dict) -> list[str]:
         f"seeds {gt['protocol']['seeds']}, device {', '.join(gt['protocol']['devices'])}; "
         f"best {_num(gt['best'])}, {gt['diverged']} diverged",
     ]
+    if "published" in gt["protocol"]:  # not trained here: name who measured it
+        pub = gt["protocol"]["published"]
+        lines.append(f"Ground-truth source: {', '.join(gt['protocol']['sources'])} "
+                     f"({pub['metric']}), {pub['citation']}; table {pub['table']}")
     for r in proxies:
         lines.append(f"Proxy {r['name']}: {r['epochs']} epochs, seeds {r['protocol']['seeds']}, "
                      f"proxy seed {r['proxy_seed']}, options {r['options'] or '{}'}, built on "

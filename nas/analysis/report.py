@@ -85,7 +85,10 @@ def _by_arch(runs: list[RunRecord], metric: str, chance: float) -> dict[str, dic
 
 def _protocol(runs: list[RunRecord]) -> dict:
     return {"train": runs[0].config["train"], "seeds": sorted({r.seed for r in runs}),
-            "runs": len(runs), "devices": sorted({r.device for r in runs})}
+            "runs": len(runs), "devices": sorted({r.device for r in runs}),
+            "sources": sorted({r.config.get("source", "full") for r in runs}),
+            **({"published": runs[0].config["published"]}
+               if "published" in runs[0].config else {})}
 
 
 def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, float],

@@ -61,9 +61,13 @@ def synflow(net: nn.Module, batches: Batches) -> float:
 def naswot_from_codes(codes: torch.Tensor) -> float:
     """NASWOT score from binary activation codes (N, units): log|K_H| with
     K_H[i, j] = units - Hamming(c_i, c_j). -inf when K_H is singular (repeated codes)."""
-    c = codes.double()
-    kernel = c @ c.T + (1 - c) @ (1 - c).T
-    sign, logdet = torch.linalg.slogdet(kernel)
+    units = codes.shape[1]
+    # one float32 product: every intermediate is an integer below 2**24 (exact) when units <
+    # 2**22; float64 above
+    c = codes.to(torch.float32 if units < 2**22 else torch.float64)
+    ones = c.sum(dim=1)
+    kernel = 2 * c @ c.T - ones[:, None] - ones[None, :] + units  # = c c' + (1-c)(1-c)'
+    sign, logdet = torch.linalg.slogdet(kernel.double())
     return float(logdet) if sign > 0 else -math.inf
 
 

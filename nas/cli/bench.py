@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.bench import fidelity
+from nas.bench import zero_cost_literature as literature
 from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
 from nas.bench.trainers import TRAINERS
+from nas.bench.zero_cost_literature import LiteratureConfig
 from nas.cli.common import add_data_path, add_db, add_threads, add_where, console
 from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
@@ -23,7 +25,8 @@ class BenchCommand:
     help = "benchmarks: proxy fidelity presets and trainer speed"
 
     def __init__(self) -> None:
-        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand()}
+        self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand(),
+                           "nb201-zero-cost": ZeroCostLiteratureCommand()}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -164,6 +167,40 @@ def print_speed_report(report: SpeedReport) -> None:
                       f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
     out.print(f"load average before {report.load_before[0]:.2f}, "
               f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")
+
+
+class ZeroCostLiteratureCommand:
+    """``nas bench nb201-zero-cost``: zero-cost baselines on NAS-Bench-201 cells against the
+    published correlations (``nas.bench.zero_cost_literature``)."""
+
+    help = "zero-cost baselines on NAS-Bench-201 vs their published Spearman correlations"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--sample", type=int, default=LiteratureConfig.sample,
+                            help="random cells (the papers used all 15,625)")
+        parser.add_argument("--seed", type=int, default=LiteratureConfig.seed)
+        parser.add_argument("--methods", nargs="+", default=list(LiteratureConfig.methods))
+        parser.add_argument("--time-limit", type=float, default=None,
+                            help="seconds; each method scores the part of the sample that fits")
+        add_threads(parser)
+        add_data_path(parser)
+        parser.add_argument("--benchmark-data", default=None,
+                            help="NAS-Bench-201 table (default: $NAS_NB201, shared, packaged)")
+        parser.add_argument("--out", type=Path,
+                            default=Path("benchmarks/results/nb201-zero-cost.json"))
+        parser.add_argument("--resume", action="store_true",
+                            help="keep the cells --out already scored, score the rest")
+        parser.add_argument("--finalize", action="store_true",
+                            help="only recompute the intervals and table of --out")
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        cfg = LiteratureConfig(sample=args.sample, seed=args.seed,
+                               methods=tuple(args.methods), time_limit_s=args.time_limit)
+        result = literature.finalize(args.out, args.benchmark_data) if args.finalize else \
+            literature.run(cfg, args.out, data_path=args.data, table_path=args.benchmark_data,
+                resume=args.resume)
+        console.print(literature.markdown(result))
+        return 0
 
 
 class DemoCommand:

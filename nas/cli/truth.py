@@ -23,6 +23,8 @@ from nas.cli.common import (
 )
 from nas.core.selection import select_architectures
 from nas.engines import attach_full_accuracy
+from nas.published import METRICS as PUBLISHED
+from nas.published import load_nb201, record_published
 from search_spaces import get_space
 from storage import RunRecord, list_runs
 
@@ -40,9 +42,17 @@ class GroundTruthCommand:
         table.add_argument("--import", dest="import_file", metavar="FILE", type=Path,
                            default=None, help="load ground truth exported elsewhere (rows of "
                            "this dataset only), instead of training")
+        table.add_argument("--benchmark", choices=["nb201"], default=None,
+                           help="record NAS-Bench-201's published accuracies (space nb201) "
+                                "instead of training")
+        parser.add_argument("--metric", default="cifar10_test_acc", choices=list(PUBLISHED),
+                            help="with --benchmark: which published accuracy")
+        parser.add_argument("--benchmark-data", default=None, help="with --benchmark: table "
+                            "file or folder (default: $NAS_NB201, ../shared, packaged copy)")
 
     def take_action(self, args: argparse.Namespace) -> int:
-        space = get_space(args.space)
+        space_name = args.benchmark or args.space  # a benchmark fixes its space
+        space = get_space(space_name)
         db, data, dataset = open_dataset(args)
         if args.export:
             n = ground_truth.export_ground_truth(db, dataset, args.export)
@@ -60,11 +70,16 @@ class GroundTruthCommand:
                                        where=args.where, seed=args.seed)
         else:  # default: every architecture some proxy already ranked on this dataset
             ids = sorted({r.arch_id for r in list_runs(db, dataset_id=dataset.id)
-                          if r.proxy_id is not None and r.space == args.space})
+                          if r.proxy_id is not None and r.space == space_name})
             if not ids:
                 raise ValueError("no proxy runs on this dataset yet; run `nas search` first or "
                                  "pass --archs/--sample")
-        plan = api.EvaluationPlan(args.space, ids, train_config(args), seed=args.seed)
+        if args.benchmark:
+            print_runs(record_published(db, dataset, ids, args.metric,
+                                        load_nb201(args.benchmark_data)))
+            attach_full_accuracy(db, dataset)
+            return 0
+        plan = api.EvaluationPlan(space_name, ids, train_config(args), seed=args.seed)
         print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
         attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
         return 0

@@ -30,7 +30,8 @@ def test_invalid_ids_raise_with_a_helpful_message(bad):
 def test_unknown_space_lists_the_available_ones():
     with pytest.raises(UnknownSpaceError, match="convnet720"):
         get_space("nope")
-    assert list_spaces() == ["convnet720"]
+    assert list_spaces() == ["convnet720", "nb201"]
+    assert list_spaces("conv*") == ["convnet720"]
 
 
 def test_layers_follow_the_reference_definition():
