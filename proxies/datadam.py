@@ -10,8 +10,6 @@ one distillation per IPC. Defaults follow the DataDAM reference code (docs/paper
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,15 +17,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
-from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.losses import attention_map
 from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.random_subset import class_balanced_indices
+from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
 from search_spaces import ConvNetSpec, build_convnet
 from search_spaces.convnet720 import ConvNet
 
@@ -89,41 +86,20 @@ def datadam_loss(real: tuple[list[torch.Tensor], torch.Tensor],
     return scale * (loss + task_balance * mmd)
 
 
-def _for_batch(params: AugParams | None, n: int) -> AugParams | None:
-    if params is None:
-        return None
-    return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
-
-
 def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed: int,
                     workdir: Path, device: torch.device | str = "cpu",
                     progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if ipc < 1:
-        raise ValueError(f"ipc must be at least 1, got {ipc}")
     if data.im_size not in POOL_DEPTH:
         raise ValueError(f"DataDAM has no ConvNet depth for {data.im_size}x{data.im_size}")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
-    init = class_balanced_indices(data.train_labels, ipc, k, rng)
-    if len(init) != ipc * k:
-        raise ValueError(f"every class needs at least {ipc} training images for DataDAM init")
-    syn = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
-    labels = data.train_labels[init].clone()
-    optimizer = torch.optim.SGD([syn], lr=config.lr, momentum=config.momentum)
+    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
+                   method="DataDAM", workdir=workdir)
     spec = ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=config.width)
     dsa = DSA(DSAConfig(config.augment))
-    by_class = [torch.nonzero(data.train_labels == c).flatten() for c in range(k)]
-    ckpt_path = workdir / "checkpoint.pt"
-    start = 0
-    if ckpt_path.is_file():
-        blob = torch.load(ckpt_path, map_location=device, weights_only=True)
-        with torch.no_grad():
-            syn.copy_(blob["images"])
-        optimizer.load_state_dict(blob["optimizer"])
-        rng.set_state(blob["rng"])
-        start = blob["iteration"]
+    start = syn.resume()
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                desc=f"DataDAM ipc{ipc}", unit="it", disable=not progress)
     for it in bar:
@@ -131,26 +107,21 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
         net = build_seeded(lambda: build_convnet(spec, in_channels=data.channels,
                                                  num_classes=k, im_size=data.im_size),
                            net_seed).to(device).requires_grad_(False)
-        loss = syn.new_zeros(())
+        loss = syn.images.new_zeros(())
         for c in range(k):
-            pick = by_class[c][torch.randint(len(by_class[c]), (config.batch_real,),
-                                             generator=rng)]
-            real = data.normalize(data.train_images[pick]).to(device)
+            real = syn.real_batch(c, config.batch_real)
             params = dsa.sample(len(real), rng, siamese=True)
             with torch.no_grad():
                 f_real = relu_maps(net, dsa.apply(real, params))
-            syn_c = syn[c * ipc:(c + 1) * ipc]
-            f_syn = relu_maps(net, dsa.apply(syn_c, _for_batch(params, len(syn_c))))
+            syn_c = syn.of_class(c)
+            f_syn = relu_maps(net, dsa.apply(syn_c, siamese_for_batch(params, len(syn_c))))
             loss = loss + datadam_loss(f_real, f_syn, task_balance=config.task_balance,
                                        scale=config.attention_scale, p=config.attention_p)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        syn.step(loss)
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
         if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            atomic_save({"images": syn.detach(), "optimizer": optimizer.state_dict(),
-                         "rng": rng.get_state(), "iteration": it + 1}, ckpt_path)
-    return ProxySet(syn.detach().cpu().float().contiguous(), labels)
+            syn.save(it + 1)
+    return syn.result()
 
 
 @register_proxy("datadam", "pixel-space attention matching (DataDAM), distilled for each IPC")
@@ -158,9 +129,6 @@ def build_datadam(data: PreparedData, *, ipc: int, seed: int, options: dict,
                   artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DataDAMConfig."""
     config = options_config(options, PRESETS)
-    job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
-                                      "datadam": config.to_dict()}, sort_keys=True).encode(),
-                          digest_size=12).hexdigest()
-    return distill_datadam(data, ipc, config, seed=seed,
-                           workdir=artifacts_dir / "work" / f"datadam-{job}",
-                           device=default_device())
+    return distill_datadam(data, ipc, config, seed=seed, device=default_device(),
+                           workdir=work_dir(artifacts_dir, "datadam", data, ipc, seed,
+                                            config.to_dict()))

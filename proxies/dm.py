@@ -9,21 +9,18 @@ the artifacts directory.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from proxies.base import ProxySet, register_proxy
-from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import ModelPool
-from proxies.random_subset import class_balanced_indices
+from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
 
 
 @dataclass(frozen=True)
@@ -51,63 +48,36 @@ def dm_loss(real_embed: torch.Tensor, syn_embed: torch.Tensor) -> torch.Tensor:
     return (real_embed.mean(0) - syn_embed.mean(0)).pow(2).sum()
 
 
-def _for_batch(params: AugParams | None, n: int) -> AugParams | None:
-    """Siamese parameters (identical rows) re-shaped for a batch of ``n`` images."""
-    if params is None:
-        return None
-    return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
-
-
 def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, workdir: Path,
                device: torch.device | str = "cpu", progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if ipc < 1:
-        raise ValueError(f"ipc must be at least 1, got {ipc}")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
-    init = class_balanced_indices(data.train_labels, ipc, k, rng)
-    if len(init) != ipc * k:
-        raise ValueError(f"every class needs at least {ipc} training images for DM init")
-    syn = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
-    labels = data.train_labels[init].clone()
-    optimizer = torch.optim.SGD([syn], lr=config.lr, momentum=config.momentum)
+    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
+                   method="DM", workdir=workdir)
     pool = ModelPool.for_data(data.channels, k, data.im_size, members=("convnet",),
                               width=config.width)
     dsa = DSA(DSAConfig(config.augment))
-    by_class = [torch.nonzero(data.train_labels == c).flatten() for c in range(k)]
-    ckpt_path = workdir / "checkpoint.pt"
-    start = 0
-    if ckpt_path.is_file():
-        blob = torch.load(ckpt_path, map_location=device, weights_only=True)
-        with torch.no_grad():
-            syn.copy_(blob["images"])
-        optimizer.load_state_dict(blob["optimizer"])
-        rng.set_state(blob["rng"])
-        start = blob["iteration"]
+    start = syn.resume()
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                desc=f"DM ipc{ipc}", unit="it", disable=not progress)
     for it in bar:
         net = pool.draw(rng).to(device).requires_grad_(False)
-        loss = syn.new_zeros(())
+        loss = syn.images.new_zeros(())
         for c in range(k):
-            pick = by_class[c][torch.randint(len(by_class[c]), (config.batch_real,),
-                                             generator=rng)]
-            real = data.normalize(data.train_images[pick]).to(device)
+            real = syn.real_batch(c, config.batch_real)
             params = dsa.sample(len(real), rng, siamese=True)
             with torch.no_grad():
                 real_embed = net(dsa.apply(real, params)).embedding
-            syn_c = syn[c * ipc:(c + 1) * ipc]
-            syn_embed = net(dsa.apply(syn_c, _for_batch(params, len(syn_c)))).embedding
+            syn_c = syn.of_class(c)
+            syn_embed = net(dsa.apply(syn_c, siamese_for_batch(params, len(syn_c)))).embedding
             loss = loss + dm_loss(real_embed, syn_embed)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        syn.step(loss)
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
         if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            atomic_save({"images": syn.detach(), "optimizer": optimizer.state_dict(),
-                         "rng": rng.get_state(), "iteration": it + 1}, ckpt_path)
-    return ProxySet(syn.detach().cpu().float().contiguous(), labels)
+            syn.save(it + 1)
+    return syn.result()
 
 
 @register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC")
@@ -115,8 +85,5 @@ def build_dm(data: PreparedData, *, ipc: int, seed: int, options: dict,
              artifacts_dir: Path) -> ProxySet:
     """``options``: fields of DMConfig (defaults from the DM paper)."""
     config = DMConfig(**options)
-    job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
-                                      "dm": config.to_dict()}, sort_keys=True).encode(),
-                          digest_size=12).hexdigest()
-    return distill_dm(data, ipc, config, seed=seed, workdir=artifacts_dir / "work" / f"dm-{job}",
-                      device=default_device())
+    return distill_dm(data, ipc, config, seed=seed, device=default_device(),
+                      workdir=work_dir(artifacts_dir, "dm", data, ipc, seed, config.to_dict()))

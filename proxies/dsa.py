@@ -12,8 +12,6 @@ reference code (docs/papers.md).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,14 +20,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nas.core.augment import DEFAULT_STRATEGY, DSA, AugParams, DSAConfig
+from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
-from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.random_subset import class_balanced_indices
+from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
 from search_spaces import ConvNetSpec, build_convnet
 
 # reference: (outer loop, inner loop) per IPC; other IPCs use the largest entry below them
@@ -88,42 +85,22 @@ def gradient_distance(real: Sequence[torch.Tensor], syn: Sequence[torch.Tensor]
     return total
 
 
-def _for_batch(params: AugParams | None, n: int) -> AugParams | None:
-    if params is None:
-        return None
-    return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
-
-
 def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: int,
                 workdir: Path, device: torch.device | str = "cpu",
                 progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if ipc < 1:
-        raise ValueError(f"ipc must be at least 1, got {ipc}")
     if data.im_size not in POOL_DEPTH:
         raise ValueError(f"DSA has no ConvNet depth for {data.im_size}x{data.im_size}")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
-    init = class_balanced_indices(data.train_labels, ipc, k, rng)
-    if len(init) != ipc * k:
-        raise ValueError(f"every class needs at least {ipc} training images for DSA init")
-    syn = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
-    labels = data.train_labels[init].clone().to(device)
-    optimizer = torch.optim.SGD([syn], lr=config.lr, momentum=config.momentum)
+    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
+                   method="DSA", workdir=workdir)
+    labels = syn.labels.to(device)
     spec = ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=config.width)
     dsa = DSA(DSAConfig(config.augment))
     outer, inner = config.loops(ipc)
-    by_class = [torch.nonzero(data.train_labels == c).flatten() for c in range(k)]
-    ckpt_path = workdir / "checkpoint.pt"
-    start = 0
-    if ckpt_path.is_file():
-        blob = torch.load(ckpt_path, map_location=device, weights_only=True)
-        with torch.no_grad():
-            syn.copy_(blob["images"])
-        optimizer.load_state_dict(blob["optimizer"])
-        rng.set_state(blob["rng"])
-        start = blob["iteration"]
+    start = syn.resume()
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                desc=f"DSA ipc{ipc}", unit="it", disable=not progress)
     for it in bar:
@@ -134,27 +111,23 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
         weights = list(net.parameters())
         net_optimizer = torch.optim.SGD(weights, lr=config.lr_net)
         for step in range(outer):
-            loss = syn.new_zeros(())
+            loss = syn.images.new_zeros(())
             for c in range(k):
-                pick = by_class[c][torch.randint(len(by_class[c]), (config.batch_real,),
-                                                 generator=rng)]
-                real = data.normalize(data.train_images[pick]).to(device)
+                real = syn.real_batch(c, config.batch_real)
                 params = dsa.sample(len(real), rng, siamese=True)
                 y_real = torch.full((len(real),), c, device=device)
                 g_real = torch.autograd.grad(
                     F.cross_entropy(net(dsa.apply(real, params)), y_real), weights)
-                syn_c = syn[c * ipc:(c + 1) * ipc]
+                syn_c = syn.of_class(c)
                 y_syn = torch.full((ipc,), c, device=device)
                 g_syn = torch.autograd.grad(
-                    F.cross_entropy(net(dsa.apply(syn_c, _for_batch(params, ipc))), y_syn),
+                    F.cross_entropy(net(dsa.apply(syn_c, siamese_for_batch(params, ipc))), y_syn),
                     weights, create_graph=True)
                 loss = loss + gradient_distance([g.detach() for g in g_real], g_syn)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            syn.step(loss)
             if step == outer - 1:
                 break
-            images = syn.detach()
+            images = syn.images.detach()
             for _ in range(inner):  # the network learns from the current synthetic set
                 order = torch.randperm(len(images), generator=rng).to(device)
                 for begin in range(0, len(images), config.batch_train):
@@ -165,9 +138,8 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
                     net_optimizer.step()
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
         if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            atomic_save({"images": syn.detach(), "optimizer": optimizer.state_dict(),
-                         "rng": rng.get_state(), "iteration": it + 1}, ckpt_path)
-    return ProxySet(syn.detach().cpu().float().contiguous(), labels.cpu())
+            syn.save(it + 1)
+    return syn.result()
 
 
 @register_proxy("dsa", "pixel-space gradient matching with siamese augmentation (DSA)")
@@ -175,8 +147,5 @@ def build_dsa(data: PreparedData, *, ipc: int, seed: int, options: dict,
               artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DSAMatchConfig."""
     config = options_config(options, PRESETS)
-    job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
-                                      "dsa": config.to_dict()}, sort_keys=True).encode(),
-                          digest_size=12).hexdigest()
-    return distill_dsa(data, ipc, config, seed=seed, workdir=artifacts_dir / "work" / f"dsa-{job}",
-                       device=default_device())
+    return distill_dsa(data, ipc, config, seed=seed, device=default_device(),
+                       workdir=work_dir(artifacts_dir, "dsa", data, ipc, seed, config.to_dict()))

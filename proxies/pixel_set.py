@@ -1,0 +1,90 @@
+"""What every pixel-space distillation (DM, DSA, DataDAM) shares: synthetic images initialised
+from random real ones with their SGD optimiser, a resumable checkpoint, per-class real batches,
+and siamese augmentation parameters re-shaped for the synthetic batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from nas.core.augment import AugParams
+from nas.core.data import PreparedData
+from proxies.base import ProxySet
+from proxies.d2m.checkpoint import atomic_save
+from proxies.random_subset import class_balanced_indices
+
+
+def siamese_for_batch(params: AugParams | None, n: int) -> AugParams | None:
+    """Siamese parameters (identical rows) re-shaped for a batch of ``n`` images."""
+    if params is None:
+        return None
+    return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
+
+
+def work_dir(artifacts_dir: Path, method: str, data: PreparedData, ipc: int, seed: int,
+             config: dict) -> Path:
+    """The resumable work directory of one distillation job (keyed by everything it uses)."""
+    job = hashlib.blake2b(json.dumps({"data": data.key, "ipc": ipc, "seed": seed,
+                                      method: config}, sort_keys=True).encode(),
+                          digest_size=12).hexdigest()
+    return artifacts_dir / "work" / f"{method}-{job}"
+
+
+class PixelSet:
+    """``ipc`` standardised images per class, initialised from distinct random real images
+    (drawn with ``rng``), optimised by SGD on the pixels; checkpointed in ``workdir``.
+
+    Raises:
+        ValueError: IPC below 1, or a class with fewer than ``ipc`` training images.
+    """
+
+    def __init__(self, data: PreparedData, ipc: int, *, lr: float, momentum: float,
+                 rng: torch.Generator, device: torch.device, method: str, workdir: Path):
+        if ipc < 1:
+            raise ValueError(f"ipc must be at least 1, got {ipc}")
+        k = data.num_classes
+        init = class_balanced_indices(data.train_labels, ipc, k, rng)
+        if len(init) != ipc * k:
+            raise ValueError(f"every class needs at least {ipc} training images for "
+                             f"{method} init")
+        self.data, self.ipc, self.rng, self.device = data, ipc, rng, device
+        self.images = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
+        self.labels = data.train_labels[init].clone()
+        self.optimizer = torch.optim.SGD([self.images], lr=lr, momentum=momentum)
+        self.by_class = [torch.nonzero(data.train_labels == c).flatten() for c in range(k)]
+        self.checkpoint = workdir / "checkpoint.pt"
+
+    def resume(self) -> int:
+        """Restore images, optimiser and RNG from the checkpoint; the iteration to start at."""
+        if not self.checkpoint.is_file():
+            return 0
+        blob = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        with torch.no_grad():
+            self.images.copy_(blob["images"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.rng.set_state(blob["rng"])
+        return blob["iteration"]
+
+    def save(self, iteration: int) -> None:
+        atomic_save({"images": self.images.detach(), "optimizer": self.optimizer.state_dict(),
+                     "rng": self.rng.get_state(), "iteration": iteration}, self.checkpoint)
+
+    def of_class(self, c: int) -> torch.Tensor:
+        return self.images[c * self.ipc:(c + 1) * self.ipc]
+
+    def real_batch(self, c: int, n: int) -> torch.Tensor:
+        """``n`` random real training images of class ``c`` (with replacement), standardised."""
+        pool = self.by_class[c]
+        pick = pool[torch.randint(len(pool), (n,), generator=self.rng)]
+        return self.data.normalize(self.data.train_images[pick]).to(self.device)
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def result(self) -> ProxySet:
+        return ProxySet(self.images.detach().cpu().float().contiguous(), self.labels)
