@@ -110,7 +110,8 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
     return ProxySet(syn.detach().cpu().float().contiguous(), labels)
 
 
-@register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC")
+@register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC",
+                options=DMConfig)
 def build_dm(data: PreparedData, *, ipc: int, seed: int, options: dict,
              artifacts_dir: Path) -> ProxySet:
     """``options``: fields of DMConfig (defaults from the DM paper)."""
