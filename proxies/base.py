@@ -147,7 +147,7 @@ class ProxyRequest:
     def __post_init__(self) -> None:
         spec = get_proxy(self.method)
         if spec.uses_ipc and self.ipc < 1:
-            raise ValueError(f"ipc must be at least 1, got {self.ipc}")
+            raise ValueError(f"--ipc must be at least 1, got {self.ipc}")
         if self.seed < 0:
             raise ValueError(f"proxy seed must be >= 0, got {self.seed}")
         if self.artifact and spec.consumes is None:
@@ -169,5 +169,5 @@ class ProxyRequest:
         if self.ipc > smallest:
             name = data.class_names[int(counts.argmin())]
             raise ValueError(f"--ipc {self.ipc} is more than the {smallest} training images of "
-                             f"class {name!r}; {self.method} picks real images, so pass --ipc "
+                             f"class {name!r}; {self.method} uses real images, so pass --ipc "
                              f"{smallest} or less (or more data: --per-class)")

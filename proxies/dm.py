@@ -42,8 +42,8 @@ class DMConfig:
         for name in ("iterations", "batch_real", "width", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DM {name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0 or self.momentum < 0:
-            raise ValueError(f"DM lr must be positive and momentum >= 0, got {self.lr} and "
+        if self.lr < 0 or self.momentum < 0:
+            raise ValueError(f"DM lr and momentum must be >= 0, got {self.lr} and "
                              f"{self.momentum}")
         DSAConfig(self.augment).families  # noqa: B018  (raises for an unknown DSA family)
 

@@ -77,6 +77,13 @@ class FidelityPreset:
                 raise ValueError(f"--option names unknown proxy {method!r}; registered: "
                                  f"{', '.join(registered)}")
             get_proxy(method).check_options(options)
+        _build("elf_options", ElfConfig, self.elf_options)
+        for method, options in self.distill.items():
+            kind = get_proxy(method).consumes if method in registered else None
+            if kind is None:
+                raise ValueError(f"distill options name {method!r}, which samples from no "
+                                 "distilled artifact")
+            _build(f"{method} distill options", distiller_of(kind).config, options)
 
     def check_data(self, data: PreparedData) -> list[str]:
         """The sampled architectures, once each runs on the data's images and each data
@@ -93,6 +100,14 @@ class FidelityPreset:
     def data_config(self, path: str) -> DataConfig:
         return DataConfig(path=path, resize=self.resize, classes=self.classes,
                           per_class=self.per_class, test_per_class=self.test_per_class)
+
+
+def _build(what: str, config: type, options: dict) -> None:
+    """Build ``config(**options)`` to validate it; an unknown field is a one-line ValueError."""
+    try:
+        config(**options)
+    except TypeError as exc:
+        raise ValueError(f"bad {what} {options}: {exc}") from None
 
 
 # D3 at a CPU budget: the trajectory term with a small expert beats MMD alone at half the

@@ -53,6 +53,8 @@ CASES: list[tuple[str, str]] = [
     (f"search --prune median --report-every 0 --archs {ARCH}",
      "--prune needs --report-every of at least 1 epoch, got 0"),
     ("search --strategy nope", "unknown strategy 'nope'"),
+    (f"search --ipc 2 --elf --elf-feature-epochs 0 --archs {ARCH}",
+     "--elf-feature-epochs must be at least 1, got 0"),
     # data flags and paths
     ("data --data {tmp}/nowhere", "nowhere"),
     ("data --resize 0", "--resize must be at least 1, got 0"),
