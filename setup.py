@@ -14,16 +14,18 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "sqlalchemy>=2.0,<3",
+        "filelock>=3.4",  # study locks beside a SQLite file (the nni extra caps it below 3.12)
         "optuna>=4.9",  # RetryHeartbeatStaleTrialCallback, heartbeat_stale_trial_callback
         "pillow>=9",
         "tqdm>=4.60",
         "rich>=13",
         "matplotlib>=3.7",
-        "filelock>=3.10",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.5", "import-linter>=2.1"],
-        "postgres": ["psycopg2-binary>=2.9"],
+        # SQLAlchemy 2.1 maps postgresql:// to psycopg 3; postgresql+psycopg2:// also works
+        # where psycopg2 is installed
+        "postgres": ["psycopg[binary]>=3.1"],
         "dashboard": ["optuna-dashboard>=0.15"],
         "nni": ["nni>=3.0", "pytorch-lightning>=2.0", "torchmetrics>=1.0"],
     },

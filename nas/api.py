@@ -191,7 +191,9 @@ class Evaluator:
                  search_id: int | None = None, on_epoch: EpochCallback | None = None
                  ) -> RunRecord:
         """Return the finished (or diverged) run of ``arch_id``, training it only if no such
-        run is stored yet; the run is committed before this returns."""
+        run is stored yet; the run is committed before this returns. When ``on_epoch``
+        raises (a pruner stopping the run), the run is committed with status "pruned", the
+        epoch and validation accuracy it stopped at, and the exception is re-raised."""
         key = run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config,
                       self.elf)
         done = get_run(self.db, key)
@@ -201,22 +203,43 @@ class Evaluator:
         spec = space.parse(arch_id)
         shape = dict(in_channels=self.data.channels, num_classes=self.data.num_classes,
                      im_size=self.data.im_size)
-        result = train(partial(space.build, spec, **shape), self.train_set, train_config,
-                       seed=seed, eval_sets=self.eval_sets, device=self.device,
-                       on_epoch=on_epoch, **self._elf_training(spec.width, seed))
-        run = RunRecord(
-            key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
-            proxy_id=self.proxy.id if self.proxy else None, seed=seed,
-            epochs=result.epochs_done,
-            config={"train": train_config.to_dict(), "source": self.source,
-                    "elf": self.elf.to_dict() if self.elf else None},
-            status=result.status, val_acc=result.accuracies.get("val"),
-            test_acc=result.accuracies.get("test"), train_loss=result.train_loss,
-            num_params=space.count_params(spec, **shape),
-            macs=space.count_macs(spec, **shape), wall_seconds=result.wall_seconds,
-            device=device_name(self.device), versions=versions(), search_id=search_id)
-        record_run(self.db, run, spec.params())
-        return run
+
+        def record(status: str, epochs: int, accuracies: dict, train_loss: float | None,
+                   wall_seconds: float) -> RunRecord:
+            run = RunRecord(
+                key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
+                proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
+                config={"train": train_config.to_dict(), "source": self.source,
+                        "elf": self.elf.to_dict() if self.elf else None},
+                status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
+                train_loss=train_loss, num_params=space.count_params(spec, **shape),
+                macs=space.count_macs(spec, **shape), wall_seconds=wall_seconds,
+                device=device_name(self.device), versions=versions(), search_id=search_id)
+            record_run(self.db, run, spec.params())
+            return run
+
+        stopped: list[tuple[int, float]] = []  # (epoch, val acc) at which on_epoch raised
+
+        def watched(epoch: int, val_acc: float) -> None:
+            try:
+                on_epoch(epoch, val_acc)
+            except BaseException:
+                stopped.append((epoch, val_acc))
+                raise
+
+        start = time.perf_counter()
+        try:
+            result = train(partial(space.build, spec, **shape), self.train_set, train_config,
+                           seed=seed, eval_sets=self.eval_sets, device=self.device,
+                           on_epoch=watched if on_epoch else None,
+                           **self._elf_training(spec.width, seed))
+        except BaseException:
+            if stopped:
+                epoch, val_acc = stopped[0]
+                record("pruned", epoch, {"val": val_acc}, None, time.perf_counter() - start)
+            raise
+        return record(result.status, result.epochs_done, result.accuracies, result.train_loss,
+                      result.wall_seconds)
 
 
 def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,

@@ -55,7 +55,8 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
     number of rows. JSON holds {"format_version", "dataset": {key, config}, "runs": [...]};
     CSV holds one row per run with ``train`` and ``versions`` as JSON strings."""
     kind = check_format(path)
-    rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)]
+    rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)
+            if r.status in ("finished", "diverged")]  # a pruned search run is no ground truth
     if not rows:
         raise ValueError(f"no ground-truth runs on dataset {dataset.key} to export; run "
                          "`nas ground-truth` first")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -77,7 +77,7 @@ class ProxyMethod:
 
     def check_options(self, options: dict) -> None:
         """Raise ValueError (one line) unless ``options`` are valid build options."""
-        given = {k: v for k, v in options.items() if k != "artifact"}
+        given = {k: v for k, v in options.items() if k not in ("artifact", "preset")}
         if not given:
             return
         if self.options is None:
@@ -171,3 +171,13 @@ class ProxyRequest:
             raise ValueError(f"--ipc {self.ipc} is more than the {smallest} training images of "
                              f"class {name!r}; {self.method} uses real images, so pass --ipc "
                              f"{smallest} or less (or more data: --per-class)")
+
+
+def options_config(options: dict, presets: dict) -> object:
+    """A preset (``options["preset"]``, default "paper") with the other options replacing
+    its fields."""
+    options = dict(options)
+    name = options.pop("preset", "paper")
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+    return replace(presets[name], **options)

@@ -1,7 +1,8 @@
 """Everything persistent: datasets, proxies, architectures, runs, searches (SQLAlchemy 2)."""
 
-from storage.db import DB_ENV, Database, StorageError, default_url
+from storage.db import DB_ENV, Database, default_url
 from storage.dialect import exclusive, is_sqlite, optuna_engine_kwargs
+from storage.errors import DatabaseUnreachableError, StorageError
 from storage.records import DatasetRecord, ProxyRecord, RunRecord
 from storage.repository import (
     add_proxy,
@@ -20,6 +21,7 @@ from storage.scores import ScoreRecord, get_score, list_scores, record_score
 __all__ = [
     "DB_ENV",
     "Database",
+    "DatabaseUnreachableError",
     "DatasetRecord",
     "ProxyRecord",
     "RunRecord",

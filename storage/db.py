@@ -12,16 +12,13 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.dialect import make_engine
+from storage.dialect import check_connection, make_engine
+from storage.errors import StorageError
 from storage.models import SCHEMA_VERSION, Base, Meta
 
 DB_ENV = "NAS_DB"
 DEFAULT_HOME = Path("nas-runs")  # project directory: database + artifacts, relative to cwd
 SCHEMA_ATTEMPTS = 5  # first-use schema creation racing other processes
-
-
-class StorageError(RuntimeError):
-    """A database operation failed or the schema does not match this code."""
 
 
 def default_url() -> str:
@@ -35,6 +32,7 @@ class Database:
         self.url = url or default_url()
         try:
             self.engine = make_engine(self.url)
+            check_connection(self.engine)  # one clear line, not the schema check's retries
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._ensure_schema()
         except SQLAlchemyError as exc:

@@ -18,8 +18,13 @@ from pathlib import Path
 from filelock import FileLock
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import OperationalError
+
+from storage.errors import DatabaseUnreachableError, StorageError
 
 SQLITE_BUSY_TIMEOUT_S = 60  # several local processes share a file: wait this long, don't fail
+CONNECT_TIMEOUT_S = 10  # a server host that does not answer fails in seconds, not TCP minutes
+POSTGRES_PORT = 5432  # libpq's default when the URL names none
 
 
 def is_sqlite(url: str) -> bool:
@@ -42,20 +47,70 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get their directory, WAL and a busy timeout."""
+def server_connect_args(url: str | URL) -> dict:
+    """Driver arguments for a server database (none for SQLite): a connect timeout."""
+    return {} if make_url(url).get_backend_name() == "sqlite" \
+        else {"connect_timeout": CONNECT_TIMEOUT_S}
+
+
+def unreachable_error(url: str | URL, exc: BaseException) -> DatabaseUnreachableError:
+    """A one-line error naming the server's host and port and the driver's reason, e.g.
+    ``cannot connect to the database server at db.lab:5432 (postgresql://me@db.lab/nas):
+    Connection refused``."""
+    parsed = make_url(url)
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    reason = text_.splitlines()[0].rpartition(": ")[2].strip() if text_ else ""
+    reason = reason or type(exc).__name__
+    where = f"{parsed.host or 'localhost'}:{parsed.port or POSTGRES_PORT}"
+    return DatabaseUnreachableError(
+        f"cannot connect to the database server at {where} "
+        f"({parsed.render_as_string(hide_password=True)}): {reason}")
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine; SQLite files get their directory, WAL and a busy timeout; a server
+    gets a connect timeout. ``postgresql://`` uses psycopg (3), ``postgresql+psycopg2://``
+    psycopg2 where that is installed.
+
+    Raises:
+        StorageError: the URL's driver module is not installed.
+    """
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not is_sqlite(url))
+    kwargs.setdefault("connect_args", server_connect_args(url))
+    try:
+        engine = create_engine(url, pool_pre_ping=not is_sqlite(url), **kwargs)
+    except ImportError as exc:
+        raise StorageError(
+            f"the database URL {make_url(url).render_as_string(hide_password=True)} needs the "
+            f"Python module {exc.name!r}; `pip install 'nas-proxy[postgres]'` installs psycopg "
+            "for postgresql:// URLs") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def check_connection(engine: Engine) -> None:
+    """Open one connection to a server database (SQLite files need none).
+
+    Raises:
+        DatabaseUnreachableError: the server refused, timed out or rejected the login.
+    """
+    if engine.dialect.name == "sqlite":
+        return
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise unreachable_error(engine.url, exc) from exc
+
+
 def optuna_engine_kwargs(url: str) -> dict:
-    """``engine_kwargs`` for Optuna's RDBStorage on ``url`` (SQLite: the same busy timeout)."""
-    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if is_sqlite(url) else {}
+    """``engine_kwargs`` for Optuna's RDBStorage on ``url``: SQLite's busy timeout, or a
+    server's connect timeout."""
+    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S} if is_sqlite(url)
+            else server_connect_args(url)}
 
 
 def _lock_key(name: str) -> int:
@@ -67,13 +122,17 @@ def _lock_key(name: str) -> int:
 @cache
 def _lock_engine(url: str, pid: int) -> Engine:
     """One engine per database and process for advisory locks (a forked child gets its own)."""
-    return create_engine(url, pool_pre_ping=True)
+    return make_engine(url)
 
 
 @contextmanager
 def _postgres_lock(url: URL, name: str) -> Iterator[None]:
     engine = _lock_engine(url.render_as_string(hide_password=False), os.getpid())
-    with engine.connect() as conn:
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        raise unreachable_error(url, exc) from exc
+    with conn:
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(name)})
         conn.commit()
         try:

@@ -91,7 +91,7 @@ class Run(Base):
     seed: Mapped[int] = mapped_column(Integer)
     epochs: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict] = mapped_column(JSON)  # train config + evaluation options
-    status: Mapped[str] = mapped_column(String(16))  # finished | diverged | failed
+    status: Mapped[str] = mapped_column(String(16))  # finished | diverged | pruned
     val_acc: Mapped[float | None] = mapped_column(Float)
     test_acc: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)

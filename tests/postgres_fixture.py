@@ -79,7 +79,7 @@ def postgres_server() -> Iterator[str]:
     _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
           "-w", "-t", "60", "start"], user)
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"  # the README's form
     finally:
         _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
         shutil.rmtree(root, ignore_errors=True)

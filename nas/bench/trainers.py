@@ -45,9 +45,10 @@ def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
     criterion = nn.CrossEntropyLoss()
     start = time.perf_counter()
     for epoch in range(config.epochs):
-        if epoch == int(config.epochs * config.lr_decay_at) and epoch > 0:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * 0.1
+        if epoch == int(config.epochs * config.lr_decay_at) and epoch > 0:  # fresh SGD
+            optimizer = torch.optim.SGD(net.parameters(), lr=config.lr * 0.1,
+                                        momentum=config.momentum,
+                                        weight_decay=config.weight_decay)
         net.train()
         for x, y in loader:
             loss = criterion(net(dsa(x, generator)), y)

@@ -71,12 +71,13 @@ class PretrainCommand:
 
 class DistillCommand:
     help = ("distil the dataset: into a generator (d2m), latent priors + decoder (d3) or "
-            "pixels for one IPC (dm)")
+            "pixels for one IPC (dm, dsa, datadam)")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--method", required=True, choices=DISTILL_METHODS)
         parser.add_argument("--ipc", type=int, default=None,
-                            help="images per class (dm: required; d2m/d3: also sample this set)")
+                            help="images per class (dm, dsa, datadam: required; d2m, d3: also "
+                                 "sample this set)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--generator", default=None,
                             help="d2m: hash (prefix) of the pre-trained generator to refine "
@@ -95,7 +96,7 @@ class DistillCommand:
             if distiller.kind is None else None  # dm: a proxy set of real-initialised images
         db, data, dataset = open_dataset(args, request.check_data if request else None)
         record = distiller.distil(db, data, dataset, config, seed=args.seed, **options)
-        if distiller.kind is None:  # a proxy set (dm)
+        if distiller.kind is None:  # a pixel-space proxy set (dm, dsa, datadam)
             console.print(f"proxy {record.label} ({record.key}) built in "
                           f"{record.build_seconds:.1f}s -> {record.artifact_path}")
             return 0

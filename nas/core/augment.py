@@ -18,7 +18,15 @@ DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # DSA / DM / D2M evalu
 
 @dataclass(frozen=True)
 class DSAConfig:
-    """Parameters of each family (values of the DSA reference implementation)."""
+    """Parameters of each family, the DSA reference implementation's (``ParamDiffAug``).
+
+    Ranges drawn per image (or once per siamese batch), see docs/papers.md:
+    brightness + U(-0.5, 0.5) * brightness; saturation x U(0, 1) * saturation; contrast x
+    U(0, 1) + contrast; crop: whole-pixel shifts uniform on -s..s with s = round(crop * size)
+    (4 at 32 px); cutout: a zeroed square of side round(cutout * size) (16 at 32 px) centred
+    uniformly, clipped at the borders; flip with probability ``flip``; scale: each axis
+    U(1 / scale, scale); rotate: U(-rotate, rotate) degrees.
+    """
 
     strategy: str = DEFAULT_STRATEGY
     brightness: float = 1.0
@@ -75,10 +83,8 @@ class DSA:
         r = _rand(n, generator, siamese, k=3)
         if family == "color":
             values = (r[:, 0] - 0.5) * c.brightness, r[:, 1] * c.saturation, r[:, 2] + c.contrast
-        elif family == "crop":
-            values = ((r[:, :2] - 0.5) * 2 * c.crop,)
-        elif family == "cutout":
-            values = (r[:, :2],)
+        elif family in ("crop", "cutout"):
+            values = (r[:, :2],)  # uniforms, made whole pixels once the image size is known
         elif family == "flip":
             values = (r[:, 0] < c.flip,)
         elif family == "scale":
@@ -103,22 +109,31 @@ class DSA:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return (x - mean) * contrast.view(-1, 1, 1, 1).to(x.dtype) + mean
 
-    def _crop(self, x, shift):
-        n = len(x)
+    def _crop(self, x, u):
+        """Translate by whole pixels, each of -s..s equally likely (s = round(crop * size), 4 at
+        32 px); uncovered pixels are zero, as with the reference's pad-and-crop."""
+        n, _, h, w = x.shape
+        sizes = torch.tensor([w, h], device=x.device)  # theta's columns: x (width), then y
+        reach = torch.floor(sizes * self.config.crop + 0.5)
+        shift = (torch.floor(u * (2 * reach + 1)).clamp(max=2 * reach) - reach)  # (n, 2)
         theta = torch.zeros(n, 2, 3, device=x.device)
         theta[:, 0, 0] = theta[:, 1, 1] = 1
-        pixels = torch.round(shift * x.shape[-1]) * 2 / (x.shape[-1] - 1)  # whole-pixel shifts
-        theta[:, :, 2] = pixels
+        theta[:, :, 2] = shift * 2 / (sizes - 1)  # align_corners=True: a pixel is 2/(size-1)
         return _affine(x, theta, mode="nearest")
 
-    def _cutout(self, x, centre):
+    def _cutout(self, x, u):
+        """Zero a square of side round(cutout * size) (16 at 32 px), clipped at the borders,
+        its centre uniform over the reference's positions (0..size for an even side)."""
         n, _, h, w = x.shape
-        half = int(self.config.cutout * h + 0.5) // 2
-        cy = (centre[:, 0] * h).long().view(n, 1, 1)
-        cx = (centre[:, 1] * w).long().view(n, 1, 1)
         ys = torch.arange(h, device=x.device).view(1, h, 1)
         xs = torch.arange(w, device=x.device).view(1, 1, w)
-        hole = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
+        hole = torch.ones(n, h, w, dtype=torch.bool, device=x.device)
+        for axis, (size, coords) in enumerate(((h, ys), (w, xs))):
+            side = int(size * self.config.cutout + 0.5)
+            positions = size + 1 - side % 2
+            centre = torch.floor(u[:, axis] * positions).clamp(max=positions - 1).long()
+            start = (centre - side // 2).view(n, 1, 1)
+            hole &= (coords >= start) & (coords < start + side)
         return x * (~hole).unsqueeze(1).to(x.dtype)
 
     def _flip(self, x, mask):

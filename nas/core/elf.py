@@ -1,11 +1,20 @@
 """ELF, EvaLuation with distillation Features (arXiv 2312.05598).
 
 When a candidate trains on a distilled set, a feature network trained on real data (the
-distillation network, ConvNet-3) supplies its shallow and deep features as extra targets for
-the candidate's first and last blocks, through small adapter heads (1x1 conv + adaptive
-average pooling) and MSE:
+distillation network, ConvNet-3) supervises the two sections of the candidate, split after
+its first block (docs/papers.md):
 
-    loss = CE + front * MSE(A_f(h_first), F_shallow) + rear * MSE(A_r(h_last), F_deep)
+- front: the candidate's first block regresses the feature network's first-block features
+  through an adapter (1x1 conv + adaptive average pooling), MSE;
+- rear: the candidate's remaining blocks and classifier learn to predict the labels from the
+  feature network's first-block features (adapted to the candidate's channels and size by a
+  1x1 conv + adaptive average pooling), cross-entropy. This is the seed's "the evaluation
+  model learns to predict labels based on ... the distillation model's features".
+
+    loss = CE(net(x), y) + front * MSE(A_f(h_first), F_1(x))
+           + rear * CE(rear_net(A_r(F_1(x))), y)
+
+``rear_target="features"`` keeps the earlier variant, MSE(A_r(h_last), F_deep(x)).
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ class ElfConfig:
     """ELF weights and the feature network; the paper tunes the weights per setting."""
 
     front: float = 1.0  # lambda_front: weight of the first-block feature loss
-    rear: float = 1.0  # lambda_rear: weight of the last-block feature loss
+    rear: float = 1.0  # lambda_rear: weight of the rear section's loss
+    rear_target: str = "labels"  # "labels": the candidate's rear predicts y from the feature
+    # net's features (ELF); "features": MSE of its last block to the deep features (variant)
     feature_arch: str = "d3-w128-relu-instance-avg"  # the distillation network (ConvNet-3)
     feature_epochs: int = 30  # its training on the real training split (literature protocol)
     feature_seed: int = 0
@@ -45,9 +56,15 @@ class ElfConfig:
                              f"{self.feature_epochs}")
         if self.feature_seed < 0:
             raise ValueError(f"ELF feature_seed must be >= 0, got {self.feature_seed}")
+        if self.rear_target not in REAR_TARGETS:
+            raise ValueError(f"unknown ELF rear target {self.rear_target!r}; choose from "
+                             f"{list(REAR_TARGETS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+REAR_TARGETS = ("labels", "features")
 
 
 def _blocks(net: ConvNet) -> tuple[nn.Module, nn.Module]:
@@ -104,9 +121,11 @@ class ElfLoss:
         probe = torch.zeros(1, feature_net.features[0].in_channels, im_size, im_size,
                             device=device)
         shallow, deep = self.targets(probe)
+        rear = (nn.Conv2d(shallow.shape[1], candidate_width, kernel_size=1)
+                if config.rear_target == "labels" else _adapter(candidate_width, deep.shape[1:]))
         self.adapters = build_seeded(lambda: nn.ModuleDict({
-            "front": _adapter(candidate_width, shallow.shape[1:]),
-            "rear": _adapter(candidate_width, deep.shape[1:])}), seed).to(device)
+            "front": _adapter(candidate_width, shallow.shape[1:]), "rear": rear}),
+            seed).to(device)
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,9 +141,13 @@ class ElfLoss:
         h_last = rest(h_first)
         logits = net.classifier(h_last.flatten(1))
         shallow, deep = self.targets(x)
+        if self.config.rear_target == "labels":  # the rear section reads the feature net's
+            fed = F.adaptive_avg_pool2d(self.adapters["rear"](shallow), h_first.shape[-2:])
+            rear = F.cross_entropy(net.classifier(rest(fed).flatten(1)), y)
+        else:
+            rear = F.mse_loss(self.adapters["rear"](h_last), deep)
         return {"ce": F.cross_entropy(logits, y),
-                "front": F.mse_loss(self.adapters["front"](h_first), shallow),
-                "rear": F.mse_loss(self.adapters["rear"](h_last), deep)}
+                "front": F.mse_loss(self.adapters["front"](h_first), shallow), "rear": rear}
 
     def __call__(self, net: ConvNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         t = self.terms(net, x, y)

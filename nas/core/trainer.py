@@ -40,7 +40,7 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_decay_at: float = 0.5  # lr x0.1 at half the epochs
+    lr_decay_at: float = 0.5  # lr x0.1 after half the epochs, momentum restarted
     augment: str = DEFAULT_STRATEGY  # DSA strategy; "none" disables
     eval_batch_size: int = 2048  # GPU; on CPU capped at CPU_EVAL_BATCH
     report_every: int = 0  # evaluate val every k epochs for pruning callbacks; 0 = only at the end
@@ -193,9 +193,10 @@ def train(
     n, history = len(labels), []
     start, epoch, epoch_loss = time.perf_counter(), 0, 0.0
     for epoch in range(1, config.epochs + 1):
-        if epoch == decay_epoch + 1 and decay_epoch > 0:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * 0.1
+        if epoch == decay_epoch + 1 and decay_epoch > 0:  # lr x0.1 with a fresh optimiser
+            # (momentum buffers dropped), as the reference evaluation loop does
+            optimizer = torch.optim.SGD(params, lr=config.lr * 0.1, momentum=config.momentum,
+                                        weight_decay=config.weight_decay)
         net.train()
         order = torch.randperm(n, generator=generator).to(device)
         loss_sum = torch.zeros((), device=device)

@@ -9,8 +9,8 @@ stored row (an artifact for gan/d2m/d3, a proxy set for dm).
 """
 
 from nas.distillers import d3 as _d3  # noqa: F401  (registers d3)
-from nas.distillers import dm as _dm  # noqa: F401  (registers dm)
 from nas.distillers import generators as _generators  # noqa: F401  (registers gan, d2m)
+from nas.distillers import pixels as _pixels  # noqa: F401  (registers dm, dsa, datadam)
 from nas.distillers.registry import (
     Distiller,
     distiller_of,

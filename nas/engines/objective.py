@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import optuna
 
+from nas import api
 from nas.core.trainer import EpochCallback
 from nas.engines.session import SearchSession
 from nas.engines.study import suggest_arch
@@ -51,7 +52,8 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
     to the toolkit's run table (linked to the search) before this returns.
 
     Raises:
-        optuna.TrialPruned: when pruning is on and the pruner stops the trial.
+        optuna.TrialPruned: when pruning is on and the pruner stops the trial (its run is
+            then stored with status "pruned", under the trial's ``run_key``).
     """
     config = session.config
     space = get_space(config.space)
@@ -60,6 +62,8 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
     trial.set_user_attr("proxy", session.source)
     trial.set_user_attr("seed", config.seed)
     _refuse_outside_space(session, trial, arch_id)
+    trial.set_user_attr("run_key", api.run_key(session.dataset, session.proxy, config.space,
+                                               arch_id, config.seed, config.train, config.elf))
     on_epoch = _pruning_callback(trial) if config.prune else None
     run = session.evaluator.evaluate(config.space, arch_id, config.train, config.seed,
                                      search_id=session.search_id, on_epoch=on_epoch)

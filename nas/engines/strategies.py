@@ -15,7 +15,7 @@ from nas.core.data import PreparedData
 from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
 from nas.engines.study import arch_id_of, arch_params, retrying
-from nas.engines.worker import FINISHED, TrialDone, ask, count, work
+from nas.engines.worker import DEAD_WORKER, FINISHED, TrialDone, ask, count, work
 from search_spaces import get_space
 
 ALIVE = (TrialState.WAITING, TrialState.RUNNING, *FINISHED)  # a point with one is not re-queued
@@ -83,9 +83,11 @@ def _trial_arch(trial: optuna.trial.FrozenTrial, session: SearchSession) -> str 
 
 def enqueue_grid(session: SearchSession) -> None:
     """Enqueue each grid point that has no waiting, running or finished trial yet (a point
-    whose trial failed is enqueued again, so a re-run resumes an interrupted grid)."""
+    whose trial failed is enqueued again, so a re-run resumes an interrupted grid). A trial
+    failed because its worker died covers its point: ``requeue_dead_trials`` copies it."""
     study = session.study
-    covered = {_trial_arch(t, session) for t in study.get_trials(deepcopy=False, states=ALIVE)}
+    covered = {_trial_arch(t, session) for t in study.get_trials(deepcopy=False)
+               if t.state in ALIVE or t.system_attrs.get(DEAD_WORKER)}
     space = get_space(session.config.space)
     for arch_id in grid_points(session.config):
         if arch_id not in covered:

@@ -11,20 +11,22 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
-from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from nas.engines.objective import run_trial
 from nas.engines.session import SearchSession
-from nas.engines.study import retrying
+from nas.engines.study import GRACE_FACTOR, retrying, running_heartbeats
 
 Claim = Callable[[SearchSession], optuna.Trial | None]
 TrialDone = Callable[[optuna.trial.FrozenTrial], None]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 IDLE_POLL_S = 5  # an idle worker re-checks for re-queued trials at most this often
+DEAD_WORKER = "nas:dead_worker"  # system attribute of a trial failed because its worker died
 
 
 @contextmanager
@@ -68,26 +70,55 @@ def _owner_is_gone(trial: optuna.trial.FrozenTrial) -> bool:
     return False
 
 
+def _dead_running_trials(session: SearchSession) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials whose worker is dead; call under the study lock. Dead: never beat (its
+    claimer records the first heartbeat before releasing the lock, so under the lock a trial
+    without one was claimed by a process that died in between), heartbeat older than the
+    grace period (any host), or process gone (this host, sooner)."""
+    now, beats = retrying(lambda: running_heartbeats(session.storage, session.study_id),
+                          session.url)
+    grace = timedelta(seconds=GRACE_FACTOR * session.config.heartbeat_seconds)
+    running = session.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [t for t in running if t._trial_id in beats and (
+        beats[t._trial_id] is None or now - beats[t._trial_id] > grace or _owner_is_gone(t))]
+
+
+def _has_retry(trials: list[optuna.trial.FrozenTrial], number: int) -> bool:
+    return any(t.system_attrs.get("retry_history", [])[-1:] == [number] for t in trials)
+
+
+def _enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a WAITING copy of ``trial`` (same parameters), with the system attributes of
+    Optuna's RetryHeartbeatStaleTrialCallback (``failed_trial``: the first of the series,
+    ``retry_history``), and without the dead-worker mark."""
+    attrs = {k: v for k, v in trial.system_attrs.items() if k != DEAD_WORKER}
+    attrs |= {"failed_trial": attrs.get("failed_trial", trial.number),
+              "retry_history": [*attrs.get("retry_history", []), trial.number]}
+    study.add_trial(optuna.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=trial.user_attrs, system_attrs=attrs))
+
+
 def requeue_dead_trials(session: SearchSession) -> None:
-    """Fail RUNNING trials whose worker died and put each back as a WAITING trial with the
-    same parameters (Optuna's retry callback); call under the study lock. A worker is dead
-    when its heartbeat is stale (any host) or, sooner, when its process is gone (this host)."""
-    study, storage = session.study, session.storage
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        retrying(lambda: fail_stale_trials(study), session.url)
-    retry = storage.get_heartbeat_stale_trial_callback()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _owner_is_gone(trial):
-            continue
-        tid = trial_id(session, trial)
+    """Fail RUNNING trials whose worker died and queue a WAITING copy of each with the same
+    parameters; call under the study lock. Each step can be interrupted (this process killed
+    too) and redone by the next caller without losing or doubling a point: a dead trial is
+    first marked, then failed, then copied, and a marked FAIL trial without a copy gets one.
+    A worker that was only stalled and finishes the trial first keeps its result (no copy)."""
+    study, storage, url = session.study, session.storage, session.url
+    for trial in _dead_running_trials(session):
         try:
-            failed = retrying(lambda t=tid: storage.set_trial_state_values(t, TrialState.FAIL),
-                              session.url)
+            retrying(lambda t=trial: storage.set_trial_system_attr(t._trial_id, DEAD_WORKER,
+                                                                   True), url)
+            retrying(lambda t=trial: storage.set_trial_state_values(t._trial_id,
+                                                                    TrialState.FAIL), url)
         except UpdateFinishedTrialError:  # it finished after all
             continue
-        if failed and retry is not None:
-            retry(study, storage.get_trial(tid))
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.system_attrs.get(DEAD_WORKER) \
+                and not _has_retry(trials, trial.number):
+            retrying(lambda t=trial: _enqueue_retry(study, t), url)
 
 
 def ask(study: optuna.Study, **kwargs) -> optuna.Trial:
@@ -109,7 +140,8 @@ def trial_id(session: SearchSession, trial: optuna.Trial) -> int:
 
 def claimed(session: SearchSession, trial: optuna.Trial | None) -> optuna.Trial | None:
     """Record a just-claimed trial's first heartbeat and its worker (host:pid) while still
-    holding the study lock: Optuna never takes a RUNNING trial without a heartbeat for dead."""
+    holding the study lock, so that a RUNNING trial seen under the lock without a heartbeat
+    is one whose claimer died before this point (``requeue_dead_trials`` re-queues it)."""
     if trial is not None:
         retrying(lambda: session.storage.record_heartbeat(trial_id(session, trial)),
                  session.url)
@@ -132,6 +164,8 @@ def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.
             value = run_trial(session, trial)
         except optuna.TrialPruned:
             return tell(state=TrialState.PRUNED)
+        except UpdateFinishedTrialError:  # failed as stale meanwhile: its re-queued copy counts
+            return session.storage.get_trial(trial_id(session, trial))
         except BaseException:
             tell(state=TrialState.FAIL)
             raise

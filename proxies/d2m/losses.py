@@ -5,6 +5,15 @@ L2-normalised per image; the class-wise means of real and synthetic maps are mat
 squared error, plus an MSE between class-wise mean final embeddings.
 Prediction matching (L_PM): KL(softmax(z_real / T) || softmax(z_syn / T)) over same-label pairs.
 Total: L_EM + lambda * L_PM.
+
+Reductions (docs/papers.md): each term is a per-class or per-pair average that does not grow
+with the size of what it compares, so lambda keeps its meaning whatever the number of
+classes, the batch size, the image size or the feature width:
+- attention, per layer: squared L2 distance of unit-norm maps (between 0 and 4 whatever H*W),
+  summed over the network's intermediate layers (paper Eq. 3);
+- final embedding: mean over its D features of the squared difference (the paper's MSE);
+- L_EM: mean over the classes present in both batches;
+- L_PM: KL summed over the K outputs (its definition), mean over the pairs.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ def embedding_matching_loss(real_maps: Sequence[torch.Tensor], syn_maps: Sequenc
                             real_embed: torch.Tensor, syn_embed: torch.Tensor,
                             real_labels: torch.Tensor, syn_labels: torch.Tensor, *,
                             p: float = 1.0) -> torch.Tensor:
-    """L_EM, summed over the classes present in both batches.
+    """L_EM, averaged over the classes present in both batches.
 
     Args:
         real_maps, syn_maps: per-layer feature maps (N, C_l, H_l, W_l), same layers in order.
@@ -44,8 +53,9 @@ def embedding_matching_loss(real_maps: Sequence[torch.Tensor], syn_maps: Sequenc
         p: exponent of the attention map.
 
     Returns:
-        Scalar: sum over classes of [sum over layers of ||mean a_real - mean a_syn||^2
-        + mean((mean e_real - mean e_syn)^2)].
+        Scalar: mean over classes of [sum over layers of ||mean a_real - mean a_syn||^2
+        + mean((mean e_real - mean e_syn)^2)]; does not change when classes with the same
+        per-class terms are added.
     """
     classes = torch.unique(real_labels)
     classes = classes[torch.isin(classes, syn_labels)]
@@ -56,7 +66,7 @@ def embedding_matching_loss(real_maps: Sequence[torch.Tensor], syn_maps: Sequenc
         loss = loss + diff.pow(2).sum()
     diff = (_class_means(real_embed.flatten(1), real_labels, classes)
             - _class_means(syn_embed.flatten(1), syn_labels, classes))
-    return loss + diff.pow(2).mean(dim=1).sum()
+    return (loss + diff.pow(2).mean(dim=1).sum()) / max(len(classes), 1)
 
 
 def prediction_matching_loss(real_logits: torch.Tensor, syn_logits: torch.Tensor, *,

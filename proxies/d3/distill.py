@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from nas.core.augment import DSA, AugParams, DSAConfig
@@ -94,6 +95,32 @@ def _take(params: AugParams | None, n: int) -> AugParams | None:
     return AugParams(params.family, tuple(v[:n] for v in params.values))
 
 
+def pool_features(net: nn.Module, real: torch.Tensor, syn: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings of a real and a synthetic batch under one pool network, comparable.
+
+    A network with batch norm is put in eval mode with running statistics set to the real
+    batch's, so every image (real or synthetic) goes through the same per-image function: a
+    synthetic image's features do not depend on the rest of the synthetic batch, and an image
+    gets the same features in either batch. Without this, each batch would be normalised by
+    its own statistics and the MMD would compare differently standardised features. Networks
+    without batch norm are used as they are. Only the synthetic features carry gradients.
+    The network's buffers and mode are modified.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        net.train()
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: after one batch, that batch's statistics
+        with torch.no_grad():
+            net.embed(real)
+        net.eval()
+    with torch.no_grad():
+        f_real = net.embed(real)
+    return f_real, net.embed(syn)
+
+
 def make_modules(config: D3Config, num_classes: int, channels: int, im_size: int,
                  seed: int) -> tuple[ClassPriors, Decoder]:
     """Priors and decoder initialised from ``seed`` only (global RNG untouched)."""
@@ -142,9 +169,8 @@ def distill_group(job: GroupJob) -> dict:
         net_seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
         net = build_seeded(pool[int(torch.randint(len(pool), (1,), generator=gen))], net_seed)
         net.requires_grad_(False)
-        with torch.no_grad():
-            f_real = net.embed(dsa.apply(real, _take(aug, len(real))))
-        f_syn = net.embed(dsa.apply(syn, _take(aug, len(syn))))
+        f_real, f_syn = pool_features(net, dsa.apply(real, _take(aug, len(real))),
+                                      dsa.apply(syn, _take(aug, len(syn))))
         scale = f_real.shape[1] ** 0.5  # distances O(1) whatever the feature width
         r, s = cfg.real_per_class, cfg.syn_per_class
         loss = sum(mmd2(f_real[c * r:(c + 1) * r] / scale, f_syn[c * s:(c + 1) * s] / scale,

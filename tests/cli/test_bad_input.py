@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import hashlib
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,9 @@ def prepare(root: Path) -> dict[str, str]:
     db = f"sqlite:///{root / 'nas.db'}"
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["data", "--data", str(data), "--db", db]) == 0
+    gc.collect()  # close the call's connections, then move the WAL into the file: from here
+    with contextlib.closing(sqlite3.connect(root / "nas.db")) as conn:  # on, any change shows
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _write_csv(tmp / "nocolumns.csv", ["a", "b"], [[1, 2]])
     _write_csv(tmp / "extra.csv", [*COLUMNS, "colour"], [])
     row = {"dataset_key": "other", "space": "convnet720", "arch_id": ARCH, "seed": 0,
@@ -148,7 +153,10 @@ def run(argv: list[str]) -> tuple[int, str, str]:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Of the SQLite file and its write-ahead log (where a commit lands first)."""
+    wal = path.with_name(path.name + "-wal")
+    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+                          ).hexdigest()
 
 
 @pytest.fixture(scope="module")

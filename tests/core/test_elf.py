@@ -47,7 +47,8 @@ def test_elf_adds_front_and_rear_feature_terms_with_their_weights(tiny):
     data, db, _ = tiny
     fnet = feature_network(data, FAST, db.home / "artifacts")
     net, (x, y) = _candidate(data), _batch(data)
-    loss = ElfLoss(fnet, 32, ElfConfig(front=0.3, rear=2.0), im_size=16, seed=0)
+    loss = ElfLoss(fnet, 32, ElfConfig(front=0.3, rear=2.0, rear_target="features"),
+                   im_size=16, seed=0)
     # independent computation: a d2 block is conv, norm, act, pool (4 layers)
     front = F.mse_loss(loss.adapters["front"](net.features[:4](x)), fnet.features[:4](x))
     rear = F.mse_loss(loss.adapters["rear"](net.features(x)), fnet.features(x))

@@ -23,13 +23,13 @@ def test_every_consumed_artifact_kind_has_one_distiller_and_one_making_command()
     for kind in (*consumed, GAN_GENERATOR):
         assert distiller_of(kind).kind == kind and kind in MADE_BY
     assert distiller_of(D2M_GENERATOR).refines == GAN_GENERATOR
-    assert set(list_distillers()) == {"gan", "d2m", "d3", "dm"}
+    assert set(list_distillers()) == {"gan", "d2m", "d3", "dm", "dsa", "datadam"}
     assert get_distiller("dm").needs_ipc and get_distiller("dm").kind is None
 
 
 def test_unknown_distiller_names_the_registered_ones():
-    with pytest.raises(ValueError, match="available: d2m, d3, dm, gan"):
-        get_distiller("dsa")
+    with pytest.raises(ValueError, match="available: d2m, d3, datadam, dm, dsa, gan"):
+        get_distiller("cafe")
 
 
 @pytest.fixture

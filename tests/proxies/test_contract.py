@@ -16,7 +16,12 @@ from storage import Database
 from tests.datasets import write_image_folder
 
 SAMPLED = [m for m in list_proxies() if get_proxy(m).uses_ipc]
-TINY_OPTIONS = {"dm": DMConfig(iterations=2, batch_real=8, width=32).to_dict()}
+TINY_OPTIONS = {
+    "dm": DMConfig(iterations=2, batch_real=8, width=32).to_dict(),
+    "dsa": {"preset": "cpu", "iterations": 1, "batch_real": 8, "width": 32, "outer_loop": 1,
+            "inner_loop": 1},
+    "datadam": {"preset": "cpu", "iterations": 2, "batch_real": 8, "width": 32},
+}
 TINY_DISTILL = {  # artifact kind -> the smallest config that exercises the distiller
     "gan-generator": PretrainConfig(iterations=2, batch_size=8, d_steps=1, checkpoint_every=2,
                                     ema_start=0, standing_batches=1),

@@ -27,9 +27,24 @@ def test_attention_map_power_p_squares_before_summing():
     assert torch.allclose(attention_map(f, p=2), expected)
 
 
-def test_attention_map_is_scale_invariant():
-    f = torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(attention_map(f), attention_map(7.5 * f), atol=1e-6)
+def _attention_by_definition(f, p):
+    """sum_c |f[n, c, h, w]|^p for each position, divided by the L2 norm over positions."""
+    n, c, h, w = f.shape
+    rows = []
+    for i in range(n):
+        a = [sum(abs(float(f[i, k, y, x])) ** p for k in range(c))
+             for y in range(h) for x in range(w)]
+        norm = math.sqrt(sum(v * v for v in a))
+        rows.append([v / norm for v in a])
+    return torch.tensor(rows)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 4.0])
+def test_attention_map_matches_its_definition(p):
+    f = torch.randn(3, 4, 3, 5, generator=torch.Generator().manual_seed(0))
+    expected = _attention_by_definition(f, p)
+    assert torch.allclose(attention_map(f, p), expected, atol=1e-6)
+    assert torch.allclose(attention_map(7.5 * f, p), expected, atol=1e-6)  # scale-free
 
 
 def _maps(values):  # attention-ready maps (N, 1, 1, 2): the attention is |values| normalised
@@ -54,12 +69,12 @@ def test_embedding_matching_compares_class_means_not_samples():
     assert embedding_matching_loss(maps, swapped, real_e, syn_e, y, y).item() == 0.0
 
 
-def test_embedding_matching_sums_over_classes():
+def test_embedding_matching_averages_over_classes():
     y = torch.tensor([0, 1])
     real_e, syn_e = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [0.0]])
     maps = [_maps([[1.0, 0.0], [1.0, 0.0]])]
     loss = embedding_matching_loss(maps, maps, real_e, syn_e, y, y)
-    assert loss.item() == pytest.approx(1.0 + 9.0)
+    assert loss.item() == pytest.approx((1.0 + 9.0) / 2)
 
 
 def _kl(p, q):
@@ -87,9 +102,17 @@ def test_prediction_matching_divides_logits_by_temperature_and_averages_pairs():
     assert at_t4 < prediction_matching_loss(real, syn, temperature=1.0).item()
 
 
-def test_prediction_matching_is_zero_for_equal_logits():
-    z = torch.randn(5, 10, generator=torch.Generator().manual_seed(1))
-    assert prediction_matching_loss(z, z.clone()).item() == pytest.approx(0.0, abs=1e-7)
+def test_prediction_matching_is_kl_real_to_synthetic_at_t4_by_default():
+    gen = torch.Generator().manual_seed(1)
+    real, syn = torch.randn(5, 10, generator=gen) * 3, torch.randn(5, 10, generator=gen) * 3
+    pairs = [(torch.softmax(r / 4, 0).tolist(), torch.softmax(s / 4, 0).tolist())
+             for r, s in zip(real, syn, strict=True)]
+    expected = sum(_kl(p, q) for p, q in pairs) / len(pairs)  # KL(p_real || p_syn), T = 4
+    reverse = sum(_kl(q, p) for p, q in pairs) / len(pairs)
+    assert prediction_matching_loss(real, syn).item() == pytest.approx(expected, rel=1e-5)
+    assert prediction_matching_loss(syn, real).item() == pytest.approx(reverse, rel=1e-5)
+    assert abs(expected - reverse) > 1e-3 * expected  # the direction is visible in the value
+    assert prediction_matching_loss(real, real.clone()).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_d2m_loss_weights_prediction_by_lambda_and_switches_terms():

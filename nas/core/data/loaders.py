@@ -6,8 +6,10 @@ format, hashes the source's bytes and caches the decoded tensors under that hash
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
+import os
 import pickle
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -96,11 +98,42 @@ def hash_files(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+# The only globals a CIFAR batch refers to (written by Python 2 or 3, numpy 1 or 2):
+# array reconstruction and the codec Python 3 uses for bytes in protocol-2 pickles.
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles containers, bytes, numbers and numpy arrays only. Any other global (such as
+    a function a crafted file would call) is refused, so loading a batch cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _CIFAR_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (a CIFAR batch "
+                                         "holds only numpy arrays and lists)") from None
+
+
 def _read_cifar(files: list[Path]) -> tuple:
     def unpickle(path: Path) -> dict:
         try:
             with open(path, "rb") as f:
-                return pickle.load(f, encoding="bytes")
+                return _ArrayUnpickler(f, encoding="bytes").load()
         except Exception as exc:  # pickle raises many types on corrupt input
             raise DataError(f"corrupt CIFAR batch {path}: {exc}; {EXPECTED_LAYOUTS}") from exc
 
@@ -183,8 +216,6 @@ def _read_image_folder(root: Path, files: list[Path]) -> tuple:
 
 
 def default_cache_dir() -> Path:
-    import os
-
     base = os.environ.get("NAS_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nas-proxy"
     return Path(base)
@@ -202,9 +233,9 @@ def load_raw(root: str | Path, *, cache_dir: Path | None = None) -> RawDataset:
     name = f"{fmt}-{content_hash}-v{CACHE_FORMAT}.pt"
     cache = (cache_dir or default_cache_dir()) / "datasets" / name
     if cache.is_file():
-        try:
-            return RawDataset(**torch.load(cache, weights_only=False))
-        except Exception:  # a truncated cache file is rebuilt below
+        try:  # weights_only: tensors and plain values, never code a crafted file would run
+            return RawDataset(**torch.load(cache, weights_only=True))
+        except Exception:  # a truncated, foreign or crafted cache file is rebuilt below
             cache.unlink(missing_ok=True)
     if fmt == "cifar-batches":
         train, test, names = _read_cifar(files)
@@ -216,7 +247,7 @@ def load_raw(root: str | Path, *, cache_dir: Path | None = None) -> RawDataset:
         raise DataError(f"{root}: image and label counts differ; {EXPECTED_LAYOUTS}")
     raw = RawDataset(train[0], train[1], test[0], test[1], names, content_hash, fmt)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # processes decoding at once don't collide
     torch.save(raw.__dict__, tmp)
     tmp.replace(cache)
     return raw

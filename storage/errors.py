@@ -1,0 +1,9 @@
+"""The storage layer's errors."""
+
+
+class StorageError(RuntimeError):
+    """A database operation failed or the schema does not match this code."""
+
+
+class DatabaseUnreachableError(StorageError):
+    """A database server refused the connection, did not answer, or rejected the login."""
