@@ -50,7 +50,8 @@ class PretrainCommand:
         config = config_from_args(distiller.config, args)
         distiller.check(seed=args.seed, ipc=None)
         if args.from_checkpoint and not args.from_checkpoint.is_file():
-            raise ValueError(f"--from-checkpoint {args.from_checkpoint} is not a file")
+            raise ValueError(f"--from-checkpoint {args.from_checkpoint} does not exist "
+                             "(or is not a file)")
 
         def check(data: PreparedData) -> None:  # the generator fits the data (width, size)
             if not args.from_checkpoint:

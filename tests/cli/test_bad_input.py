@@ -89,7 +89,7 @@ CASES: list[tuple[str, str]] = [
     ("pretrain --lr-g 0", "--lr-g and --lr-d must be positive, got 0.0"),
     ("pretrain --width 0", "--width must be at least 1, got 0"),
     ("pretrain --resize 12", "power of two >= 8, got 12"),
-    ("pretrain --from-checkpoint {tmp}/nope.pt", "nope.pt is not a file"),
+    ("pretrain --from-checkpoint {tmp}/nope.pt", "nope.pt does not exist"),
     # benchmarks: presets, overrides, --option
     ("bench fidelity --preset huge", "unknown preset 'huge'"),
     ("bench fidelity --sample 0", "--sample must be at least 1, got 0"),
