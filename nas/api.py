@@ -128,6 +128,17 @@ class EvaluationPlan:
     seed: int = 0
     search_id: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+
+    def check_data(self, data: PreparedData) -> None:
+        """Raise InvalidArchitectureError unless every architecture runs on the data's image
+        size (call before opening the database, so bad input writes nothing)."""
+        space = get_space(self.space)
+        for arch_id in self.arch_ids:
+            space.check_input_size(space.parse(arch_id), data.im_size)
+
 
 ELF_NEEDS_PROXY = "ELF supervises training on a distilled set; drop --elf for full-data runs"
 
@@ -237,9 +248,7 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
                            ) -> list[RunRecord]:
     """Train every architecture of ``plan``, skipping finished ones; each run is committed as
     soon as it ends, so an interrupted call loses only the run in flight."""
-    space = get_space(plan.space)
-    for arch_id in plan.arch_ids:  # fail before any training, not halfway through
-        space.check_input_size(space.parse(arch_id), data.im_size)
+    plan.check_data(data)  # fail before any training, not halfway through
     evaluator = Evaluator(db, data, dataset, proxy, elf)
     results = []
     bar = tqdm(plan.arch_ids, desc=f"train on {evaluator.source}", unit="arch",

@@ -43,7 +43,7 @@ def _row(dataset: DatasetRecord, run: RunRecord) -> dict:
             "wall_seconds": run.wall_seconds, "device": run.device, "versions": run.versions}
 
 
-def _format(path: Path) -> str:
+def check_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
         raise ValueError(f"ground-truth file {path} must end in .csv or .json")
@@ -54,7 +54,7 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
     """Write every full-data run of ``dataset`` to ``path`` (.csv or .json); returns the
     number of rows. JSON holds {"format_version", "dataset": {key, config}, "runs": [...]};
     CSV holds one row per run with ``train`` and ``versions`` as JSON strings."""
-    kind = _format(path)
+    kind = check_format(path)
     rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)
             if r.status in ("finished", "diverged")]  # a pruned search run is no ground truth
     if not rows:
@@ -75,8 +75,22 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
     return len(rows)
 
 
+def _check_columns(names: list[str] | None, where: str) -> None:
+    """Raise ValueError naming the missing and the unexpected columns, if any."""
+    given = {LEGACY_COLUMNS.get(n, n) for n in names or ()}
+    missing = [c for c in COLUMNS if c not in given]
+    extra = sorted(given - set(COLUMNS))
+    problems = ([f"missing column(s) {missing}"] if missing else []) + (
+        [f"unexpected column(s) {extra}"] if extra else [])
+    if problems:
+        raise ValueError(f"{where}: {'; '.join(problems)}; write the file with "
+                         "`nas ground-truth --export`")
+
+
 def _read(path: Path) -> list[dict]:
-    kind = _format(path)
+    kind = check_format(path)
+    if not path.is_file():
+        raise ValueError(f"ground-truth file {path} does not exist (or is not a file)")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -84,16 +98,22 @@ def _read(path: Path) -> list[dict]:
     try:
         if kind == "json":
             rows = json.loads(text)["runs"]
+            for i, row in enumerate(rows, start=1):
+                _check_columns(list(row), f"{path} run {i}")
         else:
+            reader = csv.DictReader(text.splitlines())
+            _check_columns(reader.fieldnames, str(path))
             rows = []
-            for raw in csv.DictReader(text.splitlines()):
+            for raw in reader:
                 row: dict = dict(raw)
                 for k in _JSON_COLUMNS:
                     row[k] = json.loads(row[k])
                 rows.append(row)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a ground-truth export ({exc!r}); write one with "
                          "`nas ground-truth --export`") from None
+    if not rows:
+        raise ValueError(f"{path} holds no ground-truth runs")
     return [_clean(row, path, i) for i, row in enumerate(rows, start=1)]
 
 
@@ -121,24 +141,47 @@ def _clean(row: dict, path: Path, line: int) -> dict:
     return out
 
 
-def import_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> ImportSummary:
-    """Store the rows of ``path`` that belong to ``dataset`` as full-data runs, keyed exactly
-    as ``nas ground-truth`` keys its own (so they are reused, never retrained). The whole file
-    is validated before anything is written; runs already stored here are kept.
+@dataclass(frozen=True)
+class GroundTruthFile:
+    """A validated ground-truth file: the rows of one dataset, and how many were of others."""
+
+    path: Path
+    rows: list[dict]
+    other_dataset: int
+
+
+def read_ground_truth(path: Path, dataset_key: str) -> GroundTruthFile:
+    """Read and validate the whole file (no database needed, so a bad file writes nothing).
 
     Raises:
-        ValueError: unreadable or malformed file (the database is unchanged), or no row
-            matches this dataset (the message names the keys found).
+        ValueError: unreadable or malformed file, missing or unexpected columns (named), no
+            runs, or no row of ``dataset_key`` (the message names the keys found).
     """
     rows = _read(path)
-    mine = [r for r in rows if r["dataset_key"] == dataset.key]
-    if rows and not mine:
+    mine = [r for r in rows if r["dataset_key"] == dataset_key]
+    if not mine:
         keys = sorted({r["dataset_key"] for r in rows})
-        raise ValueError(f"{path} holds ground truth of dataset(s) {keys}, not of {dataset.key}; "
+        raise ValueError(f"{path} holds ground truth of dataset(s) {keys}, not of {dataset_key}; "
                          "prepare the data with the same flags (--resize, --classes, "
                          "--per-class, ...) as where it was measured")
+    return GroundTruthFile(path, mine, len(rows) - len(mine))
+
+
+def import_ground_truth(db: Database, dataset: DatasetRecord, source: Path | GroundTruthFile
+                        ) -> ImportSummary:
+    """Store the rows of ``source`` (a path, or a file ``read_ground_truth`` validated) that
+    belong to ``dataset`` as full-data runs, keyed exactly as ``nas ground-truth`` keys its own
+    (so they are reused, never retrained). The whole file is validated before anything is
+    written; runs already stored here are kept.
+
+    Raises:
+        ValueError: see ``read_ground_truth`` (the database is unchanged).
+    """
+    table = source if isinstance(source, GroundTruthFile) else read_ground_truth(source,
+                                                                                 dataset.key)
+    path = table.path
     imported = present = 0
-    for r in mine:
+    for r in table.rows:
         key = run_key(dataset, None, r["space"], r["arch_id"], r["seed"], r["train_config"])
         if get_run(db, key) is not None:
             present += 1
@@ -153,4 +196,4 @@ def import_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> Imp
             wall_seconds=r["wall_seconds"], device=r["device"], versions=r["versions"])
         record_run(db, run, get_space(r["space"]).parse(r["arch_id"]).params())
         imported += 1
-    return ImportSummary(imported, present, len(rows) - len(mine))
+    return ImportSummary(imported, present, table.other_dataset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +71,25 @@ class ProxyMethod:
     uses_ipc: bool = True
     consumes: str | None = None  # kind of stored artifact (proxies.artifacts) whose content
     # hash the build receives as options["artifact"]
+    generates: bool = False  # makes its images (any IPC), rather than picking or starting
+    # from real ones, which bounds the IPC by the real images of each class
+    options: type | None = None  # dataclass of the build options it accepts (None: none)
+
+    def check_options(self, options: dict) -> None:
+        """Raise ValueError (one line) unless ``options`` are valid build options."""
+        given = {k: v for k, v in options.items() if k not in ("artifact", "preset")}
+        if not given:
+            return
+        if self.options is None:
+            raise ValueError(f"proxy {self.name!r} takes no build options, got {sorted(given)}")
+        known = [f.name for f in fields(self.options)]
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {self.name} option(s) {unknown}; choose from {known}")
+        try:
+            self.options(**given)
+        except TypeError as exc:
+            raise ValueError(f"bad {self.name} options {given}: {exc}") from None
 
 
 class UnknownProxyError(KeyError):
@@ -82,10 +101,13 @@ _REGISTRY: dict[str, ProxyMethod] = {}
 
 
 def register_proxy(name: str, description: str, *, uses_ipc: bool = True,
-                   consumes: str | None = None) -> Callable[[BuildFn], BuildFn]:
-    """Decorator filing a build function under ``name``."""
+                   consumes: str | None = None, generates: bool = False,
+                   options: type | None = None) -> Callable[[BuildFn], BuildFn]:
+    """Decorator filing a build function under ``name``; ``generates``: the method makes
+    any number of images per class (a generator), so the IPC is not bounded by the data."""
     def wrap(fn: BuildFn) -> BuildFn:
-        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc, consumes)
+        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc, consumes, generates,
+                                      options)
         return fn
     return wrap
 
@@ -113,7 +135,8 @@ class ProxyRequest:
     Raises:
         UnknownProxyError: the method is not registered.
         ValueError: IPC below 1 for a method that uses it, a negative seed, or an artifact
-            named for a method that consumes none.
+            named for a method that consumes none; ``check_data``: an IPC above the real
+            images of a class for a method that samples real images.
     """
 
     method: str
@@ -124,7 +147,7 @@ class ProxyRequest:
     def __post_init__(self) -> None:
         spec = get_proxy(self.method)
         if spec.uses_ipc and self.ipc < 1:
-            raise ValueError(f"ipc must be at least 1, got {self.ipc}")
+            raise ValueError(f"--ipc must be at least 1, got {self.ipc}")
         if self.seed < 0:
             raise ValueError(f"proxy seed must be >= 0, got {self.seed}")
         if self.artifact and spec.consumes is None:
@@ -134,6 +157,20 @@ class ProxyRequest:
     @property
     def spec(self) -> ProxyMethod:
         return get_proxy(self.method)
+
+    def check_data(self, data: PreparedData) -> None:
+        """Refuse an IPC the data cannot fill: a method that picks (or starts from) real
+        images needs ``ipc`` training images in every class; generators make any number."""
+        spec = self.spec
+        if not spec.uses_ipc or spec.generates:
+            return
+        counts = torch.bincount(data.train_labels, minlength=data.num_classes)
+        smallest = int(counts.min())
+        if self.ipc > smallest:
+            name = data.class_names[int(counts.argmin())]
+            raise ValueError(f"--ipc {self.ipc} is more than the {smallest} training images of "
+                             f"class {name!r}; {self.method} uses real images, so pass --ipc "
+                             f"{smallest} or less (or more data: --per-class)")
 
 
 def options_config(options: dict, presets: dict) -> object:

@@ -124,7 +124,8 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
     return syn.result()
 
 
-@register_proxy("datadam", "pixel-space attention matching (DataDAM), distilled for each IPC")
+@register_proxy("datadam", "pixel-space attention matching (DataDAM), distilled for each IPC",
+                options=DataDAMConfig)
 def build_datadam(data: PreparedData, *, ipc: int, seed: int, options: dict,
                   artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DataDAMConfig."""

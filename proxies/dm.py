@@ -36,8 +36,13 @@ class DMConfig:
     checkpoint_every: int = 100
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.batch_real < 1 or self.checkpoint_every < 1:
-            raise ValueError("DM iterations, batch_real and checkpoint_every must be >= 1")
+        for name in ("iterations", "batch_real", "width", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DM {name} must be at least 1, got {getattr(self, name)}")
+        if self.lr < 0 or self.momentum < 0:
+            raise ValueError(f"DM lr and momentum must be >= 0, got {self.lr} and "
+                             f"{self.momentum}")
+        DSAConfig(self.augment).families  # noqa: B018  (raises for an unknown DSA family)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +85,8 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
     return syn.result()
 
 
-@register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC")
+@register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC",
+                options=DMConfig)
 def build_dm(data: PreparedData, *, ipc: int, seed: int, options: dict,
              artifacts_dir: Path) -> ProxySet:
     """``options``: fields of DMConfig (defaults from the DM paper)."""

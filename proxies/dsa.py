@@ -142,7 +142,8 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
     return syn.result()
 
 
-@register_proxy("dsa", "pixel-space gradient matching with siamese augmentation (DSA)")
+@register_proxy("dsa", "pixel-space gradient matching with siamese augmentation (DSA)",
+                options=DSAMatchConfig)
 def build_dsa(data: PreparedData, *, ipc: int, seed: int, options: dict,
               artifacts_dir: Path) -> ProxySet:
     """``options``: ``preset`` ("paper" or "cpu") and fields of DSAMatchConfig."""

@@ -178,9 +178,21 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Raise ValueError unless ``out_dir`` is a directory or can become one (call it before
+    any work, so a bad ``--out`` fails at once)."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ValueError(f"--out {out_dir}: {path} is a file, not a directory; "
+                                 "name a directory for the report")
+            return
+
+
 def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
     """Write report.json, report.md (+ PNG figures beside it) and report.html (figures
     embedded) into ``out_dir``; returns the written paths by name."""
+    check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = {name: _png(make(report)) for name, make in FIGURES.items()}
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md",

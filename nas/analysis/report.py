@@ -47,6 +47,17 @@ class ReportConfig:
     extra: dict = field(default_factory=dict)  # e.g. the benchmark preset, stated verbatim
 
     def __post_init__(self) -> None:
+        for name, flag in (("proxy_epochs", "--proxy-epochs"), ("truth_epochs", "--truth-epochs")):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be at least 1, got {value}")
+        if self.n_resamples < 1:
+            raise ValueError(f"--resamples must be at least 1, got {self.n_resamples}")
+        if self.seed < 0:
+            raise ValueError(f"report seed must be >= 0, got {self.seed}")
+        if not self.ks or min(self.ks) < 1 or not 0 < self.top_fraction <= 1:
+            raise ValueError(f"top-k sizes must be >= 1 and the top fraction in (0, 1], got "
+                             f"{self.ks} and {self.top_fraction}")
         if self.truth_metric not in TRUTH_METRICS:
             raise ValueError(f"truth metric {self.truth_metric!r} is not one of "
                              f"{list(TRUTH_METRICS)}")

@@ -37,6 +37,13 @@ class ZeroCostConfig:
     batch_size: int = 64  # NASWOT (Mellor et al., ICML 2021) uses minibatches of 64-128
     seed: int = 0  # network init and minibatch draw
 
+    def __post_init__(self) -> None:
+        if self.batches < 1 or self.batch_size < 1:
+            raise ValueError(f"zero-cost batches and batch size must be at least 1, got "
+                             f"{self.batches} and {self.batch_size}")
+        if self.seed < 0:
+            raise ValueError(f"zero-cost seed must be >= 0, got {self.seed}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

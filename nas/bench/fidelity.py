@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import api
-from nas.analysis.render import write_report
+from nas.analysis.render import check_out_dir, write_report
 from nas.analysis.report import ReportConfig, build_report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
@@ -17,7 +17,7 @@ from nas.core.elf import ElfConfig
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
 from nas.distillers import distiller_of
-from proxies import get_proxy, list_proxies
+from proxies import ProxyRequest, get_proxy, list_proxies
 from search_spaces import get_space
 from storage import Database, DatasetRecord, find_artifact
 
@@ -50,9 +50,64 @@ class FidelityPreset:
     seed: int = 0  # architecture sample, proxy builds, training, zero-cost init
     space: str = "convnet720"
 
+    def __post_init__(self) -> None:
+        """Validate a preset (and the overrides replacing its fields) before any work.
+
+        Raises:
+            ValueError: a size, epoch count or seed out of range, an unknown zero-cost method,
+                or a build option its proxy does not take (``--option``).
+        """
+        for name in ("sample", "ipc", "proxy_epochs", "truth_epochs", "zero_cost_batches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                                 f"got {getattr(self, name)}")
+        for name in ("resize", "per_class", "test_per_class"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        unknown = sorted(set(self.zero_cost) - set(ZERO_COST_METHODS))
+        if unknown:
+            raise ValueError(f"unknown zero-cost method(s) {unknown}; choose from "
+                             f"{list(ZERO_COST_METHODS)}")
+        registered = list_proxies()
+        for method, options in self.proxy_options.items():
+            if method not in registered:
+                raise ValueError(f"--option names unknown proxy {method!r}; registered: "
+                                 f"{', '.join(registered)}")
+            get_proxy(method).check_options(options)
+        _build("elf_options", ElfConfig, self.elf_options)
+        for method, options in self.distill.items():
+            kind = get_proxy(method).consumes if method in registered else None
+            if kind is None:
+                raise ValueError(f"distill options name {method!r}, which samples from no "
+                                 "distilled artifact")
+            _build(f"{method} distill options", distiller_of(kind).config, options)
+
+    def check_data(self, data: PreparedData) -> list[str]:
+        """The sampled architectures, once each runs on the data's images and each data
+        proxy that picks real images finds ``ipc`` of them per class (before the database)."""
+        archs = select_architectures(get_space(self.space), sample=self.sample,
+                                     where=list(self.where), seed=self.seed)
+        api.EvaluationPlan(self.space, archs, TrainConfig(epochs=self.proxy_epochs),
+                           seed=self.seed).check_data(data)
+        for method in self.proxies:
+            if method in list_proxies() and get_proxy(method).uses_ipc:
+                ProxyRequest(method, ipc=self.ipc, seed=self.seed).check_data(data)
+        return archs
+
     def data_config(self, path: str) -> DataConfig:
         return DataConfig(path=path, resize=self.resize, classes=self.classes,
                           per_class=self.per_class, test_per_class=self.test_per_class)
+
+
+def _build(what: str, config: type, options: dict) -> None:
+    """Build ``config(**options)`` to validate it; an unknown field is a one-line ValueError."""
+    try:
+        config(**options)
+    except TypeError as exc:
+        raise ValueError(f"bad {what} {options}: {exc}") from None
 
 
 # D3 at a CPU budget: the trajectory term with a small expert beats MMD alone at half the
@@ -142,11 +197,12 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     Returns:
         (report dict, written paths by name).
     """
+    if out_dir is not None:
+        check_out_dir(out_dir)
     data = api.load_data(preset.data_config(str(resolve_data_path(data_path))))
+    archs = preset.check_data(data)  # bad input fails before the database is opened
     db = db if isinstance(db, Database) else Database(db)
     dataset = api.register_dataset(db, data)
-    archs = select_architectures(get_space(preset.space), sample=preset.sample,
-                                 where=list(preset.where), seed=preset.seed)
     note(f"{len(archs)} architectures of {preset.space}, dataset {dataset.key} "
          f"({data.describe()})")
     proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),

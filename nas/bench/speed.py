@@ -50,6 +50,16 @@ class SpeedConfig:
     # only for runs of >= COMPILE_MIN_FLOPS training FLOPs); -eager / -compiled force it
     trainers: tuple[str, ...] = ("reference", "toolkit")
 
+    def __post_init__(self) -> None:
+        for name in ("ipc", "classes", "test_per_class", "epochs", "grid_epochs", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                                 f"got {getattr(self, name)}")
+        if self.resize is not None and self.resize < 1:
+            raise ValueError(f"--resize must be at least 1, got {self.resize}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:
         """Bounded form for CI: 16x16, one epoch, two architectures, a 2-network grid."""

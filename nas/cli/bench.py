@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from nas.analysis.render import check_out_dir
 from nas.bench import fidelity
 from nas.bench import zero_cost_literature as literature
 from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
@@ -71,6 +72,8 @@ class FidelityBenchCommand:
             if name in changes:
                 changes[name] = tuple(changes[name])
         preset = dataclasses.replace(preset, **changes, proxy_options=options)
+        if args.out is not None:
+            check_out_dir(args.out)
         report, paths = fidelity.run_fidelity(args.db, preset, args.out, data_path=args.data,
                                               name=args.preset, note=console.print)
         return show_report(report, paths)
@@ -128,8 +131,6 @@ class SpeedBenchCommand:
                                        ("trainers", tuple(args.trainers or ()) or None))
                      if v is not None}
         config = dataclasses.replace(config, seed=args.seed, **overrides)
-        if config.epochs < 1 or config.ipc < 1 or config.workers < 1:
-            raise ValueError("--epochs, --ipc and --workers must be at least 1")
         report = run_speed(config, log=console.print)
         print_speed_report(report)
         if args.json:

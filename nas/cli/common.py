@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from nas import api
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
@@ -27,8 +30,25 @@ def fmt(value: float | None) -> str:
 
 # ---- flag groups -------------------------------------------------------------------------
 
+DB_BACKENDS = ("sqlite", "postgresql")
+
+
+def database_url(text: str) -> str:
+    """``--db``: a SQLAlchemy URL of a supported backend (checked before any work)."""
+    try:
+        backend = make_url(text).get_backend_name()
+    except ArgumentError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a database URL; use sqlite:///path/nas.db or "
+            "postgresql://user@host/db") from None
+    if backend not in DB_BACKENDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: backend {backend!r} is not supported; use one of {list(DB_BACKENDS)}")
+    return text
+
+
 def add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=None,
+    parser.add_argument("--db", default=None, type=database_url,
                         help="SQLAlchemy URL (default: $NAS_DB or sqlite:///nas-runs/nas.db)")
 
 
@@ -169,8 +189,12 @@ def elf_config(args: argparse.Namespace) -> ElfConfig | None:
                      feature_epochs=args.elf_feature_epochs)
 
 
-def open_dataset(args: argparse.Namespace) -> tuple[Database, PreparedData, DatasetRecord]:
-    """Load data first (so bad input never touches the database), then open the database."""
+def open_dataset(args: argparse.Namespace, check: Callable[[PreparedData], None] | None = None
+                 ) -> tuple[Database, PreparedData, DatasetRecord]:
+    """Load data first, run ``check`` (the validation that needs the data, e.g. an IPC the
+    classes can fill), and only then open the database: bad input never touches it."""
     data = api.load_data(data_config(args))
+    if check is not None:
+        check(data)
     db = Database(args.db)
     return db, data, api.register_dataset(db, data)

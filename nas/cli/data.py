@@ -42,7 +42,7 @@ class ProxyCommand:
             return print_stored_proxies(Database(args.db))
         request = ProxyRequest(args.method, ipc=args.ipc, seed=args.proxy_seed,
                                artifact=args.artifact)
-        db, data, dataset = open_dataset(args)
+        db, data, dataset = open_dataset(args, request.check_data)
         proxy = api.build_proxy(db, data, dataset, request.method, ipc=request.ipc,
                                 seed=request.seed, artifact=request.artifact)
         console.print(f"proxy {proxy.label} ({proxy.key}) built in {proxy.build_seconds:.1f}s "

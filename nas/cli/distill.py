@@ -15,9 +15,10 @@ from nas.cli.common import (
     console,
     open_dataset,
 )
+from nas.core.data import PreparedData
 from nas.distillers import get_distiller, list_distillers
 from nas.distillers.generators import import_generator
-from proxies import get_proxy, list_proxies
+from proxies import ProxyRequest, get_proxy, list_proxies
 from proxies.d2m.generator import GeneratorConfig
 from storage import ProxyRecord
 
@@ -47,7 +48,17 @@ class PretrainCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         distiller = get_distiller(PRETRAIN)
         config = config_from_args(distiller.config, args)
-        db, data, dataset = open_dataset(args)
+        distiller.check(seed=args.seed, ipc=None)
+        if args.from_checkpoint and not args.from_checkpoint.is_file():
+            raise ValueError(f"--from-checkpoint {args.from_checkpoint} does not exist "
+                             "(or is not a file)")
+
+        def check(data: PreparedData) -> None:  # the generator fits the data (width, size)
+            if not args.from_checkpoint:
+                GeneratorConfig(num_classes=data.num_classes, im_size=data.im_size,
+                                channels=data.channels, width=args.width)
+
+        db, data, dataset = open_dataset(args, check)
         if args.from_checkpoint:
             record = import_generator(db, data, dataset, args.from_checkpoint)
         else:
@@ -78,17 +89,13 @@ class DistillCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         distiller = get_distiller(args.method)
         config = config_from_args(distiller.config, args)
-        if args.ipc is not None and args.ipc < 1:
-            raise ValueError(f"--ipc must be at least 1, got {args.ipc}")
-        if distiller.needs_ipc and args.ipc is None:
-            raise ValueError(f"--method {args.method} distils one set per IPC: pass --ipc N "
-                             "(N >= 1)")
-        if args.generator and not distiller.refines:
-            raise ValueError(f"--generator names the generator d2m refines, not {args.method}")
+        distiller.check(seed=args.seed, ipc=args.ipc, generator=args.generator)
         options = {"ipc": args.ipc} if distiller.needs_ipc else {}
         if args.generator:
             options["base"] = args.generator
-        db, data, dataset = open_dataset(args)
+        request = ProxyRequest(args.method, ipc=args.ipc, seed=args.seed) \
+            if distiller.kind is None else None  # dm: a proxy set of real-initialised images
+        db, data, dataset = open_dataset(args, request.check_data if request else None)
         record = distiller.distil(db, data, dataset, config, seed=args.seed, **options)
         if distiller.kind is None:  # a pixel-space proxy set (dm, dsa, datadam)
             console.print(f"proxy {record.label} ({record.key}) built in "

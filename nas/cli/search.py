@@ -64,10 +64,8 @@ class SearchCommand:
         job = search_job(args)
         strategy = get_strategy(job.search.strategy)
         grid_size = len(job.search.archs) or len(get_space(job.search.space).enumerate())
-        workers = args.workers or (min(os.cpu_count() or 1, grid_size)
-                                   if strategy.name == "grid" else 1)
-        if workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {workers}")
+        workers = args.workers if args.workers is not None else (
+            min(os.cpu_count() or 1, grid_size) if strategy.name == "grid" else 1)
         if workers > 1 and is_sqlite(job.db_url):
             console.print(f"note: {workers} workers share a SQLite file, which serializes "
                           "their writes; for many workers or hosts use PostgreSQL "
@@ -93,21 +91,15 @@ def search_job(args: argparse.Namespace) -> SearchJob:
     """Validate the flags (before any database work) and turn them into a SearchJob."""
     strategy = get_strategy(args.strategy)
     space = get_space(args.space)
-    if args.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {args.trials}")
-    if args.heartbeat < 1:
-        raise ValueError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
-    if (args.archs or args.sample) and strategy.name != "grid":
+    if (args.archs or args.sample is not None) and strategy.name != "grid":
         raise ValueError("--archs/--sample choose grid points; use them with --strategy "
                          "grid (or --where to restrict a sampling strategy)")
     archs: tuple[str, ...] = ()
-    if args.archs or args.sample or args.where:  # candidates; empty = the whole space
+    if args.archs or args.sample is not None or args.where:  # candidates; empty = the whole space
         archs = tuple(select_architectures(space, archs=args.archs, sample=args.sample,
                                            where=args.where, seed=args.seed))
     report_every = args.report_every if args.report_every is not None else (
         1 if args.prune else 0)
-    if args.prune and report_every < 1:
-        raise ValueError("--prune needs --report-every of at least 1 epoch")
     train = dataclasses.replace(train_config(args), report_every=report_every)
     search = SearchConfig(space=args.space, proxy=args.proxy, ipc=args.ipc,
                           proxy_seed=args.proxy_seed, artifact=args.artifact,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from nas import api, ground_truth
-from nas.analysis.render import rich_table, write_report
+from nas.analysis.render import check_out_dir, rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
 from nas.cli.common import (
     add_dataset,
@@ -21,12 +22,13 @@ from nas.cli.common import (
     open_dataset,
     train_config,
 )
+from nas.core.data import PreparedData
 from nas.core.selection import select_architectures
 from nas.engines import attach_full_accuracy
 from nas.published import METRICS as PUBLISHED
 from nas.published import load_nb201, record_published
 from search_spaces import get_space
-from storage import RunRecord, list_runs
+from storage import Database, RunRecord, default_url, is_sqlite, list_datasets, list_runs
 
 
 class GroundTruthCommand:
@@ -53,36 +55,72 @@ class GroundTruthCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         space_name = args.benchmark or args.space  # a benchmark fixes its space
         space = get_space(space_name)
-        db, data, dataset = open_dataset(args)
+        train = train_config(args)
+        ids = None
+        if args.archs or args.sample is not None:
+            ids = select_architectures(space, archs=args.archs, sample=args.sample,
+                                       where=args.where, seed=args.seed)
+        if args.export:
+            check_export_path(args.export)
+        table: ground_truth.GroundTruthFile | None = None
+
+        def check(data: PreparedData) -> None:  # everything that needs the data, before the db
+            nonlocal table
+            if args.import_file:
+                table = ground_truth.read_ground_truth(args.import_file, data.key)
+            elif ids is not None and not args.export:
+                if not args.benchmark:
+                    api.EvaluationPlan(space_name, ids, train, seed=args.seed).check_data(data)
+            elif not args.export and not has_dataset(args.db, data.key):
+                raise ValueError(NO_PROXY_RUNS)
+
+        db, data, dataset = open_dataset(args, check)
         if args.export:
             n = ground_truth.export_ground_truth(db, dataset, args.export)
             console.print(f"exported {n} ground-truth runs of dataset {dataset.key} to "
                           f"{args.export}")
             return 0
-        if args.import_file:
-            done = ground_truth.import_ground_truth(db, dataset, args.import_file)
+        if table is not None:
+            done = ground_truth.import_ground_truth(db, dataset, table)
             console.print(f"imported {done.imported} ground-truth runs into dataset "
                           f"{dataset.key}; {done.present} already present, "
                           f"{done.other_dataset} of other datasets skipped")
             return 0
-        if args.archs or args.sample:
-            ids = select_architectures(space, archs=args.archs, sample=args.sample,
-                                       where=args.where, seed=args.seed)
-        else:  # default: every architecture some proxy already ranked on this dataset
+        if ids is None:  # default: every architecture some proxy already ranked on this dataset
             ids = sorted({r.arch_id for r in list_runs(db, dataset_id=dataset.id)
                           if r.proxy_id is not None and r.space == space_name})
             if not ids:
-                raise ValueError("no proxy runs on this dataset yet; run `nas search` first or "
-                                 "pass --archs/--sample")
+                raise ValueError(NO_PROXY_RUNS)
         if args.benchmark:
             print_runs(record_published(db, dataset, ids, args.metric,
                                         load_nb201(args.benchmark_data)))
             attach_full_accuracy(db, dataset)
             return 0
-        plan = api.EvaluationPlan(space_name, ids, train_config(args), seed=args.seed)
+        plan = api.EvaluationPlan(space_name, ids, train, seed=args.seed)
         print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
         attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
         return 0
+
+
+NO_PROXY_RUNS = ("no proxy runs on this dataset yet; run `nas search` first or pass "
+                 "--archs/--sample")
+
+
+def has_dataset(url: str | None, key: str) -> bool:
+    """Whether the database holds dataset ``key``, read without creating anything."""
+    url = url or default_url()
+    if is_sqlite(url):
+        path = make_url(url).database
+        if not path or path == ":memory:" or not Path(path).exists():
+            return False
+    return any(d.key == key for d in list_datasets(Database(url)))
+
+
+def check_export_path(path: Path) -> None:
+    """Refuse an export path that is a directory (before any work)."""
+    if path.is_dir():
+        raise ValueError(f"--export {path} is a directory; name a .csv or .json file")
+    ground_truth.check_format(path)
 
 
 class ReportCommand:
@@ -104,13 +142,15 @@ class ReportCommand:
         add_dataset(parser)
 
     def take_action(self, args: argparse.Namespace) -> int:
-        db, _, dataset = open_dataset(args)
         archs = tuple(get_space(args.space).parse(a).id for a in args.archs) \
             if args.archs else None
-        report = build_report(db, dataset, ReportConfig(
-            space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
-            truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
-            n_resamples=args.resamples))
+        config = ReportConfig(space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
+                              truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
+                              n_resamples=args.resamples)
+        if args.out is not None:
+            check_out_dir(args.out)
+        db, _, dataset = open_dataset(args)
+        report = build_report(db, dataset, config)
         return show_report(report, write_report(report, args.out or db.home / "report"))
 
 

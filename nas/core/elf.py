@@ -49,6 +49,14 @@ class ElfConfig:
     feature_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.front < 0 or self.rear < 0:
+            raise ValueError(f"--elf-front and --elf-rear must be >= 0, got {self.front} and "
+                             f"{self.rear}")
+        if self.feature_epochs < 1:
+            raise ValueError(f"--elf-feature-epochs must be at least 1, got "
+                             f"{self.feature_epochs}")
+        if self.feature_seed < 0:
+            raise ValueError(f"ELF feature_seed must be >= 0, got {self.feature_seed}")
         if self.rear_target not in REAR_TARGETS:
             raise ValueError(f"unknown ELF rear target {self.rear_target!r}; choose from "
                              f"{list(REAR_TARGETS)}")

@@ -62,10 +62,21 @@ def stratified_sample(specs: list, n: int, seed: int) -> list[str]:
 def select_architectures(space: SearchSpace, *, archs: list[str] | None = None,
                          sample: int | None = None, where: list[str] | None = None,
                          seed: int = 0) -> list[str]:
-    """Explicit ids (validated), else a stratified sample of the (filtered) space, else all."""
+    """Explicit ids (validated), else a stratified sample of the (filtered) space, else all.
+
+    Raises:
+        ValueError: a malformed id or filter, a negative seed, or ``sample`` outside
+            1..(architectures left after the filter).
+    """
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
     if archs:
         return [space.parse(a).id for a in archs]
     specs = filter_specs(space.enumerate(), parse_where(where))
-    if sample:
+    if sample is not None:
+        if not 1 <= sample <= len(specs):
+            scope = "matching --where" if where else "in the space"
+            raise ValueError(f"--sample {sample} must be between 1 and {len(specs)}, the "
+                             f"architectures of {space.name} {scope}")
         return stratified_sample(specs, sample, seed)
     return [s.id for s in specs]

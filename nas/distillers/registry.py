@@ -26,6 +26,23 @@ class Distiller:
     refines: str | None = None
     needs_ipc: bool = False
 
+    def check(self, *, seed: int, ipc: int | None, generator: str | None = None) -> None:
+        """Validate the arguments of a distil call that need no data.
+
+        Raises:
+            ValueError: a negative seed, an IPC below 1 (or missing where needed), or a base
+                generator named for a method that refines none.
+        """
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {seed}")
+        if ipc is not None and ipc < 1:
+            raise ValueError(f"--ipc must be at least 1, got {ipc}")
+        if self.needs_ipc and ipc is None:
+            raise ValueError(f"--method {self.name} distils one set per IPC: pass --ipc N "
+                             "(N >= 1)")
+        if generator and not self.refines:
+            raise ValueError(f"--generator names the generator d2m refines, not {self.name}")
+
 
 _REGISTRY: dict[str, Distiller] = {}
 

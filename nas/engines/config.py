@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from nas.api import ELF_NEEDS_PROXY
-from nas.core.data import DataConfig
+from nas.core.data import DataConfig, PreparedData
 from nas.core.elf import ElfConfig
 from nas.core.trainer import TrainConfig
 from proxies import ProxyRequest
+from search_spaces import get_space
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,34 @@ class SearchConfig:
     elf: ElfConfig | None = None  # ELF: real-data features supervise candidates (nas.core.elf)
 
     def __post_init__(self) -> None:
-        request = ProxyRequest(self.proxy, ipc=self.ipc, seed=self.proxy_seed,
-                               artifact=self.artifact)
+        """Validate every value that needs no data (raises ValueError, UnknownProxyError)."""
+        request = self.proxy_request
         if self.elf is not None and not request.spec.uses_ipc:
             raise ValueError(ELF_NEEDS_PROXY)
+        if self.trials < 1:
+            raise ValueError(f"--trials must be at least 1, got {self.trials}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        if self.heartbeat_seconds < 1:
+            raise ValueError(f"--heartbeat must be at least 1 second, got "
+                             f"{self.heartbeat_seconds}")
+        if self.prune is not None and self.train.report_every < 1:
+            raise ValueError(f"--prune needs --report-every of at least 1 epoch, got "
+                             f"{self.train.report_every}")
+
+    @property
+    def proxy_request(self) -> ProxyRequest:
+        return ProxyRequest(self.proxy, ipc=self.ipc, seed=self.proxy_seed,
+                            artifact=self.artifact)
+
+    def check_data(self, data: PreparedData) -> None:
+        """Validate what needs the loaded data (before the database is opened): an IPC the
+        classes can fill, and every candidate architecture runs on the image size."""
+        if self.proxy_request.spec.uses_ipc:
+            self.proxy_request.check_data(data)
+        space = get_space(self.space)
+        for spec in [space.parse(a) for a in self.archs] or space.enumerate():
+            space.check_input_size(spec, data.im_size)
 
     def to_dict(self) -> dict:
         return asdict(self)

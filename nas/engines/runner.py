@@ -91,14 +91,18 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True) -> Se
         The study's finished trials, including those other processes or hosts evaluated.
 
     Raises:
-        ValueError: unknown strategy or pruner, a strategy that cannot run in parallel with
+        ValueError: workers below 1, an IPC or image size the data cannot serve, unknown
+            strategy or pruner, a strategy that cannot run in parallel with
             ``workers`` > 1, or a study that exists with other settings.
         SearchError: a spawned worker failed.
     """
     strategy = get_strategy(job.search.strategy)
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not strategy.parallel:
         raise ValueError(f"strategy {strategy.name!r} runs in one process; drop --workers")
     data = api.load_data(job.data)
+    job.search.check_data(data)  # bad input fails here, before the database is opened
     strategy.check(job.search, data)
     session = open_search(job, data)
     with session.lock():

@@ -30,9 +30,14 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.im_size < 8 or self.im_size & (self.im_size - 1):
-            raise ValueError(f"generator im_size must be a power of two >= 8, got {self.im_size}")
+            raise ValueError(f"generator im_size must be a power of two >= 8, got "
+                             f"{self.im_size}; pass --resize 8, 16 or 32")
         if self.num_classes < 1:
             raise ValueError("generator needs at least one class")
+        for name in ("z_dim", "width", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                                 f"got {getattr(self, name)}")
 
     @property
     def blocks(self) -> int:

@@ -46,6 +46,13 @@ class PretrainConfig:
         for name in ("iterations", "batch_size", "d_steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"pretrain {name} must be at least 1, got {getattr(self, name)}")
+        if not (self.lr_g > 0 and self.lr_d > 0):
+            raise ValueError(f"--lr-g and --lr-d must be positive, got {self.lr_g} and "
+                             f"{self.lr_d}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1} and {self.beta2}")
+        if self.ema_start < 0 or self.standing_batches < 0:
+            raise ValueError("--ema-start and --standing-batches must be >= 0")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 

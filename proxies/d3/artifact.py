@@ -118,7 +118,7 @@ def sample(artifact: dict, ipc: int, seed: int) -> ProxySet:
 
 
 @register_proxy("d3", "D3: images decoded from distilled per-class Gaussian latent priors "
-                      "(any IPC, one artifact)", consumes=D3_PRIORS)
+                      "(any IPC, one artifact)", consumes=D3_PRIORS, generates=True)
 def build_d3(data: PreparedData, *, ipc: int, seed: int, options: dict,
              artifacts_dir: Path) -> ProxySet:
     """Sample a proxy set from the artifact ``artifacts_dir/d3/<options['artifact']>.pt``

@@ -24,6 +24,17 @@ class DataConfig:
     val_fraction: float = 0.1  # 10% held out for validation (docs/reference.md#training-protocol)
     split_seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Raises ValueError naming the bad value (before any data is read)."""
+        for name in ("resize", "per_class", "test_per_class"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.split_seed < 0:
+            raise ValueError(f"--split-seed must be >= 0, got {self.split_seed}")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = list(self.classes) if self.classes else None
@@ -117,8 +128,6 @@ def _resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
 def prepare(raw: RawDataset, config: DataConfig) -> PreparedData:
     """Deterministic, stratified split: per class, ``val_fraction`` of the kept train images
     become validation; labels are re-indexed to the chosen classes' order."""
-    if not 0 <= config.val_fraction < 1:
-        raise DataError(f"val_fraction must be in [0, 1), got {config.val_fraction}")
     classes = _select_classes(raw, config.classes)
     generator = torch.Generator().manual_seed(config.split_seed)
     train_parts, val_parts = [], []
