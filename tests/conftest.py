@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tests.datasets import write_image_folder
+from tests.postgres_fixture import postgres_server, postgres_url  # noqa: F401  (real server)
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
 
@@ -47,3 +48,4 @@ def tiny_bench(tiny_data, tmp_path_factory):
         assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(tiny_data),
                      "--db", url, "--out", str(out), "--threads", "1"]) == 0
     return url, out, tiny_data
+

@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 CLASS_NAMES = ("red", "green", "blue")
@@ -70,3 +71,16 @@ def write_idx(root: Path, *, n_train: int = 10, n_test: int = 4, size: int = 28,
             f.write(struct.pack(">HBBI", 0, 8, 1, len(labels)))
             f.write(labels.astype(np.uint8).tobytes())
     return root
+
+
+def two_class_data(tmp_path_factory, name: str, n_train: int):
+    """The red and green classes of a tiny written image folder, prepared with their own
+    cache (for module-scoped fixtures, which cannot use the per-test cache fixture)."""
+    from nas import api
+    from nas.core.data import DataConfig
+
+    root = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NAS_CACHE", str(root / "cache"))
+        return api.load_data(DataConfig(path=str(write_image_folder(root / "f", n_train=n_train)),
+                                        classes=("red", "green")))

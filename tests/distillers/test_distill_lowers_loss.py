@@ -4,8 +4,6 @@ fixed held-out draws (pool networks, real batches, noise), is below the starting
 import pytest
 import torch
 
-import nas.api
-from nas.core.data import DataConfig
 from proxies.d2m.checkpoint import load_generator, save_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import Generator, GeneratorConfig
@@ -13,16 +11,12 @@ from proxies.d2m.images import unit_to_standardized
 from proxies.d2m.losses import d2m_loss, embedding_matching_loss, prediction_matching_loss
 from proxies.d2m.model_pool import ModelPool
 from proxies.dm import DMConfig, distill_dm, dm_loss
-from tests.datasets import write_image_folder
+from tests.datasets import two_class_data
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lowers")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAS_CACHE", str(root / "cache"))
-        return nas.api.load_data(DataConfig(path=str(write_image_folder(root / "f", n_train=20)),
-                                            classes=("red", "green")))
+    return two_class_data(tmp_path_factory, "lowers", n_train=20)
 
 
 def _pool(data):

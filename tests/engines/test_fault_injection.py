@@ -22,11 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from storage import Database, list_runs
-from tests import postgres_fixture
 from tests.engines.support import cli_env, only_study, write_tiny_folder
-
-postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
-postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(300)]
 

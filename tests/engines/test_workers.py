@@ -12,7 +12,6 @@ import pytest
 from optuna.trial import TrialState
 
 from storage import Database, list_runs
-from tests import postgres_fixture
 from tests.engines.support import (
     CHEAP_ARCHS,
     complete_per_arch,
@@ -22,9 +21,6 @@ from tests.engines.support import (
     start,
     write_tiny_folder,
 )
-
-postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
-postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -6,22 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import nas.api
-from nas.core.data import DataConfig
 from proxies import get_proxy, list_proxies
 from proxies.datadam import DataDAMConfig, datadam_loss, relu_maps
 from proxies.dsa import DSAMatchConfig, gradient_distance
 from search_spaces import build_convnet
-from tests.datasets import write_image_folder
+from tests.datasets import two_class_data
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pixel")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAS_CACHE", str(root / "cache"))
-        return nas.api.load_data(DataConfig(path=str(write_image_folder(root / "f", n_train=12)),
-                                            classes=("red", "green")))
+    return two_class_data(tmp_path_factory, "pixel", n_train=12)
 
 
 def _net(seed=0):

@@ -5,25 +5,19 @@ the same draws again for the same seed."""
 import pytest
 import torch
 
-import nas.api
 from nas.core.augment import DSA
-from nas.core.data import DataConfig
 from proxies import get_proxy
 from proxies.d2m.checkpoint import save_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import Generator, GeneratorConfig
 from proxies.d3.distill import D3Config, GroupJob, distill_group
 from proxies.dm import DMConfig, distill_dm
-from tests.datasets import write_image_folder
+from tests.datasets import two_class_data
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("siamese")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NAS_CACHE", str(root / "cache"))
-        return nas.api.load_data(DataConfig(path=str(write_image_folder(root / "f", n_train=12)),
-                                            classes=("red", "green")))
+    return two_class_data(tmp_path_factory, "siamese", n_train=12)
 
 
 @pytest.fixture

@@ -16,10 +16,6 @@ from storage import (
     exclusive,
     upsert_dataset,
 )
-from tests import postgres_fixture
-
-postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
-postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 
 def _closed_port() -> int:

@@ -14,10 +14,6 @@ from storage import (
     record_run,
     upsert_dataset,
 )
-from tests import postgres_fixture
-
-postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
-postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 
 @pytest.fixture(params=["sqlite-memory", "sqlite-file",

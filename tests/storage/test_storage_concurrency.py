@@ -9,11 +9,7 @@ import time
 import pytest
 
 from storage import Database, list_runs
-from tests import postgres_fixture
 from tests.engines.support import REPO
-
-postgres_server = postgres_fixture.postgres_server  # a real throwaway PostgreSQL server
-postgres_url = postgres_fixture.postgres_url  # a fresh database on it per test
 
 OPEN_AT = """
 import sys, time
