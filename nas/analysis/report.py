@@ -112,13 +112,15 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
 
 def _sources(db: Database, dataset: DatasetRecord, proxies: list[ProxyRecord]
              ) -> Iterator[tuple[ProxyRecord, str, list[RunRecord]]]:
-    """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source."""
+    """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source;
+    a proxy of seed s != 0 is labelled "<label>/seed<s>"."""
     for proxy in proxies:
         groups: dict[str, list[RunRecord]] = defaultdict(list)
         for run in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id):
             groups[run.config.get("source", proxy.label)].append(run)
         for label, runs in groups.items():
-            yield proxy, label, runs
+            # another seed of the same method and IPC is its own row, named apart
+            yield proxy, (f"{label}/seed{proxy.seed}" if proxy.seed else label), runs
 
 
 def _build_seconds(proxy: ProxyRecord, stored: list[ProxyRecord]) -> float:

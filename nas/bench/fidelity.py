@@ -17,11 +17,13 @@ from nas.core.elf import ElfConfig
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
 from nas.distillers import distiller_of
+from nas.published import load_nb201, record_published
 from proxies import get_proxy, list_proxies
 from search_spaces import get_space
 from storage import Database, DatasetRecord, find_artifact
 
 DATA_PROXIES = ("random", "dm", "d2m")  # the comparison of the D2M paper's NAS table
+GROUND_TRUTHS = ("train", "nb201")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,24 @@ class FidelityPreset:
     zero_cost_batches: int = 3
     seed: int = 0  # architecture sample, proxy builds, training, zero-cost init
     space: str = "convnet720"
+    # "train": truth_epochs on the full training split; "nb201": NAS-Bench-201's published
+    # accuracies of the sampled cells (nas.published.record_published; no training here)
+    ground_truth: str = "train"
+    published_metric: str = "cifar10_test_acc"  # with ground_truth="nb201"
+    proxy_train: dict = field(default_factory=dict)  # TrainConfig fields of proxy training
+    # a second proxy seed (seed + 1: another proxy set, another training seed) on the first
+    # N architectures of the sample; 0 = one seed only
+    second_seed_sample: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ground_truth not in GROUND_TRUTHS:
+            raise ValueError(f"ground_truth {self.ground_truth!r} is not one of "
+                             f"{list(GROUND_TRUTHS)}")
+        if self.ground_truth == "nb201" and self.space != "nb201":
+            raise ValueError("published NAS-Bench-201 ground truth needs space='nb201'")
+
+    def proxy_train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.proxy_epochs, **self.proxy_train)
 
     def data_config(self, path: str) -> DataConfig:
         return DataConfig(path=path, resize=self.resize, classes=self.classes,
@@ -59,6 +79,11 @@ class FidelityPreset:
 # iterations (measured here in 2026-11: IPC-10 ConvNet-3 test 30.6% vs 23.8%).
 _D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
            "expert_epochs": 4, "span": 2, "syn_steps": 5}
+
+# The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells
+NB201_CPU_IPC = 10
+NB201_CPU_EPOCHS = 50
+NB201_CPU_TRAIN: dict = {"lr": 0.05, "batch_size": 32}
 
 PRESETS: dict[str, FidelityPreset] = {
     # CI smoke run on a handful of small images: proves the pipeline, not the proxies.
@@ -78,6 +103,25 @@ PRESETS: dict[str, FidelityPreset] = {
         proxies=("random", "dm", "d2m", "d3"), elf=("d2m",),
         proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
+    # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
+    # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
+    # benchmarks/results/nb201-recipe.md; 100 stratified cells (every op on every edge), a
+    # second proxy seed on 50 of them. Sized there to <= 90 min on 2 cores.
+    "nb201-cpu": FidelityPreset(
+        "NAS-Bench-201, published ground truth, 2-core CPU", resize=16, per_class=1000,
+        test_per_class=200, sample=100, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
+        truth_epochs=200, space="nb201", ground_truth="nb201",
+        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
+        proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
+        distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
+        second_seed_sample=50),
+    # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)
+    "nb201-gpu": FidelityPreset(
+        "NAS-Bench-201, all 15,625 cells, published ground truth (GPU)", resize=None,
+        per_class=None, test_per_class=None, sample=15625, ipc=NB201_CPU_IPC,
+        proxy_epochs=NB201_CPU_EPOCHS, truth_epochs=200, space="nb201", ground_truth="nb201",
+        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
+        distill={"d2m": {"iterations": 400}}, second_seed_sample=1000),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
     # the full data (docs/reference.md#training-protocol); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
@@ -149,8 +193,11 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
                                  where=list(preset.where), seed=preset.seed)
     note(f"{len(archs)} architectures of {preset.space}, dataset {dataset.key} "
          f"({data.describe()})")
-    proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),
+    proxy_plan = api.EvaluationPlan(preset.space, archs, preset.proxy_train_config(),
                                     seed=preset.seed)
+    second = preset.second_seed_sample and api.EvaluationPlan(
+        preset.space, archs[:preset.second_seed_sample], preset.proxy_train_config(),
+        seed=preset.seed + 1)
     built = {}
     for method in available_proxies(preset, note):
         try:
@@ -164,6 +211,11 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             continue
         api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
                                    progress=progress)
+        if second:  # another set of the same method, trained with another seed
+            again = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
+                                    seed=preset.seed + 1,
+                                    options=preset.proxy_options.get(method, {}))
+            api.evaluate_architectures(db, data, dataset, again, second, progress=progress)
     for method in preset.elf:
         if method in built:
             api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
@@ -171,11 +223,15 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     score_architectures(db, data, dataset, preset.space, archs, list(preset.zero_cost),
                         ZeroCostConfig(batches=preset.zero_cost_batches, seed=preset.seed),
                         progress=progress)
-    truth_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.truth_epochs),
-                                    seed=preset.seed)
-    api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress)
+    if preset.ground_truth == "nb201":  # published: recorded, not trained
+        record_published(db, dataset, archs, preset.published_metric, load_nb201())
+    else:
+        truth_plan = api.EvaluationPlan(preset.space, archs,
+                                        TrainConfig(epochs=preset.truth_epochs), seed=preset.seed)
+        api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress)
     report = build_report(db, dataset, ReportConfig(
         space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
-        truth_epochs=preset.truth_epochs, title=f"Proxy fidelity benchmark ({name})",
+        truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,
+        title=f"Proxy fidelity benchmark ({name})",
         extra={"name": name, **dataclasses.asdict(preset)}))
     return report, write_report(report, out_dir or db.home / f"report-{name}")
