@@ -59,6 +59,7 @@ class FidelityPreset:
     # a second proxy seed (seed + 1: another proxy set, another training seed) on the first
     # N architectures of the sample; 0 = one seed only
     second_seed_sample: int = 0
+    second_seed_proxies: tuple[str, ...] | None = None  # None: every proxy gets the second seed
 
     def __post_init__(self) -> None:
         if self.ground_truth not in GROUND_TRUTHS:
@@ -114,7 +115,7 @@ PRESETS: dict[str, FidelityPreset] = {
         proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
         proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
-        second_seed_sample=50),
+        second_seed_sample=50, second_seed_proxies=("random",)),
     # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)
     "nb201-gpu": FidelityPreset(
         "NAS-Bench-201, all 15,625 cells, published ground truth (GPU)", resize=None,
@@ -211,7 +212,8 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             continue
         api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
                                    progress=progress)
-        if second:  # another set of the same method, trained with another seed
+        if second and (preset.second_seed_proxies is None
+                       or method in preset.second_seed_proxies):  # another set, another seed
             again = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
                                     seed=preset.seed + 1,
                                     options=preset.proxy_options.get(method, {}))
