@@ -115,7 +115,8 @@ def test_tiny_nb201_preset_runs_end_to_end_with_published_ground_truth(tiny_data
         assert a["truth"] == table[space.parse(a["arch_id"]).id] / 100
     assert rows["random-ipc2"]["metrics"]["n"] == 6
     assert rows["random-ipc2/seed1"]["metrics"]["n"] == 3  # second seed on half the cells
-    assert rows["random-ipc2"]["protocol"]["train"]["lr"] == bench.NB201_CPU_TRAIN["lr"]
+    assert rows["random-ipc2"]["protocol"]["train"]["lr"] == bench.PRESETS[
+        "nb201-cpu"].proxy_train_config().lr
     seeds = [p for p in report["pairwise"]
              if {p["a"], p["b"]} == {"random-ipc2", "random-ipc2/seed1"}]
     assert len(seeds) == 1 and seeds[0]["n"] == 3
