@@ -82,8 +82,8 @@ _D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-ins
            "expert_epochs": 4, "span": 2, "syn_steps": 5}
 
 # The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells.
-# No recipe measured within ~20 CPU-s per cell ranked the cells better than chance (rho -0.10
-# to -0.28 on 24 cells; #params 0.85 on the same cells), so the preset keeps the cheapest
+# No recipe measured (up to ~40 CPU-s per cell) ranked the cells better than chance (rho -0.35
+# to -0.10 on 15-24 cells; #params 0.85-0.92 there), so the preset keeps the cheapest
 # measured one, the toolkit's protocol (TrainConfig defaults: lr 0.01, batch 256, DSA).
 NB201_CPU_IPC = 10
 NB201_CPU_EPOCHS = 50
