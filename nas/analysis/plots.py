@@ -96,8 +96,41 @@ def cost_vs_fidelity(report: dict) -> Figure:
     return fig
 
 
+def pairwise_forest(report: dict) -> Figure:
+    """Forest plot of the pairwise Spearman differences: one line per pair of sources
+    ("a - b", a the better-ranked), the point the difference on their common
+    architectures, the bar its paired bootstrap 95% interval, a zero line; pairs whose
+    interval excludes zero are drawn dark, the others light."""
+    pairs = report.get("pairwise", [])
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(pairs), 1) + 1.5),
+                           layout="constrained")
+    ax.axvline(0, color="black", linewidth=0.9)
+    for i, pair in enumerate(pairs):
+        d, (low, high) = pair["difference"], pair["ci"]
+        if d is None or d != d:
+            continue
+        sure = pair["verdict"] != "none"
+        color = "tab:blue" if sure else "tab:gray"
+        err = ([[d - low], [high - d]] if low is not None and low == low
+               and high is not None else None)
+        ax.errorbar(d, i, xerr=err, fmt="o", color=color, ms=4, capsize=3,
+                    alpha=1.0 if sure else 0.55)
+    ax.set_yticks(range(len(pairs)), [f"{p['a']} − {p['b']} (n={p['n']})" for p in pairs],
+                  fontsize=8)
+    ax.set_ylim(len(pairs) - 0.5 if pairs else 0.5, -0.5)
+    if not pairs:
+        ax.text(0.5, 0.5, "no two sources share 3 architectures", ha="center",
+                transform=ax.transAxes)
+    ax.set_xlim(-2.05, 2.05)
+    ax.set_xlabel("ρ(a) − ρ(b) vs ground truth, paired bootstrap 95% CI "
+                  "(blue: interval excludes 0)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
 def _nan_low(value: float | None) -> float:
     return -math.inf if value is None or value != value else value
 
 
-FIGURES = {"scatter": scatter_grid, "spearman": spearman_with_ci, "cost": cost_vs_fidelity}
+FIGURES = {"scatter": scatter_grid, "spearman": spearman_with_ci, "pairwise": pairwise_forest,
+           "cost": cost_vs_fidelity}

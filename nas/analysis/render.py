@@ -15,8 +15,14 @@ from rich.table import Table
 from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
 
-COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "Kendall", "top-10 ρ", "top-5% overlap",
-           "selected acc (rank)", "regret", "stored values", "build s", "s / arch", "speed-up")
+COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "ρ test acc [95% CI]", "Kendall",
+           "top-10 ρ", "top-5% overlap", "selected acc (rank)", "regret", "stored values",
+           "build s", "s / arch", "speed-up")
+CORRELATION_NOTE = ("Spearman: the source's score vs the ground truth; for a proxy the score is "
+                    "the validation accuracy of the network trained on it (what a user ranks "
+                    "by). ρ test acc: the same network's test accuracy vs the ground truth (the "
+                    "correlation some papers report); zero-cost scores have only the first.")
+PAIR_COLUMNS = ("a", "b", "n", "ρ a", "ρ b", "ρ a − ρ b [95% CI]", "verdict")
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -36,13 +42,32 @@ def summary_rows(report: dict) -> list[list[str]]:
         frac = next(v for k, v in m["top_k"].items() if k.startswith("top"))
         top10 = m["top_k"].get("10", {}).get("spearman")
         sel = m["selected"]
+        test = row.get("metrics_test")
+        test_cell = (f"{_num(test['spearman'])} [{_num(test['spearman_ci'][0], 2)}, "
+                     f"{_num(test['spearman_ci'][1], 2)}]" if test else "–")
         out.append([row["name"], row["kind"], str(m["n"]),
-                    f"{_num(m['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]",
+                    f"{_num(m['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]", test_cell,
                     _num(m["kendall"]), _num(top10), _num(frac["overlap"], 2),
                     f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
                     f"{row['stored_values']:,}" if row.get("stored_values") else "–",
                     _seconds(c["build_seconds"]), _seconds(c["mean_proxy_seconds"]),
                     f"{c['speedup']:.1f}x"])
+    return out
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:+.3f}"
+
+
+def pair_rows(report: dict) -> list[list[str]]:
+    """One list of cell strings per pair of sources, in ``PAIR_COLUMNS`` order."""
+    out = []
+    for p in report.get("pairwise", []):
+        low, high = p["ci"]
+        verdict = {"a": f"{p['a']} better", "b": f"{p['b']} better"}.get(
+            p["verdict"], "no difference at 95%")
+        out.append([p["a"], p["b"], str(p["n"]), _num(p["rho_a"]), _num(p["rho_b"]),
+                    f"{_signed(p['difference'])} [{_signed(low)}, {_signed(high)}]", verdict])
     return out
 
 
@@ -124,6 +149,11 @@ CAPTIONS = {
                 "(best proxy score); green ring: the truly best architecture."),
     "spearman": ("Spearman's ρ per proxy",
                  "Point: Spearman's ρ over all architectures; bar: bootstrap 95% interval."),
+    "pairwise": ("Which source ranks better: pairwise differences",
+                 "One line per pair of sources (a the better-ranked): ρ(a) − ρ(b) on the "
+                 "architectures both scored, with its paired bootstrap 95% interval. An "
+                 "interval that crosses the zero line means the data cannot tell the two "
+                 "apart."),
     "cost": ("Cost vs fidelity",
              "Seconds to rank every architecture (proxy build included; zero-cost scores "
              "drawn at 1 ms or more) against Spearman's ρ; dashed: full-data training."),
@@ -146,6 +176,15 @@ def _architecture_table(report: dict) -> str:
             f"<table><tr>{head}</tr>{body}</table></details>")
 
 
+def _pair_html(report: dict) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in PAIR_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+                   for cells in pair_rows(report))
+    return (f"<h2>Pairwise Spearman differences</h2><table><tr>{head}</tr>{body}</table>"
+            f"<p class='note'>{esc(CAPTIONS['pairwise'][1])}</p>")
+
+
 def _html(report: dict, images: dict[str, bytes]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
@@ -164,8 +203,8 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
             f"proxy score, and its true rank; regret: best minus selected; s / arch: mean "
             f"seconds per architecture on the proxy (full data: "
             f"{_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s); speed-up: full-data"
-            f" total over proxy total (build included).</p>"
-            f"<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
+            f" total over proxy total (build included). {esc(CORRELATION_NOTE)}</p>"
+            f"{_pair_html(report)}<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
 
 
 def _markdown(report: dict, image_files: dict[str, str]) -> str:
@@ -173,6 +212,10 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
              "`report.json`.", "", "| " + " | ".join(COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
+    lines += ["", CORRELATION_NOTE, "", "## Pairwise Spearman differences", "",
+              CAPTIONS["pairwise"][1], "", "| " + " | ".join(PAIR_COLUMNS) + " |",
+              "|" + "---|" * len(PAIR_COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in pair_rows(report)]
     lines += ["", "## Setup", ""] + [f"- {line}" for line in _setup_lines(report)] + [""]
     lines += [f"![{name}]({path})" for name, path in image_files.items()]
     return "\n".join(lines) + "\n"

@@ -123,13 +123,15 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
 
 def _sources(db: Database, dataset: DatasetRecord, proxies: list[ProxyRecord]
              ) -> Iterator[tuple[ProxyRecord, str, list[RunRecord]]]:
-    """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source."""
+    """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source;
+    a proxy of seed s != 0 is labelled "<label>/seed<s>"."""
     for proxy in proxies:
         groups: dict[str, list[RunRecord]] = defaultdict(list)
         for run in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id):
             groups[run.config.get("source", proxy.label)].append(run)
         for label, runs in groups.items():
-            yield proxy, label, runs
+            # another seed of the same method and IPC is its own row, named apart
+            yield proxy, (f"{label}/seed{proxy.seed}" if proxy.seed else label), runs
 
 
 def _build_seconds(proxy: ProxyRecord, stored: list[ProxyRecord]) -> float:
@@ -188,6 +190,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                    diverged=sum(v["diverged"] for v in per_arch.values()),
                    protocol=_protocol(runs), elf=runs[0].config.get("elf"))
         if row:
+            row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", chance), truth, cfg)
             rows.append(row)
     if cfg.zero_cost:
         rows += _zero_cost_rows(db, dataset, truth, selection, cfg)
@@ -206,14 +209,68 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                          "best": max(v["acc"] for v in truth.values()),
                          "total_seconds": sum(v["seconds"] for v in truth.values())},
         "scoring": {"proxy_score": "validation accuracy after training on the proxy",
+                    "proxy_test": "proxy rows also give rho of the proxy-trained network's "
+                                  "test accuracy vs truth (metrics_test), the other "
+                                  "correlation the literature reports",
+                    "pairwise": "rho(a) - rho(b) on the architectures both sources scored, "
+                                "paired bootstrap 95% interval (same resamples for both)",
                     "truth": f"{cfg.truth_metric} after training on the full training split",
                     "diverged": "counted as chance accuracy",
                     "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
                                   "seed": cfg.seed, "unit": "architectures"}},
         "rows": rows,
+        "pairwise": pairwise_differences(rows, cfg),
         "environment": {"versions": versions()},
         **({"preset": cfg.extra} if cfg.extra else {}),
     }
+
+
+def _test_metrics(per_arch: dict[str, dict], truth: dict[str, dict], cfg: ReportConfig
+                  ) -> dict:
+    """Spearman/Kendall of the proxy-trained networks' test accuracy vs the truth: what
+    papers that rank by test accuracy report (the report ranks by validation accuracy)."""
+    archs = sorted(set(per_arch) & set(truth))
+    x = [per_arch[a]["acc"] for a in archs]
+    y = [truth[a]["acc"] for a in archs]
+    if len(archs) < 2:
+        return {"n": len(archs), "spearman": math.nan, "spearman_ci": (math.nan, math.nan),
+                "kendall": math.nan}
+    return {"n": len(archs), "spearman": metrics.spearman(x, y),
+            "spearman_ci": metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
+                                                seed=cfg.seed),
+            "kendall": metrics.kendall(x, y)}
+
+
+def _rho_key(row: dict) -> float:
+    rho = row["metrics"]["spearman"]
+    return -math.inf if rho is None or rho != rho else rho
+
+
+def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
+    """For every pair of rows that scored at least 3 common architectures: Spearman(a) -
+    Spearman(b) against the truth on those architectures, with the paired bootstrap 95%
+    interval of ``metrics.paired_spearman_difference``. Rows are taken best rho first, so
+    ``a`` is the better-ranked source of its pair and differences are mostly >= 0.
+    ``verdict``: "a" or "b" when the interval excludes zero, else "none"."""
+    ordered = sorted(rows, key=_rho_key, reverse=True)
+    out = []
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1:]:
+            sa = {a["arch_id"]: a["score"] for a in first["architectures"]}
+            sb = {a["arch_id"]: a["score"] for a in second["architectures"]}
+            truth = {a["arch_id"]: a["truth"] for a in first["architectures"]}
+            shared = sorted(set(sa) & set(sb))
+            if len(shared) < 3:
+                continue
+            diff = metrics.paired_spearman_difference(
+                [sa[a] for a in shared], [sb[a] for a in shared], [truth[a] for a in shared],
+                n_resamples=cfg.n_resamples, seed=cfg.seed)
+            verdict = ("a" if diff.low > 0 else "b" if diff.high < 0 else "none")
+            out.append({"a": first["name"], "b": second["name"], "n": diff.n,
+                        "rho_a": diff.rho_a, "rho_b": diff.rho_b,
+                        "difference": diff.difference, "ci": (diff.low, diff.high),
+                        "resamples_used": diff.resamples_used, "verdict": verdict})
+    return out
 
 
 def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict],

@@ -17,11 +17,13 @@ from nas.core.elf import ElfConfig
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
 from nas.distillers import distiller_of
+from nas.published import load_nb201, record_published
 from proxies import ProxyRequest, get_proxy, list_proxies
 from search_spaces import get_space
 from storage import Database, DatasetRecord, find_artifact
 
 DATA_PROXIES = ("random", "dm", "d2m")  # the comparison of the D2M paper's NAS table
+GROUND_TRUTHS = ("train", "nb201")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,15 @@ class FidelityPreset:
     zero_cost_batches: int = 3
     seed: int = 0  # architecture sample, proxy builds, training, zero-cost init
     space: str = "convnet720"
+    # "train": truth_epochs on the full training split; "nb201": NAS-Bench-201's published
+    # accuracies of the sampled cells (nas.published.record_published; no training here)
+    ground_truth: str = "train"
+    published_metric: str = "cifar10_test_acc"  # with ground_truth="nb201"
+    proxy_train: dict = field(default_factory=dict)  # TrainConfig fields of proxy training
+    # a second proxy seed (seed + 1: another proxy set, another training seed) on the first
+    # N architectures of the sample; 0 = one seed only
+    second_seed_sample: int = 0
+    second_seed_proxies: tuple[str, ...] | None = None  # None: every proxy gets the second seed
 
     def __post_init__(self) -> None:
         """Validate a preset (and the overrides replacing its fields) before any work.
@@ -67,6 +78,13 @@ class FidelityPreset:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        if self.ground_truth not in GROUND_TRUTHS:
+            raise ValueError(f"ground_truth {self.ground_truth!r} is not one of "
+                             f"{list(GROUND_TRUTHS)}")
+        if self.ground_truth == "nb201" and self.space != "nb201":
+            raise ValueError("published NAS-Bench-201 ground truth needs space='nb201'")
+        _build("proxy training options", TrainConfig, {"epochs": self.proxy_epochs,
+                                                       **self.proxy_train})
         unknown = sorted(set(self.zero_cost) - set(ZERO_COST_METHODS))
         if unknown:
             raise ValueError(f"unknown zero-cost method(s) {unknown}; choose from "
@@ -85,12 +103,15 @@ class FidelityPreset:
                                  "distilled artifact")
             _build(f"{method} distill options", distiller_of(kind).config, options)
 
+    def proxy_train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.proxy_epochs, **self.proxy_train)
+
     def check_data(self, data: PreparedData) -> list[str]:
         """The sampled architectures, once each runs on the data's images and each data
         proxy that picks real images finds ``ipc`` of them per class (before the database)."""
         archs = select_architectures(get_space(self.space), sample=self.sample,
                                      where=list(self.where), seed=self.seed)
-        api.EvaluationPlan(self.space, archs, TrainConfig(epochs=self.proxy_epochs),
+        api.EvaluationPlan(self.space, archs, self.proxy_train_config(),
                            seed=self.seed).check_data(data)
         for method in self.proxies:
             if method in list_proxies() and get_proxy(method).uses_ipc:
@@ -115,6 +136,14 @@ def _build(what: str, config: type, options: dict) -> None:
 _D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
            "expert_epochs": 4, "span": 2, "syn_steps": 5}
 
+# The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells.
+# No recipe measured (up to ~40 CPU-s per cell) ranked the cells better than chance (rho -0.35
+# to -0.10 on 15-24 cells; #params 0.85-0.92 there), so the preset keeps the cheapest
+# measured one, the toolkit's protocol (TrainConfig defaults: lr 0.01, batch 256, DSA).
+NB201_CPU_IPC = 10
+NB201_CPU_EPOCHS = 50
+NB201_CPU_TRAIN: dict = {}  # TrainConfig overrides; e.g. {"lr": 0.05, "batch_size": 32}
+
 PRESETS: dict[str, FidelityPreset] = {
     # CI smoke run on a handful of small images: proves the pipeline, not the proxies.
     "tiny": FidelityPreset(
@@ -133,6 +162,25 @@ PRESETS: dict[str, FidelityPreset] = {
         proxies=("random", "dm", "d2m", "d3"), elf=("d2m",),
         proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
+    # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
+    # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
+    # benchmarks/results/nb201-recipe.md; 100 stratified cells (every op on every edge), a
+    # second proxy seed on 50 of them. Sized there to <= 90 min on 2 cores.
+    "nb201-cpu": FidelityPreset(
+        "NAS-Bench-201, published ground truth, 2-core CPU", resize=16, per_class=1000,
+        test_per_class=200, sample=100, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
+        truth_epochs=200, space="nb201", ground_truth="nb201",
+        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
+        proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
+        distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
+        second_seed_sample=50, second_seed_proxies=("random",)),
+    # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)
+    "nb201-gpu": FidelityPreset(
+        "NAS-Bench-201, all 15,625 cells, published ground truth (GPU)", resize=None,
+        per_class=None, test_per_class=None, sample=15625, ipc=NB201_CPU_IPC,
+        proxy_epochs=NB201_CPU_EPOCHS, truth_epochs=200, space="nb201", ground_truth="nb201",
+        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
+        distill={"d2m": {"iterations": 400}}, second_seed_sample=1000),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
     # the full data (docs/reference.md#training-protocol); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
@@ -205,8 +253,11 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     dataset = api.register_dataset(db, data)
     note(f"{len(archs)} architectures of {preset.space}, dataset {dataset.key} "
          f"({data.describe()})")
-    proxy_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.proxy_epochs),
+    proxy_plan = api.EvaluationPlan(preset.space, archs, preset.proxy_train_config(),
                                     seed=preset.seed)
+    second = preset.second_seed_sample and api.EvaluationPlan(
+        preset.space, archs[:preset.second_seed_sample], preset.proxy_train_config(),
+        seed=preset.seed + 1)
     built = {}
     for method in available_proxies(preset, note):
         try:
@@ -220,6 +271,12 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             continue
         api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
                                    progress=progress)
+        if second and (preset.second_seed_proxies is None
+                       or method in preset.second_seed_proxies):  # another set, another seed
+            again = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
+                                    seed=preset.seed + 1,
+                                    options=preset.proxy_options.get(method, {}))
+            api.evaluate_architectures(db, data, dataset, again, second, progress=progress)
     for method in preset.elf:
         if method in built:
             api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
@@ -227,11 +284,15 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     score_architectures(db, data, dataset, preset.space, archs, list(preset.zero_cost),
                         ZeroCostConfig(batches=preset.zero_cost_batches, seed=preset.seed),
                         progress=progress)
-    truth_plan = api.EvaluationPlan(preset.space, archs, TrainConfig(epochs=preset.truth_epochs),
-                                    seed=preset.seed)
-    api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress)
+    if preset.ground_truth == "nb201":  # published: recorded, not trained
+        record_published(db, dataset, archs, preset.published_metric, load_nb201())
+    else:
+        truth_plan = api.EvaluationPlan(preset.space, archs,
+                                        TrainConfig(epochs=preset.truth_epochs), seed=preset.seed)
+        api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress)
     report = build_report(db, dataset, ReportConfig(
         space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
-        truth_epochs=preset.truth_epochs, title=f"Proxy fidelity benchmark ({name})",
+        truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,
+        title=f"Proxy fidelity benchmark ({name})",
         extra={"name": name, **dataclasses.asdict(preset)}))
     return report, write_report(report, out_dir or db.home / f"report-{name}")

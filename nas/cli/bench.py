@@ -40,7 +40,7 @@ class BenchCommand:
 
 
 class FidelityBenchCommand:
-    help = "proxy fidelity presets: nas bench fidelity --preset tiny|cpu|paper"
+    help = "proxy fidelity presets: nas bench fidelity --preset tiny|cpu|nb201-cpu|nb201-gpu|paper"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--preset", default="tiny", help=f"one of {list(fidelity.PRESETS)}")
@@ -52,7 +52,7 @@ class FidelityBenchCommand:
         add_data_path(parser)
         group = parser.add_argument_group("overrides of preset fields (a smaller run)")
         for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
-                     "truth-epochs", "zero-cost-batches", "seed"):
+                     "truth-epochs", "zero-cost-batches", "seed", "second-seed-sample"):
             group.add_argument(f"--{flag}", type=int, default=None)
         add_where(group)
         group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")

@@ -155,7 +155,7 @@ class ReportCommand:
 
 
 def show_report(report: dict, paths: dict[str, Path]) -> int:
-    wide = console if console.is_terminal else Console(width=160)  # logs: don't wrap cells
+    wide = console if console.is_terminal else Console(width=200)  # logs: don't wrap cells
     wide.print(rich_table(report))
     console.print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")
     return 0

@@ -35,7 +35,7 @@ def test_report_command_writes_html_markdown_and_json_with_every_metric(tiny_ben
         assert report[fact]
     html = (out / "report.html").read_text()
     images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
-    assert len(images) == 3
+    assert len(images) == 4  # scatter, spearman, pairwise forest, cost
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "src='http" not in html and 'src="http' not in html
     markdown = (out / "report.md").read_text()
@@ -84,3 +84,63 @@ def test_runs_are_grouped_by_the_full_protocol_not_by_epochs_alone():
     _, other_epochs = _protocol_runs(runs + [_run("a", 0.01, 2, epochs=8)], "convnet720",
                                      None, epochs=8)
     assert [r.key for r in other_epochs] == ["a-0.01-2"]
+
+
+def _independent_paired_interval(a, b, truth, n_resamples, seed):
+    """The paired percentile bootstrap from its definition, scipy only: one draw of
+    architectures per resample, applied to both sources."""
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+    warnings.simplefilter("ignore", stats.ConstantInputWarning)  # undefined resamples: dropped
+    a, b, truth = map(np.asarray, (a, b, truth))
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n_resamples):
+        i = rng.integers(0, len(truth), size=len(truth))
+        d = stats.spearmanr(a[i], truth[i]).statistic - stats.spearmanr(b[i], truth[i]).statistic
+        if np.isfinite(d):
+            deltas.append(d)
+    return np.percentile(deltas, [2.5, 97.5])
+
+
+def test_report_has_every_pairwise_difference_with_an_interval_that_agrees(tiny_bench,
+                                                                            tmp_path):
+    url, _, data = tiny_bench
+    out = tmp_path / "report"
+    assert main(["report", "--db", url, "--out", str(out), "--resamples", "200",
+                 *_data_flags(data)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["name"]: r for r in report["rows"]}
+    pairs = report["pairwise"]
+    assert len(pairs) == len(rows) * (len(rows) - 1) // 2  # every row scored every arch
+    assert {frozenset((p["a"], p["b"])) for p in pairs} == {
+        frozenset((x, y)) for x in rows for y in rows if x != y}
+    checked = 0
+    for p in pairs:
+        sa = {a["arch_id"]: a["score"] for a in rows[p["a"]]["architectures"]}
+        sb = {a["arch_id"]: a["score"] for a in rows[p["b"]]["architectures"]}
+        truth = {a["arch_id"]: a["truth"] for a in rows[p["a"]]["architectures"]}
+        shared = sorted(set(sa) & set(sb))
+        assert p["n"] == len(shared)
+        assert p["difference"] == pytest.approx(p["rho_a"] - p["rho_b"])
+        if p["ci"][0] is None:
+            continue
+        low, high = _independent_paired_interval([sa[a] for a in shared],
+                                                 [sb[a] for a in shared],
+                                                 [truth[a] for a in shared], 200, 0)
+        assert p["ci"] == pytest.approx([low, high], abs=1e-9)
+        assert p["verdict"] == ("a" if low > 0 else "b" if high < 0 else "none")
+        checked += 1
+    assert checked >= 1
+    markdown = (out / "report.md").read_text()
+    assert "## Pairwise Spearman differences" in markdown
+    first = pairs[0]
+    assert f"| {first['a']} | {first['b']} | {first['n']} |" in markdown
+    html = (out / "report.html").read_text()
+    assert "Pairwise Spearman differences" in html and "alt='pairwise'" in html
+    for row in report["rows"]:  # both correlations the literature uses, labelled
+        if row["kind"] == "proxy":
+            assert set(row["metrics_test"]) == {"n", "spearman", "spearman_ci", "kendall"}
+    assert "ρ test acc [95% CI]" in markdown and "validation accuracy" in markdown

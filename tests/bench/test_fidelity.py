@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from nas.bench import fidelity as bench
 from nas.cli import main
 from storage import Database, list_datasets, list_proxy_records, list_runs, list_scores
@@ -87,3 +89,45 @@ def test_a_missing_dataset_fails_before_creating_a_database(tmp_path, capsys):
                  "--db", f"sqlite:///{db_path}"]) == 2
     assert "nowhere" in capsys.readouterr().err
     assert not db_path.exists()
+
+
+def test_tiny_nb201_preset_runs_end_to_end_with_published_ground_truth(tiny_data, tmp_path):
+    """The nb201-cpu preset shrunk to seconds: proxies trained, zero-cost scored, ground
+    truth = the published NAS-Bench-201 accuracies (nothing trained on the full data)."""
+    from nas.published import load_nb201
+    from search_spaces import get_space
+
+    url, out = f"sqlite:///{tmp_path / 'nas.db'}", tmp_path / "report"
+    assert main(["bench", "fidelity", "--preset", "nb201-cpu", "--data", str(tiny_data),
+                 "--db", url, "--out", str(out), "--threads", "1", "--per-class", "20",
+                 "--test-per-class", "10", "--sample", "6", "--ipc", "2", "--proxy-epochs", "1",
+                 "--second-seed-sample", "3", "--proxies", "random",
+                 "--zero-cost", "params", "synflow"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["space"] == "nb201" and len(report["architectures"]) == 6
+    gt = report["ground_truth"]
+    assert gt["protocol"]["sources"] == ["published NAS-Bench-201 cifar10"]
+    assert gt["total_seconds"] == 0  # recorded, not trained
+    table, space = load_nb201().accuracy("cifar10_test_acc"), get_space("nb201")
+    rows = {r["name"]: r for r in report["rows"]}
+    assert set(rows) == {"random-ipc2", "random-ipc2/seed1", "params", "synflow"}
+    for a in rows["random-ipc2"]["architectures"]:
+        assert a["truth"] == table[space.parse(a["arch_id"]).id] / 100
+    assert rows["random-ipc2"]["metrics"]["n"] == 6
+    assert rows["random-ipc2/seed1"]["metrics"]["n"] == 3  # second seed on half the cells
+    assert rows["random-ipc2"]["protocol"]["train"]["lr"] == bench.PRESETS[
+        "nb201-cpu"].proxy_train_config().lr
+    seeds = [p for p in report["pairwise"]
+             if {p["a"], p["b"]} == {"random-ipc2", "random-ipc2/seed1"}]
+    assert len(seeds) == 1 and seeds[0]["n"] == 3
+    runs = list_runs(Database(url), full_data=True)
+    assert len(runs) == 6 and all(r.device == "published" for r in runs)
+
+
+def test_nb201_presets_use_the_published_table_over_the_whole_space():
+    cpu, gpu = bench.PRESETS["nb201-cpu"], bench.PRESETS["nb201-gpu"]
+    assert cpu.space == gpu.space == "nb201" and cpu.ground_truth == gpu.ground_truth == "nb201"
+    assert cpu.sample >= 100 and cpu.second_seed_sample >= 50 and gpu.sample == 15625
+    assert {"random", "dm", "d3", "d2m"} <= set(cpu.proxies)
+    with pytest.raises(ValueError, match="space='nb201'"):
+        bench.dataclasses.replace(cpu, space="convnet720")
