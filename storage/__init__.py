@@ -1,7 +1,7 @@
 """Everything persistent: datasets, proxies, architectures, runs, searches (SQLAlchemy 2)."""
 
 from storage.db import DB_ENV, Database, default_url
-from storage.dialect import exclusive, is_sqlite, optuna_engine_kwargs
+from storage.dialect import BACKENDS, exclusive, is_sqlite, optuna_engine_kwargs, sqlite_file
 from storage.errors import DatabaseUnreachableError, StorageError
 from storage.records import DatasetRecord, ProxyRecord, RunRecord
 from storage.repository import (
@@ -19,6 +19,7 @@ from storage.repository import (
 from storage.scores import ScoreRecord, get_score, list_scores, record_score
 
 __all__ = [
+    "BACKENDS",
     "DB_ENV",
     "Database",
     "DatabaseUnreachableError",
@@ -43,5 +44,6 @@ __all__ = [
     "optuna_engine_kwargs",
     "record_run",
     "record_score",
+    "sqlite_file",
     "upsert_dataset",
 ]

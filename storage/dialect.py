@@ -155,6 +155,7 @@ _LOCKS: dict[str, Callable[[URL, str], AbstractContextManager]] = {
     "postgresql": _postgres_lock,
     "sqlite": _sqlite_lock,
 }
+BACKENDS = tuple(sorted(_LOCKS))  # the database backends the toolkit runs on
 
 
 def exclusive(url: str, name: str) -> AbstractContextManager:

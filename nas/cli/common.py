@@ -18,7 +18,7 @@ from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from search_spaces import list_spaces
-from storage import Database, DatasetRecord
+from storage import BACKENDS, Database, DatasetRecord
 
 console = Console()
 
@@ -30,9 +30,6 @@ def fmt(value: float | None) -> str:
 
 # ---- flag groups -------------------------------------------------------------------------
 
-DB_BACKENDS = ("sqlite", "postgresql")
-
-
 def database_url(text: str) -> str:
     """``--db``: a SQLAlchemy URL of a supported backend (checked before any work)."""
     try:
@@ -41,9 +38,9 @@ def database_url(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a database URL; use sqlite:///path/nas.db or "
             "postgresql://user@host/db") from None
-    if backend not in DB_BACKENDS:
+    if backend not in BACKENDS:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: backend {backend!r} is not supported; use one of {list(DB_BACKENDS)}")
+            f"{text!r}: backend {backend!r} is not supported; use one of {list(BACKENDS)}")
     return text
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from nas import api, ground_truth
 from nas.analysis.render import check_out_dir, rich_table, write_report
@@ -28,7 +27,15 @@ from nas.engines import attach_full_accuracy
 from nas.published import METRICS as PUBLISHED
 from nas.published import load_nb201, record_published
 from search_spaces import get_space
-from storage import Database, RunRecord, default_url, is_sqlite, list_datasets, list_runs
+from storage import (
+    Database,
+    RunRecord,
+    default_url,
+    is_sqlite,
+    list_datasets,
+    list_runs,
+    sqlite_file,
+)
 
 
 class GroundTruthCommand:
@@ -110,8 +117,8 @@ def has_dataset(url: str | None, key: str) -> bool:
     """Whether the database holds dataset ``key``, read without creating anything."""
     url = url or default_url()
     if is_sqlite(url):
-        path = make_url(url).database
-        if not path or path == ":memory:" or not Path(path).exists():
+        path = sqlite_file(url)
+        if path is None or not path.exists():
             return False
     return any(d.key == key for d in list_datasets(Database(url)))
 

@@ -55,8 +55,7 @@ class SearchConfig:
     def check_data(self, data: PreparedData) -> None:
         """Validate what needs the loaded data (before the database is opened): an IPC the
         classes can fill, and every candidate architecture runs on the image size."""
-        if self.proxy_request.spec.uses_ipc:
-            self.proxy_request.check_data(data)
+        self.proxy_request.check_data(data)
         space = get_space(self.space)
         for spec in [space.parse(a) for a in self.archs] or space.enumerate():
             space.check_input_size(spec, data.im_size)
