@@ -96,7 +96,7 @@ def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, postgres_url, re
     the dead worker's heartbeat to go stale (2 x 1 s)."""
     data = write_tiny_folder(tmp_path / "data")
     cmd = search_cmd(data, postgres_url, "--strategy", "grid", "--archs", *CHEAP_ARCHS,
-                     "--epochs", "60", "--workers", "1", "--heartbeat", "1")  # trials of ~0.3 s
+                     "--epochs", "600", "--workers", "1", "--heartbeat", "1")  # trials of ~1-3 s
     killed_number = _kill_mid_trial(cmd, postgres_url, tmp_path)
 
     restart = cmd if restart_on == "same-host" else _as_other_host(cmd)
