@@ -12,6 +12,7 @@ import sys
 import typing
 
 from nas.cli.bench import BenchCommand, DemoCommand
+from nas.cli.common import resolve_db
 from nas.cli.data import DataCommand, ProxyCommand
 from nas.cli.distill import DistillCommand, PretrainCommand
 from nas.cli.search import DashboardCommand, SearchCommand
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     configure(getattr(args, "threads", None))
     try:
+        resolve_db(args)
         return COMMANDS[args.command].take_action(args)
     except USER_ERRORS as exc:
         print(f"nas {args.command}: error: {_one_line(exc)}", file=sys.stderr)

@@ -4,6 +4,7 @@ once with one default each, and the one place flags become typed configs."""
 from __future__ import annotations
 
 import argparse
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from search_spaces import list_spaces
-from storage import BACKENDS, Database, DatasetRecord
+from storage import BACKENDS, DB_ENV, Database, DatasetRecord
 
 console = Console()
 
@@ -42,6 +43,31 @@ def database_url(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r}: backend {backend!r} is not supported; use one of {list(BACKENDS)}")
     return text
+
+
+def resolve_db(args: argparse.Namespace) -> None:
+    """Fill ``args.db`` from ``$NAS_DB`` when the command has ``--db`` and it was not given,
+    checked like the flag.
+
+    Raises:
+        ValueError: ``$NAS_DB`` is not a URL of a supported backend.
+    """
+    if getattr(args, "db", "") is None and os.environ.get(DB_ENV):
+        try:
+            args.db = database_url(os.environ[DB_ENV])
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"${DB_ENV}={exc}") from None
+
+
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be an integer from 1 to 65535, got {text!r}")
+    return port
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:

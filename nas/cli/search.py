@@ -19,6 +19,7 @@ from nas.cli.common import (
     data_config,
     elf_config,
     fmt,
+    port_number,
     train_config,
 )
 from nas.core.selection import select_architectures
@@ -27,7 +28,7 @@ from nas.engines.dashboard import serve_dashboard
 from nas.engines.runner import run_search
 from proxies import list_proxies
 from search_spaces import get_space
-from storage import default_url, is_sqlite
+from storage import Database, default_url, is_sqlite
 
 DEFAULT_DASHBOARD_PORT = 8080  # optuna-dashboard's own default
 
@@ -114,10 +115,11 @@ class DashboardCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_db(parser)
-        parser.add_argument("--port", type=int, default=DEFAULT_DASHBOARD_PORT)
+        parser.add_argument("--port", type=port_number, default=DEFAULT_DASHBOARD_PORT)
 
     def take_action(self, args: argparse.Namespace) -> int:
         url = args.db or default_url()
+        Database(url)  # creates a missing SQLite file and its folder; unreachable: one line
         console.print(f"optuna-dashboard on http://127.0.0.1:{args.port}/ for {url} "
                       "(Ctrl-C stops it)")
         serve_dashboard(url, args.port)

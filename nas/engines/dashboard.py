@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from optuna.storages import RDBStorage
+
 from nas.engines.nni_engine import MissingExtraError
+from storage import optuna_engine_kwargs
 
 LOCALHOST = "127.0.0.1"
 
@@ -19,4 +22,6 @@ def serve_dashboard(url: str, port: int) -> None:
     except ImportError as exc:
         raise MissingExtraError("optuna-dashboard is not installed; run "
                                 "`pip install -e .[dashboard]`") from exc
-    run_server(url, host=LOCALHOST, port=port)
+    # optuna-dashboard opens a URL without creating Optuna's tables; a database no search has
+    # written yet lacks them, so hand it a storage that creates them.
+    run_server(RDBStorage(url, engine_kwargs=optuna_engine_kwargs(url)), host=LOCALHOST, port=port)

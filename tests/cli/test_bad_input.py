@@ -101,6 +101,9 @@ CASES: list[tuple[str, str]] = [
     ("bench fidelity --ipc 500 --proxies random", "--ipc 500 is more than the 18"),
     ("bench fidelity --out {tmp}/afile.txt", "afile.txt is a file, not a directory"),
     ("bench speed --epochs 0 --synthetic", "--epochs must be at least 1, got 0"),
+    # dashboard
+    ("dashboard --port 99999", "port must be an integer from 1 to 65535, got '99999'"),
+    ("dashboard --port http", "port must be an integer from 1 to 65535, got 'http'"),
 ]
 
 
@@ -137,7 +140,7 @@ def prepare(root: Path) -> dict[str, str]:
 
 def command_line(case: str, places: dict[str, str]) -> list[str]:
     argv = case.format(**places).split()
-    if argv[:2] == ["bench", "speed"]:
+    if argv[:2] == ["bench", "speed"] or argv[0] == "dashboard":
         return argv
     defaults = [flag for flag, key in (("--data", "data"), ("--db", "db"))
                 if flag not in argv]
@@ -177,6 +180,19 @@ def test_bad_input_exits_2_with_one_line_and_leaves_the_database_unchanged(
     assert len(lines) == 1 and message.format(**places) in lines[0], err
     assert "Traceback" not in out + err
     assert sha256(db_file) == before
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("notaurl", "$NAS_DB='notaurl' is not a database URL"),
+    ("mysql://user@host/db", "$NAS_DB='mysql://user@host/db': backend 'mysql' is not supported"),
+])
+def test_bad_nas_db_is_named_like_a_bad_flag(places, monkeypatch, value, message):
+    """$NAS_DB stands in for --db, so it is checked like the flag, before any work."""
+    monkeypatch.setenv("NAS_DB", value)
+    status, out, err = run(["data", "--data", places["data"]])
+    assert status == 2, err
+    assert err.strip().startswith(f"nas data: error: {message}")
+    assert "Traceback" not in out + err
 
 
 @pytest.fixture

@@ -58,3 +58,23 @@ def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
             proc.kill()
     names = [s["study_name"] for s in listing["study_summaries"]]
     assert names == [summary.study_name]
+
+
+def test_dashboard_serves_a_database_no_search_has_written(tmp_path):
+    """A user's first command may be `nas dashboard`: the database (and its folder) is made
+    and the dashboard lists no studies instead of failing."""
+    pytest.importorskip("optuna_dashboard", reason="dashboard extra not installed")
+    url = f"sqlite:///{tmp_path / 'new' / 'nas.db'}"
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
+                             "--port", str(port)], cwd=tmp_path, env=cli_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        listing = _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert listing["study_summaries"] == []
