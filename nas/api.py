@@ -86,6 +86,7 @@ def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method
             stored artifact to sample from.
     """
     request = ProxyRequest(method, ipc=ipc, seed=seed, artifact=artifact)
+    request.check_data(data)
     spec = request.spec
     if not options and spec.consumes is None:
         stored = [p for p in list_proxy_records(db, dataset.id)

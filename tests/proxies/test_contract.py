@@ -12,7 +12,7 @@ from proxies.d2m.distill import D2MConfig
 from proxies.d2m.pretrain import PretrainConfig
 from proxies.d3.distill import D3Config
 from proxies.dm import DMConfig
-from storage import Database
+from storage import Database, list_proxy_records
 from tests.datasets import write_image_folder
 
 SAMPLED = [m for m in list_proxies() if get_proxy(m).uses_ipc]
@@ -87,3 +87,13 @@ def test_proxy_is_deterministic_in_its_seed(project, method):
 def test_proxy_refuses_ipc_zero_before_any_work(method):
     with pytest.raises(ValueError, match="ipc must be at least 1, got 0"):
         ProxyRequest(method, ipc=0)
+
+
+@pytest.mark.parametrize("method", [m for m in SAMPLED if not get_proxy(m).generates])
+def test_build_proxy_refuses_more_ipc_than_real_images_and_records_nothing(project, method):
+    """The Python API checks what the CLI checks: 12 training images per class here."""
+    db, data, dataset = project
+    before = len(list_proxy_records(db, dataset.id))
+    with pytest.raises(ValueError, match="--ipc 13 is more than the 12 training images"):
+        api.build_proxy(db, data, dataset, method, ipc=13, options=TINY_OPTIONS.get(method))
+    assert len(list_proxy_records(db, dataset.id)) == before
