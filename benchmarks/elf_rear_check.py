@@ -44,8 +44,8 @@ def main(out: Path) -> None:
             for variant in ("none", "labels", "features"):
                 extra = {}
                 if variant != "none":
-                    loss = ElfLoss(fnet, width, ElfConfig(rear_target=variant), im_size=16,
-                                   seed=seed + 1)
+                    loss = ElfLoss(fnet, (width, width), ElfConfig(rear_target=variant),
+                                   im_size=16, seed=seed + 1)
                     extra = {"loss_fn": loss, "extra_modules": [loss.adapters]}
                 res = train(make, proxy, cfg, seed=seed, eval_sets=test, **extra)
                 row[variant] = res.accuracies.get("test", float("nan"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare
-from nas.core.elf import ElfConfig, ElfLoss, elf_widths, feature_network
+from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, train
 from proxies import ProxyRequest, ProxySet, get_proxy
@@ -184,7 +184,7 @@ class Evaluator:
         if self._feature_net is None:
             self._feature_net = feature_network(self.data, self.elf, self.db.home / "artifacts",
                                                 device=self.device)
-        loss = ElfLoss(self._feature_net, elf_widths(spec), self.elf, im_size=self.data.im_size,
+        loss = ElfLoss(self._feature_net, spec.block_widths(), self.elf, im_size=self.data.im_size,
                        seed=seed + 1)
         return {"loss_fn": loss, "extra_modules": [loss.adapters]}
 

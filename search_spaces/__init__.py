@@ -1,4 +1,9 @@
-"""Search spaces, registered by name (``get_space("convnet720")``)."""
+"""Search spaces, registered by name (``get_space("convnet720")``).
+
+What every space provides: a spec (``id``, ``params()`` = its factors, ``block_widths()``)
+and a network (``embed(x)``, ``blocks()`` = (first block, the rest), ``head(h)`` = logits
+from the last block's maps), so training, zero-cost scores and ELF need no space by name.
+"""
 
 from __future__ import annotations
 

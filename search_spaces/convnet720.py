@@ -62,6 +62,10 @@ class ConvNetSpec:
     def params(self) -> dict[str, int | str]:
         return asdict(self)
 
+    def block_widths(self) -> tuple[int, int]:
+        """Channels of the first block's and the last block's feature maps."""
+        return self.width, self.width
+
     @classmethod
     def parse(cls, arch_id: str) -> ConvNetSpec:
         """Parse an id such as ``d3-w128-relu-instance-avg``.
@@ -126,8 +130,18 @@ class ConvNet(nn.Module):
                 layers.append(nn.MaxPool2d(2, 2) if spec.pooling == "max" else nn.AvgPool2d(2, 2))
                 size //= 2
         self.features = nn.Sequential(*layers)
+        self.depth = spec.depth
         self.embed_dim = channels * size * size
         self.classifier = nn.Linear(self.embed_dim, num_classes)
+
+    def blocks(self) -> tuple[nn.Module, nn.Module]:
+        """(first conv block, the remaining blocks) of ``features`` (ELF splits here)."""
+        per_block = len(self.features) // self.depth
+        return self.features[:per_block], self.features[per_block:]
+
+    def head(self, h):
+        """Logits from the last block's feature maps."""
+        return self.classifier(h.flatten(1))
 
     def embed(self, x):
         return self.features(x).flatten(1)

@@ -80,6 +80,10 @@ class Nb201Spec:
     def params(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in EDGES}
 
+    def block_widths(self) -> tuple[int, int]:
+        """Channels of ``Nb201Net.first``'s and ``rest``'s outputs."""
+        return C, 4 * C
+
     @classmethod
     def parse(cls, arch_id: str) -> Nb201Spec:
         """Parse a cell string or ``nb201-<index>``.
@@ -187,7 +191,7 @@ class Nb201Net(nn.Module):
     """The benchmark's evaluation network of one cell; ``embed`` returns pooled features.
 
     ``first`` (stem + stage 1) and ``rest`` (stages 2-3 and the head's BN-ReLU) split the
-    feature extractor for ELF; ``head`` maps ``rest``'s output to logits.
+    feature extractor (``blocks``, for ELF); ``head`` maps ``rest``'s output to logits.
     """
 
     def __init__(self, spec: Nb201Spec, in_channels: int, num_classes: int, im_size: int):
@@ -206,7 +210,12 @@ class Nb201Net(nn.Module):
         self.embed_dim = 4 * C
         self.classifier = nn.Linear(4 * C, num_classes)
 
+    def blocks(self) -> tuple[nn.Module, nn.Module]:
+        """(stem + stage 1, the rest up to the pooling): ELF splits here."""
+        return self.first, self.rest
+
     def head(self, h):
+        """Logits from ``rest``'s feature maps."""
         return self.classifier(self.pool(h).flatten(1))
 
     def embed(self, x):
@@ -265,9 +274,4 @@ def count_macs(spec: Nb201Spec, *, in_channels: int = 3, num_classes: int = 10,
     for c_in, c_out, s in ((C, 2 * C, s2), (2 * C, 4 * C, s3)):
         total += (9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out) * s * s
     return total + 4 * C * num_classes
-
-
-def elf_widths(spec: Nb201Spec) -> tuple[int, int]:
-    """Channels of ``first``'s and ``rest``'s outputs (for ELF's adapters)."""
-    return C, 4 * C
 

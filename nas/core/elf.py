@@ -31,9 +31,8 @@ from torch import nn
 
 from nas.core.data import PreparedData
 from nas.core.trainer import TrainConfig, build_seeded, train
-from search_spaces import ConvNetSpec, Nb201Spec, build_convnet, nb201
+from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
-from search_spaces.nb201 import Nb201Net
 
 
 @dataclass(frozen=True)
@@ -68,29 +67,6 @@ class ElfConfig:
 REAR_TARGETS = ("labels", "features")
 
 
-def elf_widths(spec: ConvNetSpec | Nb201Spec) -> tuple[int, int]:
-    """Channels of a candidate's first-block and last-block features.
-
-    Raises:
-        ValueError: for a space ELF does not know how to split.
-    """
-    if isinstance(spec, ConvNetSpec):
-        return spec.width, spec.width
-    if isinstance(spec, Nb201Spec):
-        return nb201.elf_widths(spec)
-    raise ValueError(f"ELF does not know the blocks of {type(spec).__name__} networks")
-
-
-def _blocks(net: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """(first block, remaining blocks): a convnet720 network's first conv block and the rest
-    of its ``features``; an nb201 network's stem + stage 1 and the rest (up to the pooling)."""
-    if isinstance(net, Nb201Net):
-        return net.first, net.rest
-    depth = sum(isinstance(layer, nn.Conv2d) for layer in net.features)
-    per_block = len(net.features) // depth
-    return net.features[:per_block], net.features[per_block:]
-
-
 def feature_network(data: PreparedData, config: ElfConfig, artifacts_dir: Path, *,
                     device: torch.device | str = "cpu") -> ConvNet:
     """The feature network trained on ``data``'s real training split, cached on disk under
@@ -119,11 +95,6 @@ def feature_network(data: PreparedData, config: ElfConfig, artifacts_dir: Path, 
     return net.to(device).eval().requires_grad_(False)
 
 
-def _logits(net: nn.Module, h_last: torch.Tensor) -> torch.Tensor:
-    """The candidate's logits from its last-block features."""
-    return net.head(h_last) if isinstance(net, Nb201Net) else net.classifier(h_last.flatten(1))
-
-
 def _adapter(in_channels: int, target: torch.Size) -> nn.Module:
     return nn.Sequential(nn.Conv2d(in_channels, target[0], kernel_size=1),
                          nn.AdaptiveAvgPool2d(tuple(target[1:])))
@@ -132,20 +103,20 @@ def _adapter(in_channels: int, target: torch.Size) -> nn.Module:
 class ElfLoss:
     """``loss_fn(net, x, y)`` for ``nas.core.trainer.train`` adding ELF's two feature terms.
 
-    ``candidate_width`` is the candidate's channel count (convnet720: every block's), or
-    its (first-block, last-block) channels (``elf_widths``). The
-    ``adapters`` must be trained with the candidate: pass them as ``extra_modules``.
+    A candidate network exposes ``blocks()`` (first block, remaining blocks) and ``head``
+    (logits from the last block's maps); ``block_widths`` are their channels (the spec's
+    ``block_widths()``). The ``adapters`` must be trained with the candidate: pass them as
+    ``extra_modules``.
     """
 
-    def __init__(self, feature_net: ConvNet, candidate_width: int | tuple[int, int],
+    def __init__(self, feature_net: ConvNet, block_widths: tuple[int, int],
                  config: ElfConfig, *, im_size: int, seed: int):
         self.feature_net, self.config = feature_net, config
         device = next(feature_net.parameters()).device
         probe = torch.zeros(1, feature_net.features[0].in_channels, im_size, im_size,
                             device=device)
         shallow, deep = self.targets(probe)
-        front, last = (candidate_width, candidate_width) if isinstance(candidate_width, int) \
-            else candidate_width
+        front, last = block_widths
         rear = (nn.Conv2d(shallow.shape[1], front, kernel_size=1)
                 if config.rear_target == "labels" else _adapter(last, deep.shape[1:]))
         self.adapters = build_seeded(lambda: nn.ModuleDict({
@@ -154,20 +125,20 @@ class ElfLoss:
     @torch.no_grad()
     def targets(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shallow (first-block) and deep (last-block) features of the feature network."""
-        first, rest = _blocks(self.feature_net)
+        first, rest = self.feature_net.blocks()
         shallow = first(x)
         return shallow, rest(shallow)
 
     def terms(self, net: ConvNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted loss terms ``ce``, ``front`` and ``rear`` of one batch."""
-        first, rest = _blocks(net)
+        first, rest = net.blocks()
         h_first = first(x)
         h_last = rest(h_first)
-        logits = _logits(net, h_last)
+        logits = net.head(h_last)
         shallow, deep = self.targets(x)
         if self.config.rear_target == "labels":  # the rear section reads the feature net's
             fed = F.adaptive_avg_pool2d(self.adapters["rear"](shallow), h_first.shape[-2:])
-            rear = F.cross_entropy(_logits(net, rest(fed)), y)
+            rear = F.cross_entropy(net.head(rest(fed)), y)
         else:
             rear = F.mse_loss(self.adapters["rear"](h_last), deep)
         return {"ce": F.cross_entropy(logits, y),

@@ -39,7 +39,7 @@ def test_elf_with_zero_weights_is_plain_cross_entropy(tiny):
     data, db, _ = tiny
     fnet = feature_network(data, FAST, db.home / "artifacts")
     net, (x, y) = _candidate(data), _batch(data)
-    loss = ElfLoss(fnet, 32, ElfConfig(front=0, rear=0), im_size=16, seed=0)
+    loss = ElfLoss(fnet, (32, 32), ElfConfig(front=0, rear=0), im_size=16, seed=0)
     assert loss(net, x, y).item() == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-6)
 
 
@@ -47,7 +47,7 @@ def test_elf_adds_front_and_rear_feature_terms_with_their_weights(tiny):
     data, db, _ = tiny
     fnet = feature_network(data, FAST, db.home / "artifacts")
     net, (x, y) = _candidate(data), _batch(data)
-    loss = ElfLoss(fnet, 32, ElfConfig(front=0.3, rear=2.0, rear_target="features"),
+    loss = ElfLoss(fnet, (32, 32), ElfConfig(front=0.3, rear=2.0, rear_target="features"),
                    im_size=16, seed=0)
     # independent computation: a d2 block is conv, norm, act, pool (4 layers)
     front = F.mse_loss(loss.adapters["front"](net.features[:4](x)), fnet.features[:4](x))
@@ -74,7 +74,7 @@ def test_feature_network_is_trained_once_and_shared_by_runs_with_other_weights(t
 def test_train_optimises_the_extra_modules_with_the_network(tiny):
     data, db, _ = tiny
     fnet = feature_network(data, FAST, db.home / "artifacts")
-    loss = ElfLoss(fnet, 32, FAST, im_size=16, seed=0)
+    loss = ElfLoss(fnet, (32, 32), FAST, im_size=16, seed=0)
     before = [p.detach().clone() for p in loss.adapters.parameters()]
     result = train(lambda: build_convnet("d2-w32-relu-batch-max", num_classes=3, im_size=16),
                    _batch(data, 30), TrainConfig(epochs=2, batch_size=16), seed=0,

@@ -25,7 +25,7 @@ def setup(image_folder, tmp_path):
 
 def test_elf_rear_term_predicts_labels_from_the_feature_networks_features(setup):
     fnet, net, x, y = setup  # candidate without pooling: 16x16 maps; feature net's are 8x8
-    loss = ElfLoss(fnet, 32, ElfConfig(front=0.3, rear=2.0, **FAST), im_size=16, seed=0)
+    loss = ElfLoss(fnet, (32, 32), ElfConfig(front=0.3, rear=2.0, **FAST), im_size=16, seed=0)
     shallow = fnet.features[:4](x)  # a d2 block with pooling: conv, norm, act, pool
     h_first = net.features[:3](x)  # the candidate's blocks have no pooling layer
     fed = F.adaptive_avg_pool2d(loss.adapters["rear"](shallow), h_first.shape[-2:])
@@ -37,7 +37,7 @@ def test_elf_rear_term_predicts_labels_from_the_feature_networks_features(setup)
 
 def test_elf_rear_gradient_trains_the_rear_section_not_the_first_block(setup):
     fnet, net, x, y = setup
-    loss = ElfLoss(fnet, 32, ElfConfig(**FAST), im_size=16, seed=0)
+    loss = ElfLoss(fnet, (32, 32), ElfConfig(**FAST), im_size=16, seed=0)
     loss.terms(net, x, y)["rear"].backward()
     assert net.features[0].weight.grad is None  # the first block is not on the rear's path
     assert net.features[3].weight.grad.abs().sum() > 0
@@ -47,7 +47,7 @@ def test_elf_rear_gradient_trains_the_rear_section_not_the_first_block(setup):
 
 def test_elf_feature_regression_variant_and_unknown_targets(setup):
     fnet, net, x, y = setup
-    loss = ElfLoss(fnet, 32, ElfConfig(front=0.0, rear=1.0, rear_target="features", **FAST),
+    loss = ElfLoss(fnet, (32, 32), ElfConfig(front=0.0, rear=1.0, rear_target="features", **FAST),
                    im_size=16, seed=0)
     mse = F.mse_loss(loss.adapters["rear"](net.features(x)), fnet.features(x))
     assert loss(net, x, y).item() == pytest.approx((F.cross_entropy(net(x), y) + mse).item(),

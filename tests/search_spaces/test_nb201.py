@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas.core.elf import ElfConfig, ElfLoss, elf_widths
+from nas.core.elf import ElfConfig, ElfLoss
 from nas.core.selection import select_architectures
 from nas.core.trainer import build_seeded
 from search_spaces import InvalidArchitectureError, Nb201Spec, build_nb201, get_space, nb201
@@ -126,7 +126,7 @@ def test_elf_splits_nb201_into_stem_plus_stage_one_and_the_rest():
     feature_net = build_seeded(lambda: build_convnet("d2-w32-relu-instance-avg", num_classes=3,
                                                      im_size=16), 0).eval()
     net = build_nb201(RESNET_LIKE, num_classes=3, im_size=16)
-    loss = ElfLoss(feature_net, elf_widths(SPACE.parse(RESNET_LIKE)), ElfConfig(), im_size=16,
+    loss = ElfLoss(feature_net, SPACE.parse(RESNET_LIKE).block_widths(), ElfConfig(), im_size=16,
                    seed=0)
     x, y = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 0])
     terms = loss.terms(net, x, y)
