@@ -36,6 +36,22 @@ def _get_json(url: str, timeout_s: float, proc: subprocess.Popen) -> dict:
             time.sleep(0.5)
 
 
+def _studies_listed_by_dashboard(url: str, cwd) -> dict:
+    """Start `nas dashboard --db url`, read its /api/studies, then stop it with Ctrl-C."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
+                             "--port", str(port)], cwd=cwd, env=cli_env(cwd),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        return _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
     pytest.importorskip("optuna_dashboard", reason="dashboard extra not installed")
     monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
@@ -43,19 +59,7 @@ def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
     data = DataConfig(path=str(write_tiny_folder(tmp_path / "data")))
     search = SearchConfig(ipc=4, archs=tuple(CHEAP_ARCHS[:2]), train=TrainConfig(epochs=1))
     summary = run_search(SearchJob(url, data, search), progress=False)
-
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
-                             "--port", str(port)], cwd=tmp_path, env=cli_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        listing = _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    listing = _studies_listed_by_dashboard(url, tmp_path)
     names = [s["study_name"] for s in listing["study_summaries"]]
     assert names == [summary.study_name]
 
@@ -65,16 +69,5 @@ def test_dashboard_serves_a_database_no_search_has_written(tmp_path):
     and the dashboard lists no studies instead of failing."""
     pytest.importorskip("optuna_dashboard", reason="dashboard extra not installed")
     url = f"sqlite:///{tmp_path / 'new' / 'nas.db'}"
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
-                             "--port", str(port)], cwd=tmp_path, env=cli_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        listing = _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    listing = _studies_listed_by_dashboard(url, tmp_path)
     assert listing["study_summaries"] == []
