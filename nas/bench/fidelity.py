@@ -136,6 +136,12 @@ def _build(what: str, config: type, options: dict) -> None:
 _D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
            "expert_epochs": 4, "span": 2, "syn_steps": 5}
 
+# The data proxies of the D2M paper's NAS table (Random, DSA, DM, DataDAM, D2M; CAFE when
+# registered) plus D3, and the CPU budgets of the pixel-space distillers among them.
+PAPER_TABLE_PROXIES = ("random", "dsa", "dm", "datadam", "d2m", "d3")
+_PIXEL_CPU = {"dm": {"iterations": 200, "batch_real": 64}, "dsa": {"preset": "cpu"},
+              "datadam": {"preset": "cpu"}}
+
 # The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells.
 # No recipe measured (up to ~40 CPU-s per cell) ranked the cells better than chance (rho -0.35
 # to -0.10 on 15-24 cells; #params 0.85-0.92 there), so the preset keeps the cheapest
@@ -159,8 +165,7 @@ PRESETS: dict[str, FidelityPreset] = {
     "cpu": FidelityPreset(
         "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=500,
         test_per_class=100, sample=32, ipc=10, proxy_epochs=50, truth_epochs=15,
-        proxies=("random", "dm", "d2m", "d3"), elf=("d2m",),
-        proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
+        proxies=PAPER_TABLE_PROXIES, elf=("d2m",), proxy_options=_PIXEL_CPU,
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
     # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
     # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
@@ -170,8 +175,7 @@ PRESETS: dict[str, FidelityPreset] = {
         "NAS-Bench-201, published ground truth, 2-core CPU", resize=16, per_class=1000,
         test_per_class=200, sample=100, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
         truth_epochs=200, space="nb201", ground_truth="nb201",
-        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
-        proxy_options={"dm": {"iterations": 200, "batch_real": 64}},
+        proxies=PAPER_TABLE_PROXIES, proxy_train=NB201_CPU_TRAIN, proxy_options=_PIXEL_CPU,
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
         second_seed_sample=50, second_seed_proxies=("random",)),
     # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)

@@ -4,6 +4,7 @@ import pytest
 
 from nas.bench import fidelity as bench
 from nas.cli import main
+from proxies import list_proxies
 from storage import Database, list_datasets, list_proxy_records, list_runs, list_scores
 
 
@@ -131,3 +132,12 @@ def test_nb201_presets_use_the_published_table_over_the_whole_space():
     assert {"random", "dm", "d3", "d2m"} <= set(cpu.proxies)
     with pytest.raises(ValueError, match="space='nb201'"):
         bench.dataclasses.replace(cpu, space="convnet720")
+
+
+def test_cpu_presets_hold_the_d2m_papers_nas_table_at_a_cpu_budget():
+    table = {"random", "dsa", "dm", "datadam", "d2m"}
+    for name in ("cpu", "nb201-cpu"):
+        preset = bench.PRESETS[name]
+        assert table <= set(preset.proxies) and table <= set(list_proxies())
+        for method in ("dsa", "datadam"):
+            assert preset.proxy_options[method] == {"preset": "cpu"}
