@@ -1,5 +1,6 @@
 """Proxy methods, registered by name: ``get_proxy("random")``, ``list_proxies()``."""
 
+from proxies import cafe as _cafe  # noqa: F401  (registers cafe)
 from proxies import d3 as _d3  # noqa: F401  (registers d3)
 from proxies import datadam as _datadam  # noqa: F401  (registers datadam)
 from proxies import dm as _dm  # noqa: F401  (registers dm)

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
@@ -24,7 +23,7 @@ from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.losses import attention_map
 from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
+from proxies.pixel_set import PixelSet, block_activations, siamese_for_batch, work_dir
 from search_spaces import ConvNetSpec, build_convnet
 from search_spaces.convnet720 import ConvNet
 
@@ -62,12 +61,8 @@ PRESETS = {
 def relu_maps(net: ConvNet, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """DataDAM's features of a convnet720 network: the activation output of every block but
     the last (before pooling), and the flattened output of the last block (the embedding)."""
-    maps = []
-    for layer in net.features:
-        x = layer(x)
-        if isinstance(layer, (nn.ReLU, nn.LeakyReLU, nn.Sigmoid)):
-            maps.append(x)
-    return maps[:-1], x.flatten(1)
+    maps, embed = block_activations(net, x)
+    return maps[:-1], embed
 
 
 def datadam_loss(real: tuple[list[torch.Tensor], torch.Tensor],

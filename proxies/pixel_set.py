@@ -1,6 +1,7 @@
-"""What every pixel-space distillation (DM, DSA, DataDAM) shares: synthetic images initialised
-from random real ones with their SGD optimiser, a resumable checkpoint, per-class real batches,
-and siamese augmentation parameters re-shaped for the synthetic batch."""
+"""What every pixel-space distillation (DM, DSA, DataDAM, CAFE) shares: synthetic images
+initialised from random real ones with their SGD optimiser, a resumable checkpoint, per-class
+real batches, siamese augmentation parameters re-shaped for the synthetic batch, and the
+per-block activations of a ConvNet."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import json
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from nas.core.augment import AugParams
 from nas.core.data import PreparedData
 from proxies.base import ProxySet
 from proxies.d2m.checkpoint import atomic_save
 from proxies.random_subset import class_balanced_indices
+from search_spaces.convnet720 import ConvNet
 
 
 def siamese_for_batch(params: AugParams | None, n: int) -> AugParams | None:
@@ -22,6 +25,17 @@ def siamese_for_batch(params: AugParams | None, n: int) -> AugParams | None:
     if params is None:
         return None
     return AugParams(params.family, tuple(v[:1].expand(n, *v.shape[1:]) for v in params.values))
+
+
+def block_activations(net: ConvNet, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The activation output of every block of a convnet720 network (before its pooling),
+    first block first, and the flattened output of the last block (the embedding)."""
+    maps = []
+    for layer in net.features:
+        x = layer(x)
+        if isinstance(layer, (nn.ReLU, nn.LeakyReLU, nn.Sigmoid)):
+            maps.append(x)
+    return maps, x.flatten(1)
 
 
 def work_dir(artifacts_dir: Path, method: str, data: PreparedData, ipc: int, seed: int,

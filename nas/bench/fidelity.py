@@ -136,12 +136,11 @@ def _build(what: str, config: type, options: dict) -> None:
 _D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
            "expert_epochs": 4, "span": 2, "syn_steps": 5}
 
-# The data proxies of the D2M paper's NAS table (Random, DSA, DM, DataDAM, D2M; CAFE when
-# registered) plus D3, and the CPU budgets of the pixel-space distillers among them.
-PAPER_TABLE_PROXIES = ("random", "dsa", "dm", "datadam", "d2m", "d3")
+# The data proxies of the D2M paper's NAS table (Random, DSA, DM, CAFE, DataDAM, D2M) plus
+# D3, and the CPU budgets of the pixel-space distillers among them.
+PAPER_TABLE_PROXIES = ("random", "dsa", "dm", "cafe", "datadam", "d2m", "d3")
 _PIXEL_CPU = {"dm": {"iterations": 200, "batch_real": 64}, "dsa": {"preset": "cpu"},
-              "datadam": {"preset": "cpu"}}
-
+              "cafe": {"preset": "cpu"}, "datadam": {"preset": "cpu"}}
 # The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells.
 # No recipe measured (up to ~40 CPU-s per cell) ranked the cells better than chance (rho -0.35
 # to -0.10 on 15-24 cells; #params 0.85-0.92 there), so the preset keeps the cheapest

@@ -135,9 +135,9 @@ def test_nb201_presets_use_the_published_table_over_the_whole_space():
 
 
 def test_cpu_presets_hold_the_d2m_papers_nas_table_at_a_cpu_budget():
-    table = {"random", "dsa", "dm", "datadam", "d2m"}
+    table = {"random", "dsa", "dm", "cafe", "datadam", "d2m"}
     for name in ("cpu", "nb201-cpu"):
         preset = bench.PRESETS[name]
         assert table <= set(preset.proxies) and table <= set(list_proxies())
-        for method in ("dsa", "datadam"):
+        for method in ("dsa", "cafe", "datadam"):
             assert preset.proxy_options[method] == {"preset": "cpu"}

@@ -21,6 +21,8 @@ TINY_OPTIONS = {
     "dsa": {"preset": "cpu", "iterations": 1, "batch_real": 8, "width": 32, "outer_loop": 1,
             "inner_loop": 1},
     "datadam": {"preset": "cpu", "iterations": 2, "batch_real": 8, "width": 32},
+    "cafe": {"preset": "cpu", "iterations": 1, "batch_real": 8, "width": 32, "max_outer": 2,
+             "max_inner": 1, "watch_real": 4},
 }
 TINY_DISTILL = {  # artifact kind -> the smallest config that exercises the distiller
     "gan-generator": PretrainConfig(iterations=2, batch_size=8, d_steps=1, checkpoint_every=2,
