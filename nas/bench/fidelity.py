@@ -168,15 +168,16 @@ PRESETS: dict[str, FidelityPreset] = {
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
     # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
     # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
-    # benchmarks/results/nb201-recipe.md; 100 stratified cells (every op on every edge), a
-    # second proxy seed on 50 of them. Sized there to <= 90 min on 2 cores.
+    # benchmarks/results/nb201-recipe.md; 40 stratified cells (every op on every edge 8
+    # times), a second random seed on 20 of them: 260 trainings of ~35 CPU-s (measured with
+    # two processes on 2 cores) plus distillation, about 90 min on 2 cores.
     "nb201-cpu": FidelityPreset(
         "NAS-Bench-201, published ground truth, 2-core CPU", resize=16, per_class=1000,
-        test_per_class=200, sample=100, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
+        test_per_class=200, sample=40, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
         truth_epochs=200, space="nb201", ground_truth="nb201",
         proxies=PAPER_TABLE_PROXIES, proxy_train=NB201_CPU_TRAIN, proxy_options=_PIXEL_CPU,
         distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
-        second_seed_sample=50, second_seed_proxies=("random",)),
+        second_seed_sample=20, second_seed_proxies=("random",)),
     # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)
     "nb201-gpu": FidelityPreset(
         "NAS-Bench-201, all 15,625 cells, published ground truth (GPU)", resize=None,
