@@ -18,16 +18,20 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from nas.core.augment import DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
-from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.pixel_set import PixelSet, block_activations, siamese_for_batch, work_dir
-from search_spaces import ConvNetSpec, build_convnet
+from proxies.pixel_set import (
+    PixelSet,
+    block_activations,
+    matching_convnet,
+    siamese_for_batch,
+    work_dir,
+)
+from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
 
 
@@ -127,20 +131,16 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
                  workdir: Path, device: torch.device | str = "cpu",
                  progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if data.im_size not in POOL_DEPTH:
-        raise ValueError(f"CAFE has no ConvNet depth for {data.im_size}x{data.im_size}")
+    spec = matching_convnet(data, config.width, "CAFE")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
     syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
                    method="CAFE", workdir=workdir)
     labels = syn.labels.to(device)
-    spec = ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=config.width)
     dsa = DSA(DSAConfig(config.augment))
-    start = syn.resume()
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"CAFE ipc{ipc}", unit="it", disable=not progress)
-    for it in bar:
+    for it, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,
+                               desc=f"CAFE ipc{ipc}", progress=progress):
         for group in syn.optimizer.param_groups:
             group["lr"] = config.lr_at(it)
         net_seed = int(torch.randint(2**62, (1,), generator=rng))
@@ -179,8 +179,6 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
                         max(inner_acc) - min(inner_acc) > config.lambda_inner:
                     break
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            syn.save(it + 1)
     return syn.result()
 
 

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
@@ -22,9 +21,14 @@ from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.losses import attention_map
-from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.pixel_set import PixelSet, block_activations, siamese_for_batch, work_dir
-from search_spaces import ConvNetSpec, build_convnet
+from proxies.pixel_set import (
+    PixelSet,
+    block_activations,
+    matching_convnet,
+    siamese_for_batch,
+    work_dir,
+)
+from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
 
 
@@ -85,19 +89,15 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
                     workdir: Path, device: torch.device | str = "cpu",
                     progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if data.im_size not in POOL_DEPTH:
-        raise ValueError(f"DataDAM has no ConvNet depth for {data.im_size}x{data.im_size}")
+    spec = matching_convnet(data, config.width, "DataDAM")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
     syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
                    method="DataDAM", workdir=workdir)
-    spec = ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=config.width)
     dsa = DSA(DSAConfig(config.augment))
-    start = syn.resume()
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"DataDAM ipc{ipc}", unit="it", disable=not progress)
-    for it in bar:
+    for _, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,
+                              desc=f"DataDAM ipc{ipc}", progress=progress):
         net_seed = int(torch.randint(2**62, (1,), generator=rng))
         net = build_seeded(lambda: build_convnet(spec, in_channels=data.channels,
                                                  num_classes=k, im_size=data.im_size),
@@ -114,8 +114,6 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
                                        scale=config.attention_scale, p=config.attention_p)
         syn.step(loss)
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
-        if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            syn.save(it + 1)
     return syn.result()
 
 

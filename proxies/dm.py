@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
@@ -64,10 +63,8 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
     pool = ModelPool.for_data(data.channels, k, data.im_size, members=("convnet",),
                               width=config.width)
     dsa = DSA(DSAConfig(config.augment))
-    start = syn.resume()
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"DM ipc{ipc}", unit="it", disable=not progress)
-    for it in bar:
+    for _, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,
+                              desc=f"DM ipc{ipc}", progress=progress):
         net = pool.draw(rng).to(device).requires_grad_(False)
         loss = syn.images.new_zeros(())
         for c in range(k):
@@ -80,8 +77,6 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
             loss = loss + dm_loss(real_embed, syn_embed)
         syn.step(loss)
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
-        if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            syn.save(it + 1)
     return syn.result()
 
 

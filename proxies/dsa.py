@@ -18,16 +18,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
 from proxies.base import ProxySet, options_config, register_proxy
-from proxies.d2m.model_pool import POOL_DEPTH
-from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
-from search_spaces import ConvNetSpec, build_convnet
+from proxies.pixel_set import PixelSet, matching_convnet, siamese_for_batch, work_dir
+from search_spaces import build_convnet
 
 # reference: (outer loop, inner loop) per IPC; other IPCs use the largest entry below them
 LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -89,21 +87,17 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
                 workdir: Path, device: torch.device | str = "cpu",
                 progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    if data.im_size not in POOL_DEPTH:
-        raise ValueError(f"DSA has no ConvNet depth for {data.im_size}x{data.im_size}")
+    spec = matching_convnet(data, config.width, "DSA")
     device = torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     k = data.num_classes
     syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
                    method="DSA", workdir=workdir)
     labels = syn.labels.to(device)
-    spec = ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=config.width)
     dsa = DSA(DSAConfig(config.augment))
     outer, inner = config.loops(ipc)
-    start = syn.resume()
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"DSA ipc{ipc}", unit="it", disable=not progress)
-    for it in bar:
+    for _, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,
+                              desc=f"DSA ipc{ipc}", progress=progress):
         net_seed = int(torch.randint(2**62, (1,), generator=rng))
         net = build_seeded(lambda: build_convnet(spec, in_channels=data.channels,
                                                  num_classes=k, im_size=data.im_size),
@@ -137,8 +131,6 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
                     net_loss.backward()
                     net_optimizer.step()
         bar.set_postfix(loss=f"{loss.item() / k:.4f}")
-        if (it + 1) % config.checkpoint_every == 0 or it + 1 == config.iterations:
-            syn.save(it + 1)
     return syn.result()
 
 

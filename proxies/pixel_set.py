@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from nas.core.augment import AugParams
 from nas.core.data import PreparedData
 from proxies.base import ProxySet
 from proxies.d2m.checkpoint import atomic_save
+from proxies.d2m.model_pool import POOL_DEPTH
 from proxies.random_subset import class_balanced_indices
-from search_spaces.convnet720 import ConvNet
+from search_spaces.convnet720 import ConvNet, ConvNetSpec
 
 
 def siamese_for_batch(params: AugParams | None, n: int) -> AugParams | None:
@@ -36,6 +39,13 @@ def block_activations(net: ConvNet, x: torch.Tensor) -> tuple[list[torch.Tensor]
         if isinstance(layer, (nn.ReLU, nn.LeakyReLU, nn.Sigmoid)):
             maps.append(x)
     return maps, x.flatten(1)
+
+
+def matching_convnet(data: PreparedData, width: int, method: str) -> ConvNetSpec:
+    """The distillers' ConvNet: the dataset's depth, ``width`` filters, instance norm."""
+    if data.im_size not in POOL_DEPTH:
+        raise ValueError(f"{method} has no ConvNet depth for {data.im_size}x{data.im_size}")
+    return ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=width)
 
 
 def work_dir(artifacts_dir: Path, method: str, data: PreparedData, ipc: int, seed: int,
@@ -85,6 +95,18 @@ class PixelSet:
     def save(self, iteration: int) -> None:
         atomic_save({"images": self.images.detach(), "optimizer": self.optimizer.state_dict(),
                      "rng": self.rng.get_state(), "iteration": iteration}, self.checkpoint)
+
+    def iterate(self, total: int, *, checkpoint_every: int, desc: str,
+                progress: bool = True) -> Iterator[tuple[int, tqdm]]:
+        """Iterations from the checkpoint's (resumed) to ``total``, each with the progress
+        bar; saves a checkpoint every ``checkpoint_every`` iterations and after the last."""
+        start = self.resume()
+        bar = tqdm(range(start, total), initial=start, total=total, desc=desc, unit="it",
+                   disable=not progress)
+        for it in bar:
+            yield it, bar
+            if (it + 1) % checkpoint_every == 0 or it + 1 == total:
+                self.save(it + 1)
 
     def of_class(self, c: int) -> torch.Tensor:
         return self.images[c * self.ipc:(c + 1) * self.ipc]
