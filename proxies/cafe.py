@@ -21,15 +21,14 @@ import torch.nn.functional as F
 
 from nas.core.augment import DSA, DSAConfig
 from nas.core.data import PreparedData
-from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
-from proxies.base import ProxySet, options_config, register_proxy
+from proxies.base import ProxySet
 from proxies.pixel_set import (
     PixelSet,
     block_activations,
     matching_convnet,
+    register_distiller,
     siamese_for_batch,
-    work_dir,
 )
 from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
@@ -182,12 +181,6 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
     return syn.result()
 
 
-@register_proxy("cafe", "pixel-space feature alignment with a discrimination loss (CAFE)",
-                options=CAFEConfig)
-def build_cafe(data: PreparedData, *, ipc: int, seed: int, options: dict,
-               artifacts_dir: Path) -> ProxySet:
-    """``options``: ``preset`` ("paper" or "cpu") and fields of CAFEConfig."""
-    config = options_config(options, PRESETS)
-    return distill_cafe(data, ipc, config, seed=seed, device=default_device(),
-                        workdir=work_dir(artifacts_dir, "cafe", data, ipc, seed,
-                                         config.to_dict()))
+register_distiller(
+    "cafe", "pixel-space feature alignment with a discrimination loss (CAFE)",
+    CAFEConfig, PRESETS, distill_cafe)

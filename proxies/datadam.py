@@ -17,16 +17,15 @@ import torch
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
-from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
-from proxies.base import ProxySet, options_config, register_proxy
+from proxies.base import ProxySet
 from proxies.d2m.losses import attention_map
 from proxies.pixel_set import (
     PixelSet,
     block_activations,
     matching_convnet,
+    register_distiller,
     siamese_for_batch,
-    work_dir,
 )
 from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
@@ -117,12 +116,6 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
     return syn.result()
 
 
-@register_proxy("datadam", "pixel-space attention matching (DataDAM), distilled for each IPC",
-                options=DataDAMConfig)
-def build_datadam(data: PreparedData, *, ipc: int, seed: int, options: dict,
-                  artifacts_dir: Path) -> ProxySet:
-    """``options``: ``preset`` ("paper" or "cpu") and fields of DataDAMConfig."""
-    config = options_config(options, PRESETS)
-    return distill_datadam(data, ipc, config, seed=seed, device=default_device(),
-                           workdir=work_dir(artifacts_dir, "datadam", data, ipc, seed,
-                                            config.to_dict()))
+register_distiller(
+    "datadam", "pixel-space attention matching (DataDAM), distilled for each IPC",
+    DataDAMConfig, PRESETS, distill_datadam)

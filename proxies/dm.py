@@ -16,10 +16,9 @@ import torch
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
-from nas.core.runtime import default_device
-from proxies.base import ProxySet, register_proxy
+from proxies.base import ProxySet
 from proxies.d2m.model_pool import ModelPool
-from proxies.pixel_set import PixelSet, siamese_for_batch, work_dir
+from proxies.pixel_set import PixelSet, register_distiller, siamese_for_batch
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,6 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
     return syn.result()
 
 
-@register_proxy("dm", "pixel-space distribution matching (DM), distilled for each IPC",
-                options=DMConfig)
-def build_dm(data: PreparedData, *, ipc: int, seed: int, options: dict,
-             artifacts_dir: Path) -> ProxySet:
-    """``options``: fields of DMConfig (defaults from the DM paper)."""
-    config = DMConfig(**options)
-    return distill_dm(data, ipc, config, seed=seed, device=default_device(),
-                      workdir=work_dir(artifacts_dir, "dm", data, ipc, seed, config.to_dict()))
+register_distiller(
+    "dm", "pixel-space distribution matching (DM), distilled for each IPC",
+    DMConfig, {"paper": DMConfig()}, distill_dm)

@@ -21,10 +21,9 @@ import torch.nn.functional as F
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
-from nas.core.runtime import default_device
 from nas.core.trainer import build_seeded
-from proxies.base import ProxySet, options_config, register_proxy
-from proxies.pixel_set import PixelSet, matching_convnet, siamese_for_batch, work_dir
+from proxies.base import ProxySet
+from proxies.pixel_set import PixelSet, matching_convnet, register_distiller, siamese_for_batch
 from search_spaces import build_convnet
 
 # reference: (outer loop, inner loop) per IPC; other IPCs use the largest entry below them
@@ -134,11 +133,6 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
     return syn.result()
 
 
-@register_proxy("dsa", "pixel-space gradient matching with siamese augmentation (DSA)",
-                options=DSAMatchConfig)
-def build_dsa(data: PreparedData, *, ipc: int, seed: int, options: dict,
-              artifacts_dir: Path) -> ProxySet:
-    """``options``: ``preset`` ("paper" or "cpu") and fields of DSAMatchConfig."""
-    config = options_config(options, PRESETS)
-    return distill_dsa(data, ipc, config, seed=seed, device=default_device(),
-                       workdir=work_dir(artifacts_dir, "dsa", data, ipc, seed, config.to_dict()))
+register_distiller(
+    "dsa", "pixel-space gradient matching with siamese augmentation (DSA)",
+    DSAMatchConfig, PRESETS, distill_dsa)

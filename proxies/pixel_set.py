@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from nas.core.augment import AugParams
 from nas.core.data import PreparedData
-from proxies.base import ProxySet
+from nas.core.runtime import default_device
+from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import POOL_DEPTH
 from proxies.random_subset import class_balanced_indices
@@ -124,3 +125,16 @@ class PixelSet:
 
     def result(self) -> ProxySet:
         return ProxySet(self.images.detach().cpu().float().contiguous(), self.labels)
+
+
+def register_distiller(name: str, description: str, config: type, presets: dict,
+                       distill: Callable[..., ProxySet]) -> None:
+    """File ``distill(data, ipc, config, *, seed, workdir, device)`` as proxy ``name``: its
+    options are ``preset`` (a key of ``presets``, default "paper") and fields of ``config``;
+    one resumable distillation per (data, IPC, seed, config)."""
+    def build(data: PreparedData, *, ipc: int, seed: int, options: dict,
+              artifacts_dir: Path) -> ProxySet:
+        chosen = options_config(options, presets)
+        return distill(data, ipc, chosen, seed=seed, device=default_device(),
+                       workdir=work_dir(artifacts_dir, name, data, ipc, seed, chosen.to_dict()))
+    register_proxy(name, description, options=config)(build)
