@@ -131,11 +131,9 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
                  progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
     spec = matching_convnet(data, config.width, "CAFE")
-    device = torch.device(device)
-    rng = torch.Generator().manual_seed(seed)
-    k = data.num_classes
-    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
-                   method="CAFE", workdir=workdir)
+    syn = PixelSet(data, ipc, config, seed=seed, device=device, method="CAFE",
+                   workdir=workdir)
+    rng, device, k = syn.rng, syn.device, data.num_classes
     labels = syn.labels.to(device)
     dsa = DSA(DSAConfig(config.augment))
     for it, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,

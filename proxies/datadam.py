@@ -89,11 +89,9 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
                     progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
     spec = matching_convnet(data, config.width, "DataDAM")
-    device = torch.device(device)
-    rng = torch.Generator().manual_seed(seed)
-    k = data.num_classes
-    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
-                   method="DataDAM", workdir=workdir)
+    syn = PixelSet(data, ipc, config, seed=seed, device=device, method="DataDAM",
+                   workdir=workdir)
+    rng, device, k = syn.rng, syn.device, data.num_classes
     dsa = DSA(DSAConfig(config.augment))
     for _, bar in syn.iterate(config.iterations, checkpoint_every=config.checkpoint_every,
                               desc=f"DataDAM ipc{ipc}", progress=progress):

@@ -54,11 +54,9 @@ def dm_loss(real_embed: torch.Tensor, syn_embed: torch.Tensor) -> torch.Tensor:
 def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, workdir: Path,
                device: torch.device | str = "cpu", progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
-    device = torch.device(device)
-    rng = torch.Generator().manual_seed(seed)
-    k = data.num_classes
-    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
-                   method="DM", workdir=workdir)
+    syn = PixelSet(data, ipc, config, seed=seed, device=device, method="DM",
+                   workdir=workdir)
+    rng, device, k = syn.rng, syn.device, data.num_classes
     pool = ModelPool.for_data(data.channels, k, data.im_size, members=("convnet",),
                               width=config.width)
     dsa = DSA(DSAConfig(config.augment))

@@ -87,11 +87,9 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
                 progress: bool = True) -> ProxySet:
     """Optimise ``ipc`` standardised images per class; resumes from ``workdir``."""
     spec = matching_convnet(data, config.width, "DSA")
-    device = torch.device(device)
-    rng = torch.Generator().manual_seed(seed)
-    k = data.num_classes
-    syn = PixelSet(data, ipc, lr=config.lr, momentum=config.momentum, rng=rng, device=device,
-                   method="DSA", workdir=workdir)
+    syn = PixelSet(data, ipc, config, seed=seed, device=device, method="DSA",
+                   workdir=workdir)
+    rng, device, k = syn.rng, syn.device, data.num_classes
     labels = syn.labels.to(device)
     dsa = DSA(DSAConfig(config.augment))
     outer, inner = config.loops(ipc)

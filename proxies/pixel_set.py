@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -58,19 +59,30 @@ def work_dir(artifacts_dir: Path, method: str, data: PreparedData, ipc: int, see
     return artifacts_dir / "work" / f"{method}-{job}"
 
 
+class ImageOptimizer(Protocol):
+    """The fields of a distiller's config that set the SGD on the pixels."""
+
+    lr: float
+    momentum: float
+
+
 class PixelSet:
-    """``ipc`` standardised images per class, initialised from distinct random real images
-    (drawn with ``rng``), optimised by SGD on the pixels; checkpointed in ``workdir``.
+    """``ipc`` standardised images per class, initialised from distinct random real images,
+    optimised by SGD (``config.lr``, ``config.momentum``) on the pixels; checkpointed in
+    ``workdir``. ``rng`` (seeded with ``seed``) draws the initial images and then serves
+    the distiller's every random draw, so a resumed job continues the same sequence.
 
     Raises:
         ValueError: IPC below 1, or a class with fewer than ``ipc`` training images.
     """
 
-    def __init__(self, data: PreparedData, ipc: int, *, lr: float, momentum: float,
-                 rng: torch.Generator, device: torch.device, method: str, workdir: Path):
+    def __init__(self, data: PreparedData, ipc: int, config: ImageOptimizer, *, seed: int,
+                 device: torch.device | str, method: str, workdir: Path):
         if ipc < 1:
             raise ValueError(f"ipc must be at least 1, got {ipc}")
         k = data.num_classes
+        rng = torch.Generator().manual_seed(seed)
+        device = torch.device(device)
         init = class_balanced_indices(data.train_labels, ipc, k, rng)
         if len(init) != ipc * k:
             raise ValueError(f"every class needs at least {ipc} training images for "
@@ -78,7 +90,7 @@ class PixelSet:
         self.data, self.ipc, self.rng, self.device = data, ipc, rng, device
         self.images = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
         self.labels = data.train_labels[init].clone()
-        self.optimizer = torch.optim.SGD([self.images], lr=lr, momentum=momentum)
+        self.optimizer = torch.optim.SGD([self.images], lr=config.lr, momentum=config.momentum)
         self.by_class = [torch.nonzero(data.train_labels == c).flatten() for c in range(k)]
         self.checkpoint = workdir / "checkpoint.pt"
 
