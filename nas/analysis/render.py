@@ -16,7 +16,7 @@ from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
 
 COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "ρ test acc [95% CI]", "Kendall",
-           "top-10 ρ", "top-5% overlap", "selected acc (rank)", "regret", "stored values",
+           "top-10 ρ", "top-{fraction} overlap", "selected acc (rank)", "regret", "stored values",
            "build s", "s / arch", "speed-up")
 CORRELATION_NOTE = ("Spearman: the source's score vs the ground truth; for a proxy the score is "
                     "the validation accuracy of the network trained on it (what a user ranks "
@@ -31,6 +31,13 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
+
+def columns(report: dict) -> list[str]:
+    """``COLUMNS`` with the report's top fraction (e.g. "top-10% overlap")."""
+    fraction = next((k.removeprefix("top") for k in report["rows"][0]["metrics"]["top_k"]
+                     if k.startswith("top")), "?") if report["rows"] else "?"
+    return [c.format(fraction=fraction) for c in COLUMNS]
 
 
 def summary_rows(report: dict) -> list[list[str]]:
@@ -51,7 +58,7 @@ def summary_rows(report: dict) -> list[list[str]]:
                     f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
                     f"{row['stored_values']:,}" if row.get("stored_values") else "–",
                     _seconds(c["build_seconds"]), _seconds(c["mean_proxy_seconds"]),
-                    f"{c['speedup']:.1f}x"])
+                    f"{c['speedup']:.1f}x" if c["speedup"] else "–"])  # 0: published truth
     return out
 
 
@@ -72,7 +79,7 @@ def pair_rows(report: dict) -> list[list[str]]:
 
 
 def rich_table(report: dict) -> Table:
-    table = Table(*COLUMNS, title=f"{report['title']}: dataset {report['dataset']['key']}")
+    table = Table(*columns(report), title=f"{report['title']}: dataset {report['dataset']['key']}")
     for cells in summary_rows(report):
         table.add_row(*cells)
     return table
@@ -187,7 +194,7 @@ def _pair_html(report: dict) -> str:
 
 def _html(report: dict, images: dict[str, bytes]) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns(report))
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
                    for cells in summary_rows(report))
     setup = "".join(f"<li>{esc(line)}</li>" for line in _setup_lines(report))
@@ -209,7 +216,7 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
 
 def _markdown(report: dict, image_files: dict[str, str]) -> str:
     lines = [f"# {report['title']}", "", f"Generated {report['created_at']}; every number is in "
-             "`report.json`.", "", "| " + " | ".join(COLUMNS) + " |",
+             "`report.json`.", "", "| " + " | ".join(columns(report)) + " |",
              "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
     lines += ["", CORRELATION_NOTE, "", "## Pairwise Spearman differences", "",

@@ -60,6 +60,7 @@ class FidelityPreset:
     # N architectures of the sample; 0 = one seed only
     second_seed_sample: int = 0
     second_seed_proxies: tuple[str, ...] | None = None  # None: every proxy gets the second seed
+    top_fraction: float = 0.10  # the report's top-fraction overlap (the NAS literature's 10%)
 
     def __post_init__(self) -> None:
         """Validate a preset (and the overrides replacing its fields) before any work.
@@ -297,6 +298,6 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     report = build_report(db, dataset, ReportConfig(
         space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
         truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,
-        title=f"Proxy fidelity benchmark ({name})",
+        title=f"Proxy fidelity benchmark ({name})", top_fraction=preset.top_fraction,
         extra={"name": name, **dataclasses.asdict(preset)}))
     return report, write_report(report, out_dir or db.home / f"report-{name}")

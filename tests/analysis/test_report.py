@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from nas.analysis.render import columns, summary_rows
 from nas.analysis.report import ReportConfig, build_report
 from nas.cli import main
 from storage import Database, list_datasets
@@ -144,3 +145,17 @@ def test_report_has_every_pairwise_difference_with_an_interval_that_agrees(tiny_
         if row["kind"] == "proxy":
             assert set(row["metrics_test"]) == {"n", "spearman", "spearman_ci", "kendall"}
     assert "ρ test acc [95% CI]" in markdown and "validation accuracy" in markdown
+
+
+def test_summary_names_the_reports_top_fraction_and_shows_no_speed_up_for_published_truth():
+    row = {"name": "random-ipc10", "kind": "proxy", "stored_values": 10,
+           "metrics": {"n": 40, "spearman": 0.5, "spearman_ci": [0.1, 0.8], "kendall": 0.4,
+                       "top_k": {"10": {"spearman": 0.2}, "top10%": {"overlap": 0.25}},
+                       "selected": {"accuracy": 0.9, "rank": 3, "regret": 0.01}},
+           "costs": {"build_seconds": 1.0, "mean_proxy_seconds": 2.0, "speedup": 0.0}}
+    report = {"rows": [row]}
+    assert "top-10% overlap" in columns(report)
+    cells = dict(zip(columns(report), summary_rows(report)[0], strict=True))
+    assert cells["top-10% overlap"] == "0.25" and cells["speed-up"] == "–"
+    row["costs"]["speedup"] = 3.0
+    assert dict(zip(columns(report), summary_rows(report)[0], strict=True))["speed-up"] == "3.0x"
