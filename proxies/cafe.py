@@ -12,6 +12,7 @@ distillation per IPC. Defaults follow the CAFE reference code (docs/papers.md).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -122,8 +123,9 @@ def _real_accuracy(net: ConvNet, syn: PixelSet, n: int) -> float:
         return (net(real).argmax(1) == labels).float().mean().item()
 
 
-def _settled(window: deque, below: float) -> bool:
-    return len(window) == window.maxlen and max(window) - min(window) < below
+def _spread(window: deque) -> float:
+    """Range of a full watcher window; NaN (past no threshold) until the window is full."""
+    return max(window) - min(window) if len(window) == window.maxlen else math.nan
 
 
 def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
@@ -160,7 +162,7 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
                              inner_weight=config.inner_weight)
             syn.step(loss)
             outer_acc.append(_real_accuracy(net, syn, config.watch_real))
-            if _settled(outer_acc, config.lambda_outer):
+            if _spread(outer_acc) < config.lambda_outer:
                 break
             images, inner_acc = syn.images.detach(), deque(maxlen=config.watch_window)
             for _ in range(config.max_inner):  # the network learns from the synthetic set
@@ -172,8 +174,7 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
                     net_loss.backward()
                     net_optimizer.step()
                 inner_acc.append(_real_accuracy(net, syn, config.watch_real))
-                if len(inner_acc) == inner_acc.maxlen and \
-                        max(inner_acc) - min(inner_acc) > config.lambda_inner:
+                if _spread(inner_acc) > config.lambda_inner:
                     break
         bar.set_postfix(loss=f"{loss.item():.4f}")
     return syn.result()
