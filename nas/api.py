@@ -7,16 +7,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare
 from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
-from nas.core.trainer import EpochCallback, TrainConfig, train
+from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
 from proxies import ProxyRequest, ProxySet, get_proxy
 from proxies.artifacts import MADE_BY
 from search_spaces import get_space
@@ -188,6 +191,42 @@ class Evaluator:
                        seed=seed + 1)
         return {"loss_fn": loss, "extra_modules": [loss.adapters]}
 
+    @property
+    def shape(self) -> dict:
+        return dict(in_channels=self.data.channels, num_classes=self.data.num_classes,
+                    im_size=self.data.im_size)
+
+    def key(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int) -> str:
+        return run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config,
+                       self.elf)
+
+    def done(self, space_name: str, arch_id: str, train_config: TrainConfig,
+             seed: int) -> RunRecord | None:
+        """The stored finished (or diverged) run of ``arch_id``, if there is one."""
+        run = get_run(self.db, self.key(space_name, arch_id, train_config, seed))
+        return run if run is not None and run.status in ("finished", "diverged") else None
+
+    def record(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
+               status: str, epochs: int, accuracies: dict, train_loss: float | None,
+               wall_seconds: float, device: str, compiled: bool = False,
+               search_id: int | None = None) -> RunRecord:
+        """Store (commit) one run of ``arch_id`` on this evaluator's data source;
+        ``compiled``: whether its training step ran under torch.compile."""
+        space = get_space(space_name)
+        spec = space.parse(arch_id)
+        run = RunRecord(
+            key=self.key(space_name, arch_id, train_config, seed), space=space_name,
+            arch_id=arch_id, dataset_id=self.dataset.id,
+            proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
+            config={"train": train_config.to_dict(), "source": self.source,
+                    "elf": self.elf.to_dict() if self.elf else None, "compiled": compiled},
+            status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
+            train_loss=train_loss, num_params=space.count_params(spec, **self.shape),
+            macs=space.count_macs(spec, **self.shape), wall_seconds=wall_seconds,
+            device=device, versions=versions(), search_id=search_id)
+        record_run(self.db, run, spec.params())
+        return run
+
     def evaluate(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                  search_id: int | None = None, on_epoch: EpochCallback | None = None
                  ) -> RunRecord:
@@ -195,30 +234,13 @@ class Evaluator:
         run is stored yet; the run is committed before this returns. When ``on_epoch``
         raises (a pruner stopping the run), the run is committed with status "pruned", the
         epoch and validation accuracy it stopped at, and the exception is re-raised."""
-        key = run_key(self.dataset, self.proxy, space_name, arch_id, seed, train_config,
-                      self.elf)
-        done = get_run(self.db, key)
-        if done is not None and done.status in ("finished", "diverged"):
+        done = self.done(space_name, arch_id, train_config, seed)
+        if done is not None:
             return done
         space = get_space(space_name)
         spec = space.parse(arch_id)
-        shape = dict(in_channels=self.data.channels, num_classes=self.data.num_classes,
-                     im_size=self.data.im_size)
-
-        def record(status: str, epochs: int, accuracies: dict, train_loss: float | None,
-                   wall_seconds: float) -> RunRecord:
-            run = RunRecord(
-                key=key, space=space_name, arch_id=arch_id, dataset_id=self.dataset.id,
-                proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
-                config={"train": train_config.to_dict(), "source": self.source,
-                        "elf": self.elf.to_dict() if self.elf else None},
-                status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
-                train_loss=train_loss, num_params=space.count_params(spec, **shape),
-                macs=space.count_macs(spec, **shape), wall_seconds=wall_seconds,
-                device=device_name(self.device), versions=versions(), search_id=search_id)
-            record_run(self.db, run, spec.params())
-            return run
-
+        record = partial(self.record, space_name, arch_id, train_config, seed,
+                         device=device_name(self.device), search_id=search_id)
         stopped: list[tuple[int, float]] = []  # (epoch, val acc) at which on_epoch raised
 
         def watched(epoch: int, val_acc: float) -> None:
@@ -230,33 +252,74 @@ class Evaluator:
 
         start = time.perf_counter()
         try:
-            result = train(partial(space.build, spec, **shape), self.train_set, train_config,
-                           seed=seed, eval_sets=self.eval_sets, device=self.device,
-                           on_epoch=watched if on_epoch else None,
+            result = train(partial(space.build, spec, **self.shape), self.train_set,
+                           train_config, seed=seed, eval_sets=self.eval_sets,
+                           device=self.device, on_epoch=watched if on_epoch else None,
                            **self._elf_training(spec, seed))
         except BaseException:
             if stopped:
                 epoch, val_acc = stopped[0]
-                record("pruned", epoch, {"val": val_acc}, None, time.perf_counter() - start)
+                record(status="pruned", epochs=epoch, accuracies={"val": val_acc},
+                       train_loss=None, wall_seconds=time.perf_counter() - start)
             raise
-        return record(result.status, result.epochs_done, result.accuracies, result.train_loss,
-                      result.wall_seconds)
+        return record(status=result.status, epochs=result.epochs_done,
+                      accuracies=result.accuracies, train_loss=result.train_loss,
+                      wall_seconds=result.wall_seconds, compiled=result.compiled)
+
+    def train_in_workers(self, plan: EvaluationPlan, workers: int,
+                         on_run: Callable[[RunRecord], None] = lambda run: None) -> None:
+        """Train the plan's architectures that have no stored run in ``workers`` processes
+        of one thread each (one per core trains small networks faster than one process
+        using every core), recording each run as it ends. Plain runs only (no ELF)."""
+        pending = [a for a in plan.arch_ids
+                   if self.done(plan.space, a, plan.train, plan.seed) is None]
+        if len(pending) < 2 or workers < 2 or self.elf is not None:
+            return
+        shared = {"train_set": self.train_set, "eval_sets": self.eval_sets,
+                  "shape": self.shape}
+        jobs = [(plan.space, arch_id, plan.train, plan.seed) for arch_id in pending]
+        with worker_pool(min(workers, len(pending)), threads_per_worker=1,
+                         shared=shared) as pool:
+            for arch_id, result, device in pool.imap_unordered(train_on_shared, jobs):
+                on_run(self.record(plan.space, arch_id, plan.train, plan.seed,
+                                   status=result.status, epochs=result.epochs_done,
+                                   accuracies=result.accuracies,
+                                   train_loss=result.train_loss,
+                                   wall_seconds=result.wall_seconds, device=device,
+                                   compiled=result.compiled, search_id=plan.search_id))
+
+
+def train_on_shared(job: tuple[str, str, TrainConfig, int]) -> tuple[str, TrainResult, str]:
+    """Worker task of ``Evaluator.train_in_workers``: one architecture on the shared data."""
+    space_name, arch_id, config, seed = job
+    data = shared_data()
+    space = get_space(space_name)
+    result = train(partial(space.build, space.parse(arch_id), **data["shape"]),
+                   data["train_set"], config, seed=seed, eval_sets=data["eval_sets"])
+    return arch_id, result, device_name(torch.device("cpu"))
 
 
 def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,
                            proxy: ProxyRecord | None, plan: EvaluationPlan, *,
-                           progress: bool = True, elf: ElfConfig | None = None
-                           ) -> list[RunRecord]:
+                           progress: bool = True, elf: ElfConfig | None = None,
+                           workers: int = 1) -> list[RunRecord]:
     """Train every architecture of ``plan``, skipping finished ones; each run is committed as
-    soon as it ends, so an interrupted call loses only the run in flight."""
+    soon as it ends, so an interrupted call loses only the runs in flight. With ``workers``
+    > 1 on a CPU, plain runs train in that many one-thread processes."""
     plan.check_data(data)  # fail before any training, not halfway through
     evaluator = Evaluator(db, data, dataset, proxy, elf)
-    results = []
-    bar = tqdm(plan.arch_ids, desc=f"train on {evaluator.source}", unit="arch",
-               disable=not progress)
-    for arch_id in bar:
-        run = evaluator.evaluate(plan.space, arch_id, plan.train, plan.seed,
-                                 search_id=plan.search_id)
-        results.append(run)
-        bar.set_postfix_str(f"{arch_id} {run.status} val={run.val_acc}")
+    with tqdm(total=len(plan.arch_ids), desc=f"train on {evaluator.source}", unit="arch",
+              disable=not progress) as bar:
+        def show(run: RunRecord) -> None:
+            bar.update()
+            bar.set_postfix_str(f"{run.arch_id} {run.status} val={run.val_acc}")
+
+        if evaluator.device.type == "cpu":
+            evaluator.train_in_workers(plan, workers, on_run=show)
+        results = []
+        for arch_id in plan.arch_ids:
+            results.append(evaluator.evaluate(plan.space, arch_id, plan.train, plan.seed,
+                                              search_id=plan.search_id))
+            if bar.n < len(plan.arch_ids):
+                show(results[-1])
     return results

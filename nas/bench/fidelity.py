@@ -235,7 +235,8 @@ def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, m
 
 def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Path | None = None,
                  *, data_path: str | None = None, name: str = "custom", progress: bool = True,
-                 note: Callable[[str], None] = print) -> tuple[dict, dict[str, Path]]:
+                 note: Callable[[str], None] = print, workers: int = 1
+                 ) -> tuple[dict, dict[str, Path]]:
     """Run the whole benchmark and write its report into ``out_dir`` (default: report-NAME/
     beside the database).
 
@@ -246,6 +247,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     Args:
         db: a Database, or its URL (None: the default), opened only once the data has loaded,
             so a bad dataset path leaves no database behind.
+        workers: on a CPU, architectures trained at once in one-thread processes.
 
     Returns:
         (report dict, written paths by name).
@@ -275,13 +277,14 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
             continue
         api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
-                                   progress=progress)
+                                   progress=progress, workers=workers)
         if second and (preset.second_seed_proxies is None
                        or method in preset.second_seed_proxies):  # another set, another seed
             again = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
                                     seed=preset.seed + 1,
                                     options=preset.proxy_options.get(method, {}))
-            api.evaluate_architectures(db, data, dataset, again, second, progress=progress)
+            api.evaluate_architectures(db, data, dataset, again, second, progress=progress,
+                                       workers=workers)
     for method in preset.elf:
         if method in built:
             api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
@@ -294,7 +297,8 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     else:
         truth_plan = api.EvaluationPlan(preset.space, archs,
                                         TrainConfig(epochs=preset.truth_epochs), seed=preset.seed)
-        api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress)
+        api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress,
+                                   workers=workers)
     report = build_report(db, dataset, ReportConfig(
         space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
         truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,

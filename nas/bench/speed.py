@@ -183,7 +183,7 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
         out = subprocess.run(
             [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
              str(config.epochs), str(config.seed)],
-            capture_output=True, text=True, env={**_child_env(), "TORCHINDUCTOR_CACHE_DIR": cache})
+            capture_output=True, text=True, env={**child_env(), "TORCHINDUCTOR_CACHE_DIR": cache})
     if out.returncode:
         raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -195,7 +195,7 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
                       all_flops / r["cpu_seconds"] / 1e9)
 
 
-def _child_env() -> dict:
+def child_env() -> dict:
     """The parent's environment minus allocator overrides, so children start from defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     root = str(Path(__file__).resolve().parents[2])

@@ -1,7 +1,8 @@
 """The trainers the speed benchmark compares, each run in a fresh process.
 
 ``python -m nas.bench.trainers KIND DATA.pt ARCH EPOCHS SEED`` prints one JSON line; KIND is
-a key of TRAINERS. The reference is what a plain PyTorch script does:
+a key of TRAINERS (``reference-mix DATA.pt ARCHS.json EPOCHS SEED``: the reference over a
+list, one architecture after another). The reference is what a plain PyTorch script does:
 TensorDataset + DataLoader (batch 256, shuffled), the same DSA per batch, glibc's default
 allocator and torch's default thread count. This module imports nothing that tunes the
 process, so the reference's process stays untouched; the toolkit runs call
@@ -16,6 +17,7 @@ import sys
 import time
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,13 +25,19 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nas.core.augment import DSA, DSAConfig
 from nas.core.trainer import TrainConfig
-from search_spaces import build_convnet
+from search_spaces import get_space
+
+
+def space_of(arch: str) -> str:
+    """The search space of an architecture id: NAS-Bench-201 cell strings start with "|"."""
+    return "nb201" if arch.startswith("|") else "convnet720"
 
 
 def make_net(arch: str, data: dict) -> nn.Module:
     x = data["train_images"]
-    return build_convnet(arch, in_channels=x.shape[1], num_classes=int(data["num_classes"]),
-                         im_size=x.shape[-1])
+    return get_space(space_of(arch)).build(arch, in_channels=x.shape[1],
+                                           num_classes=int(data["num_classes"]),
+                                           im_size=x.shape[-1])
 
 
 def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
@@ -96,7 +104,21 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def reference_mix(data: dict, archs: list[str], config: TrainConfig, seed: int) -> dict:
+    """The reference loop over ``archs`` one after another, as a plain script would."""
+    start = time.perf_counter()
+    accs = [reference(data, arch, config, seed)["test_acc"] for arch in archs]
+    return {"wall_seconds": time.perf_counter() - start, "test_accs": accs}
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "reference-mix":  # reference-mix DATA.pt ARCHS.json EPOCHS SEED
+        _, path, archs, epochs, seed = argv
+        data = torch.load(path, weights_only=True)
+        out = reference_mix(data, json.loads(Path(archs).read_text()),
+                            TrainConfig(epochs=int(epochs)), int(seed))
+        print(json.dumps(out))
+        return 0
     kind, path, arch, epochs, seed = argv
     data = torch.load(path, weights_only=True)
     config = TrainConfig(epochs=int(epochs))

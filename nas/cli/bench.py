@@ -13,10 +13,19 @@ from rich.table import Table
 from nas.analysis.render import check_out_dir
 from nas.bench import fidelity
 from nas.bench import zero_cost_literature as literature
+from nas.bench.mix import MixConfig, MixReport, run_mix
 from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
 from nas.bench.trainers import TRAINERS
 from nas.bench.zero_cost_literature import LiteratureConfig
-from nas.cli.common import add_data_path, add_db, add_threads, add_where, console
+from nas.cli.common import (
+    add_data_path,
+    add_db,
+    add_threads,
+    add_where,
+    add_workers,
+    console,
+    workers_of,
+)
 from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
 from nas.demo import DemoConfig, run_demo
@@ -49,6 +58,7 @@ class FidelityBenchCommand:
                                  "database)")
         add_db(parser)
         add_threads(parser)
+        add_workers(parser)
         add_data_path(parser)
         group = parser.add_argument_group("overrides of preset fields (a smaller run)")
         for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
@@ -62,6 +72,7 @@ class FidelityBenchCommand:
 
     def take_action(self, args: argparse.Namespace) -> int:
         preset = fidelity.get_preset(args.preset)
+        workers = workers_of(args)
         changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(preset)
                    if getattr(args, f.name, None) is not None}
         options = {m: dict(o) for m, o in preset.proxy_options.items()}
@@ -75,7 +86,8 @@ class FidelityBenchCommand:
         if args.out is not None:
             check_out_dir(args.out)
         report, paths = fidelity.run_fidelity(args.db, preset, args.out, data_path=args.data,
-                                              name=args.preset, note=console.print)
+                                              name=args.preset, note=console.print,
+                                              workers=workers)
         return show_report(report, paths)
 
 
@@ -121,9 +133,20 @@ class SpeedBenchCommand:
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", default=None, help="also write the report to this file")
         add_threads(parser)
+        mix = parser.add_argument_group(
+            "architectures/hour on a NAS mix (--mix): the cpu preset's ConvNets and "
+            "NAS-Bench-201 cells, toolkit vs a one-at-a-time loop")
+        mix.add_argument("--mix", action="store_true", help="run the mix benchmark")
+        mix.add_argument("--convnets", type=int, default=MixConfig.convnets)
+        mix.add_argument("--cells", type=int, default=MixConfig.cells)
+        mix.add_argument("--stacked-seeds", type=int, default=MixConfig.stacked_seeds,
+                         help="seeds per architecture stacked in one step vs one at a time "
+                              "(0: skip)")
 
     def take_action(self, args: argparse.Namespace) -> int:
         data = None if args.synthetic else (args.data or _default_speed_data())
+        if args.mix:
+            return self._mix(args, data)
         config = SpeedConfig.quick(data) if args.quick else SpeedConfig(data=data)
         overrides = {k: v for k, v in (("archs", tuple(args.archs or ()) or None),
                                        ("epochs", args.epochs), ("ipc", args.ipc),
@@ -136,6 +159,43 @@ class SpeedBenchCommand:
         if args.json:
             Path(args.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
         return 0
+
+
+    def _mix(self, args: argparse.Namespace, data: str | None) -> int:
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("ipc", args.ipc),
+                                       ("resize", args.resize), ("workers", args.workers))
+                     if v is not None}
+        report = run_mix(MixConfig(convnets=args.convnets, cells=args.cells, seed=args.seed,
+                                   data=data, stacked_seeds=args.stacked_seeds, **overrides),
+                         log=console.print)
+        print_mix_report(report)
+        if args.json:
+            Path(args.json).write_text(json.dumps(
+                {**dataclasses.asdict(report), "ratio": report.ratio()}, indent=1))
+        return 0
+
+
+def print_mix_report(report: MixReport) -> None:
+    c = report.config
+    table = Table("trainer", "architectures", "wall s", "archs/hour", "mean test acc",
+                  "GFLOP/s", "of matmul",
+                  title=f"{c['convnets']} convnet720 + {c['cells']} NAS-Bench-201 on "
+                        f"{report.data_source} at {c['resize']}x{c['resize']}, "
+                        f"{c['epochs']} epochs; matmul {report.matmul_gflops:.0f} GFLOP/s")
+    for r in report.runs:
+        how = (f"toolkit ({c['workers']} workers x 1 thread)" if r.trainer == "toolkit"
+               else "reference (one at a time)")
+        table.add_row(how, str(r.architectures), f"{r.wall_seconds:.1f}",
+                      f"{r.archs_per_hour:.0f}", f"{r.mean_test_acc:.3f}", f"{r.gflops:.1f}",
+                      f"{r.gflops / report.matmul_gflops:.0%}")
+    (console if console.is_terminal else Console(width=140)).print(table)
+    console.print(f"architectures/hour: toolkit / reference = {report.ratio():.2f}x")
+    for r in report.seed_repeats:
+        console.print(f"seed repeats, {r.arch}: {r.seeds} seeds stacked in one step "
+                      f"{r.stacked_seconds:.1f} s vs one at a time "
+                      f"{r.one_at_a_time_seconds:.1f} s ({r.speedup:.2f}x; one thread)")
+    console.print(f"load average before {report.load_before[0]:.2f}, "
+                  f"after {report.load_after[0]:.2f}")
 
 
 def print_speed_report(report: SpeedReport) -> None:

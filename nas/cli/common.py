@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 from nas import api
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
+from nas.core.parallel import check_workers, cpu_cores
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from search_spaces import list_spaces
 from storage import BACKENDS, DB_ENV, Database, DatasetRecord
@@ -77,6 +78,17 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+
+
+def add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None,
+                        help="on a CPU, train this many architectures at once, in one-thread "
+                             "processes (default: all cores)")
+
+
+def workers_of(args: argparse.Namespace) -> int:
+    """--workers, default all cores; ValueError below 1."""
+    return check_workers(cpu_cores() if args.workers is None else args.workers)
 
 
 def add_data_path(parser: argparse.ArgumentParser) -> None:

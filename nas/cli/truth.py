@@ -16,10 +16,12 @@ from nas.cli.common import (
     add_selection,
     add_space,
     add_training,
+    add_workers,
     console,
     fmt,
     open_dataset,
     train_config,
+    workers_of,
 )
 from nas.core.data import PreparedData
 from nas.core.selection import select_architectures
@@ -45,6 +47,7 @@ class GroundTruthCommand:
         add_selection(parser)
         add_training(parser, epochs=100)  # D2M: 100 epochs on the full data
         add_dataset(parser)
+        add_workers(parser)
         table = parser.add_mutually_exclusive_group()
         table.add_argument("--export", metavar="FILE", type=Path, default=None,
                            help="write this dataset's ground truth to FILE (.csv or .json)")
@@ -63,6 +66,7 @@ class GroundTruthCommand:
         space_name = args.benchmark or args.space  # a benchmark fixes its space
         space = get_space(space_name)
         train = train_config(args)
+        workers = workers_of(args)
         ids = None
         if args.archs or args.sample is not None:
             ids = select_architectures(space, archs=args.archs, sample=args.sample,
@@ -104,7 +108,7 @@ class GroundTruthCommand:
             attach_full_accuracy(db, dataset)
             return 0
         plan = api.EvaluationPlan(space_name, ids, train, seed=args.seed)
-        print_runs(api.evaluate_architectures(db, data, dataset, None, plan))
+        print_runs(api.evaluate_architectures(db, data, dataset, None, plan, workers=workers))
         attach_full_accuracy(db, dataset)  # studies on this dataset learn the ground truth
         return 0
 
@@ -169,8 +173,8 @@ def show_report(report: dict, paths: dict[str, Path]) -> int:
 
 
 def print_runs(runs: list[RunRecord]) -> None:
-    table = Table("architecture", "status", "val acc", "test acc", "seconds")
+    table = Table("architecture", "status", "val acc", "test acc", "seconds", "compiled")
     for r in sorted(runs, key=lambda r: -(r.val_acc or 0)):
         table.add_row(r.arch_id, r.status, fmt(r.val_acc), fmt(r.test_acc),
-                      f"{r.wall_seconds:.1f}")
+                      f"{r.wall_seconds:.1f}", "yes" if r.config.get("compiled") else "no")
     console.print(table)

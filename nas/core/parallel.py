@@ -21,13 +21,36 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def worker_pool(workers: int, *, threads_per_worker: int | None = None) -> Pool:
+def check_workers(workers: int) -> int:
+    """``workers`` if at least 1; else ValueError naming the --workers flag."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+_SHARED: dict = {}
+
+
+def _start_worker(threads: int, shared: dict) -> None:
+    configure(threads)
+    _SHARED.update(shared)
+
+
+def shared_data() -> dict:
+    """In a ``worker_pool`` worker: the ``shared`` objects the pool was made with."""
+    return _SHARED
+
+
+def worker_pool(workers: int, *, threads_per_worker: int | None = None,
+                shared: dict | None = None) -> Pool:
     """A pool of fresh (spawned) processes, each with the tuned allocator.
 
     Args:
         workers: number of processes (>= 1).
         threads_per_worker: torch threads per process; default ``cores // workers``, at
             least 1, so the pool never oversubscribes the cores.
+        shared: objects (e.g. the training tensors) sent once to every worker, where
+            ``shared_data()`` returns them, instead of with every task.
 
     Returns:
         A ``multiprocessing.pool.Pool``; use it as a context manager.
@@ -35,8 +58,7 @@ def worker_pool(workers: int, *, threads_per_worker: int | None = None) -> Pool:
     Raises:
         ValueError: ``workers`` < 1.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    check_workers(workers)
     threads = threads_per_worker or max(1, cpu_cores() // workers)
-    return multiprocessing.get_context("spawn").Pool(workers, initializer=configure,
-                                                     initargs=(threads,))
+    return multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker,
+                                                     initargs=(threads, shared or {}))

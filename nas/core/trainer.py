@@ -87,6 +87,7 @@ class TrainResult:
     wall_seconds: float
     images_per_second: float
     history: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val accuracy)
+    compiled: bool = False  # whether the training step ran under torch.compile
 
 
 TensorPair = tuple[torch.Tensor, torch.Tensor]
@@ -215,7 +216,7 @@ def train(
         epoch_loss = float(loss_sum) / n
         if not math.isfinite(epoch_loss):
             return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
-                               epoch * n / (time.perf_counter() - start), history)
+                               epoch * n / (time.perf_counter() - start), history, compiled)
         if config.report_every and epoch % config.report_every == 0 and epoch < config.epochs:
             val = evaluate(net, *eval_sets["val"], batch_size=eval_batch, amp=use_amp)
             history.append((epoch, val))
@@ -229,4 +230,4 @@ def train(
         if on_epoch and config.report_every:
             on_epoch(epoch, accuracies["val"])
     return TrainResult("finished", accuracies, epoch_loss, epoch,
-                       time.perf_counter() - start, epoch * n / train_seconds, history)
+                       time.perf_counter() - start, epoch * n / train_seconds, history, compiled)

@@ -77,3 +77,27 @@ def test_a_malformed_file_is_rejected_and_nothing_is_written(tiny_bench, tmp_pat
     assert list_runs(Database(fresh)) == []
     assert main(["ground-truth", "--db", fresh, "--data", str(data), *FLAGS,
                  "--import", str(tmp_path / "gt.txt")]) == 2
+
+
+def test_ground_truth_in_worker_processes_matches_one_process(tiny_data, tmp_path):
+    archs = ["d1-w32-relu-none-avg", "d1-w32-relu-batch-max", "d2-w32-relu-instance-avg"]
+    runs = {}
+    for workers in ("1", "2"):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        assert main(["ground-truth", "--db", url, "--data", str(tiny_data), *FLAGS,
+                     "--archs", *archs, "--epochs", "2", "--threads", "1",
+                     "--workers", workers]) == 0
+        _, found = _full_runs(url)
+        runs[workers] = {r.arch_id: (r.val_acc, r.test_acc, r.train_loss, r.status)
+                         for r in found.values()}
+        devices = {r.device for r in found.values()}
+        assert len(found) == 3 and devices and all("1 threads" in d for d in devices)
+    assert runs["2"] == runs["1"]
+
+
+def test_ground_truth_refuses_zero_workers_before_the_database(tiny_data, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    assert main(["ground-truth", "--db", url, "--data", str(tiny_data), *FLAGS,
+                 "--archs", "d1-w32-relu-none-avg", "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "nas.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from nas.bench.speed import synthetic_task
 from nas.bench.trainers import reference
+from nas.core.stacked import train_stacked
 from nas.core.trainer import TrainConfig, train
 from search_spaces import build_convnet
 
@@ -33,14 +35,18 @@ def _accuracies(config: TrainConfig) -> tuple[list[float], list[float]]:
     ref = [reference(data, ARCH, config, seed)["test_acc"] for seed in SEEDS]
     fast = [train(make, (x, y), config, seed=seed, eval_sets={"test": (tx, ty)})
             .accuracies["test"] for seed in SEEDS]
-    return ref, fast
+    stacked = [r.accuracies["test"] for r in train_stacked(
+        make, (x, y), config, seeds=SEEDS, eval_sets={"test": (tx, ty)})]
+    return ref, fast, stacked
 
 
 @pytest.mark.slow
 def test_toolkit_trainer_reaches_the_reference_loops_accuracy_within_seed_noise():
     config = TrainConfig(epochs=10, batch_size=16)
-    ref, fast = _accuracies(config)
+    ref, fast, stacked = _accuracies(config)
     assert mean(ref) > 0.45  # both learn: well above chance (0.25)
+    # the seeds trained together in one step are the one-at-a-time runs (tests/core)
+    assert stacked == pytest.approx(fast, abs=0.02)
     # Same seeds, different batch order and augmentation draws: the mean accuracies may
     # differ by seed noise only. Tolerance: 3 standard errors of the difference of means,
     # from the seed-to-seed spread measured here (about 0.04 -> about 0.07).
@@ -48,7 +54,7 @@ def test_toolkit_trainer_reaches_the_reference_loops_accuracy_within_seed_noise(
     assert abs(mean(fast) - mean(ref)) <= tolerance
     # The test can fail: a trainer whose learning rate is 5x too small (a realistic scaling
     # bug) loses about 0.13 and falls outside the tolerance.
-    _, slow_lr = _accuracies(TrainConfig(epochs=10, batch_size=16, lr=config.lr / 5))
+    _, slow_lr, _ = _accuracies(TrainConfig(epochs=10, batch_size=16, lr=config.lr / 5))
     assert mean(ref) - mean(slow_lr) > tolerance
 
 
@@ -75,3 +81,27 @@ def test_speed_benchmark_rejects_zero_epochs_with_a_one_line_error():
     out = _nas("bench", "speed", "--quick", "--synthetic", "--epochs", "0")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--epochs" in out.stderr
+
+
+@pytest.mark.slow
+def test_mix_benchmark_trains_both_spaces_both_ways_and_reports_archs_per_hour(tmp_path):
+    path = tmp_path / "mix.json"
+    out = _nas("bench", "speed", "--mix", "--synthetic", "--convnets", "1", "--cells", "1",
+               "--epochs", "1", "--stacked-seeds", "2", "--workers", "2", "--json", str(path))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(path.read_text())
+    runs = {r["trainer"]: r for r in report["runs"]}
+    assert set(runs) == {"toolkit", "reference"}
+    assert all(r["architectures"] == 2 and r["gflops"] > 0 for r in runs.values())
+    rate = {k: r["architectures"] * 3600 / r["wall_seconds"] for k, r in runs.items()}
+    assert report["ratio"] == pytest.approx(rate["toolkit"] / rate["reference"])
+    assert re.search(r"architectures/hour: toolkit / reference = [\d.]+x", out.stdout)
+    repeats = report["seed_repeats"]
+    assert [r["arch"][0] for r in repeats] == ["d", "|"]  # a ConvNet and a NAS-Bench-201 cell
+    assert all(r["seeds"] == 2 and r["stacked_seconds"] > 0 for r in repeats)
+
+
+def test_mix_benchmark_rejects_a_single_stacked_seed_with_a_one_line_error():
+    out = _nas("bench", "speed", "--mix", "--synthetic", "--stacked-seeds", "1")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "--stacked-seeds" in out.stderr

@@ -37,6 +37,7 @@ def test_compiled_training_follows_the_eager_run(tiny_task):
                      eval_sets={"test": test})
     assert compiled.train_loss == pytest.approx(eager.train_loss, rel=1e-4)
     assert compiled.accuracies == eager.accuracies
+    assert (compiled.compiled, eager.compiled) == (True, False)  # reported with the result
 
 
 def test_scoring_in_cpu_sized_chunks_gives_the_one_batch_accuracy(tiny_task):
