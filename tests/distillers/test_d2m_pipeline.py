@@ -108,3 +108,30 @@ def test_distill_rejects_bad_hyper_parameters_before_touching_the_database(tmp_p
                  *common]) == 2
     assert "at least one" in capsys.readouterr().err
     assert not (tmp_path / "nas.db").exists()
+
+
+@pytest.mark.slow
+def test_cvae_generator_pretrains_distils_and_generates_like_the_gan(tmp_path):
+    data = write_image_folder(tmp_path / "data", n_train=24, n_test=8)
+    common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{tmp_path / 'nas.db'}",
+              "--threads", "1"]
+    assert main(["pretrain", "--generator", "cvae", *TINY_PRETRAIN, *common]) == 0
+    (pretrained,) = _rows(tmp_path, "gan-generator")
+    assert pretrained.params["pretrain"]["generator"] == "cvae"
+    assert list(Path(pretrained.params["workdir"]).glob("samples-*.png"))
+    assert main(["distill", "--method", "d2m", *TINY_D2M, "--ipc", "3", *common]) == 0
+    (distilled,) = _rows(tmp_path, "d2m-generator")
+    assert distilled.params["base"] == pretrained.artifact_hash
+    (proxy,) = _rows(tmp_path, "d2m")
+    proxy_set = api.load_proxy_set(proxy)
+    assert torch.bincount(proxy_set.labels).tolist() == [3, 3]
+    assert torch.isfinite(proxy_set.images).all()
+
+
+def test_pretrain_refuses_an_unknown_generator_family_before_the_database(tmp_path, capsys):
+    data = write_image_folder(tmp_path / "data", n_train=4, n_test=2)
+    common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
+    assert main(["pretrain", "--generator", "stylegan", *common]) == 2
+    assert "unknown generator family 'stylegan'; choose from biggan, cvae" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "nas.db").exists()
