@@ -308,8 +308,12 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
     > 1 on a CPU, plain runs train in that many one-thread processes."""
     plan.check_data(data)  # fail before any training, not halfway through
     evaluator = Evaluator(db, data, dataset, proxy, elf)
-    with tqdm(total=len(plan.arch_ids), desc=f"train on {evaluator.source}", unit="arch",
-              disable=not progress) as bar:
+
+    def stored(arch_id: str) -> bool:
+        return evaluator.done(plan.space, arch_id, plan.train, plan.seed) is not None
+
+    with tqdm(total=len(plan.arch_ids), initial=sum(map(stored, plan.arch_ids)),
+              desc=f"train on {evaluator.source}", unit="arch", disable=not progress) as bar:
         def show(run: RunRecord) -> None:
             bar.update()
             bar.set_postfix_str(f"{run.arch_id} {run.status} val={run.val_acc}")
@@ -318,8 +322,9 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
             evaluator.train_in_workers(plan, workers, on_run=show)
         results = []
         for arch_id in plan.arch_ids:
+            fresh = not stored(arch_id)
             results.append(evaluator.evaluate(plan.space, arch_id, plan.train, plan.seed,
                                               search_id=plan.search_id))
-            if bar.n < len(plan.arch_ids):
+            if fresh:
                 show(results[-1])
     return results
