@@ -266,15 +266,14 @@ class Evaluator:
                       accuracies=result.accuracies, train_loss=result.train_loss,
                       wall_seconds=result.wall_seconds, compiled=result.compiled)
 
-    def train_in_workers(self, plan: EvaluationPlan, workers: int,
-                         on_run: Callable[[RunRecord], None] = lambda run: None) -> None:
-        """Train the plan's architectures that have no stored run in ``workers`` processes
-        of one thread each (one per core trains small networks faster than one process
-        using every core), recording each run as it ends. Plain runs only (no ELF)."""
-        pending = [a for a in plan.arch_ids
-                   if self.done(plan.space, a, plan.train, plan.seed) is None]
+    def train_in_workers(self, plan: EvaluationPlan, pending: list[str], workers: int,
+                         on_run: Callable[[RunRecord], None] = lambda run: None) -> set[str]:
+        """Train ``pending`` (architectures of ``plan`` without a stored run) in ``workers``
+        processes of one thread each (one per core trains small networks faster than one
+        process using every core), recording each run as it ends. Plain runs only (no ELF).
+        Returns the architectures trained here (none when there is nothing to share)."""
         if len(pending) < 2 or workers < 2 or self.elf is not None:
-            return
+            return set()
         shared = {"train_set": self.train_set, "eval_sets": self.eval_sets,
                   "shape": self.shape}
         jobs = [(plan.space, arch_id, plan.train, plan.seed) for arch_id in pending]
@@ -287,6 +286,7 @@ class Evaluator:
                                    train_loss=result.train_loss,
                                    wall_seconds=result.wall_seconds, device=device,
                                    compiled=result.compiled, search_id=plan.search_id))
+        return set(pending)
 
 
 def train_on_shared(job: tuple[str, str, TrainConfig, int]) -> tuple[str, TrainResult, str]:
@@ -309,22 +309,21 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
     plan.check_data(data)  # fail before any training, not halfway through
     evaluator = Evaluator(db, data, dataset, proxy, elf)
 
-    def stored(arch_id: str) -> bool:
-        return evaluator.done(plan.space, arch_id, plan.train, plan.seed) is not None
-
-    with tqdm(total=len(plan.arch_ids), initial=sum(map(stored, plan.arch_ids)),
+    pending = [a for a in plan.arch_ids
+               if evaluator.done(plan.space, a, plan.train, plan.seed) is None]
+    with tqdm(total=len(plan.arch_ids), initial=len(plan.arch_ids) - len(pending),
               desc=f"train on {evaluator.source}", unit="arch", disable=not progress) as bar:
         def show(run: RunRecord) -> None:
             bar.update()
             bar.set_postfix_str(f"{run.arch_id} {run.status} val={run.val_acc}")
 
-        if evaluator.device.type == "cpu":
-            evaluator.train_in_workers(plan, workers, on_run=show)
+        trained = (evaluator.train_in_workers(plan, pending, workers, on_run=show)
+                   if evaluator.device.type == "cpu" else set())
+        fresh = set(pending) - trained
         results = []
         for arch_id in plan.arch_ids:
-            fresh = not stored(arch_id)
             results.append(evaluator.evaluate(plan.space, arch_id, plan.train, plan.seed,
                                               search_id=plan.search_id))
-            if fresh:
+            if arch_id in fresh:
                 show(results[-1])
     return results

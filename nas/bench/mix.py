@@ -26,7 +26,7 @@ import torch
 
 from nas.api import train_on_shared
 from nas.bench.speed import SpeedConfig, bench_data, child_env, matmul_gflops
-from nas.bench.trainers import cpu_seconds, make_net, space_of
+from nas.bench.trainers import cpu_seconds, make_net, shape_of, space_of
 from nas.core.parallel import check_workers, cpu_cores, shared_data, worker_pool
 from nas.core.selection import select_architectures
 from nas.core.stacked import train_stacked
@@ -116,8 +116,7 @@ class MixReport:
 
 def _flops(archs: list[str], data: dict, epochs: int) -> float:
     """Training (6 per MAC per image per epoch) and scoring (2 per MAC) FLOPs of the mix."""
-    x = data["train_images"]
-    shape = dict(in_channels=x.shape[1], num_classes=int(data["num_classes"]), im_size=x.shape[-1])
+    x, shape = data["train_images"], shape_of(data)
     total = 0.0
     for arch in archs:
         space = get_space(space_of(arch))
@@ -128,11 +127,9 @@ def _flops(archs: list[str], data: dict, epochs: int) -> float:
 
 def _toolkit(archs: list[str], data: dict, config: MixConfig) -> tuple[float, list[float]]:
     """Wall seconds (worker start-up included) and test accuracies, ``nas``'s way."""
-    x = data["train_images"]
-    shared = {"train_set": (x, data["train_labels"]),
+    shared = {"train_set": (data["train_images"], data["train_labels"]),
               "eval_sets": {"test": (data["test_images"], data["test_labels"])},
-              "shape": dict(in_channels=x.shape[1], num_classes=int(data["num_classes"]),
-                            im_size=x.shape[-1])}
+              "shape": shape_of(data)}
     train_config = TrainConfig(epochs=config.epochs)
     jobs = [(space_of(a), a, train_config, config.seed) for a in archs]
     start = time.perf_counter()
@@ -191,9 +188,10 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
     with tempfile.TemporaryDirectory(prefix="nas-mix-") as tmp:
         path = Path(tmp) / "data.pt"
         torch.save(data, path)
-        for trainer, run in (("toolkit", _toolkit), ("reference", None)):
+        for trainer, run in (("toolkit", lambda: _toolkit(archs, data, config)),
+                             ("reference", lambda: _reference(path, archs, config))):
             cpu = cpu_seconds()
-            wall, accs = (run(archs, data, config) if run else _reference(path, archs, config))
+            wall, accs = run()
             runs.append(MixRun(trainer, len(archs), wall, sum(accs) / len(accs),
                                flops / wall / 1e9))
             log(f"{trainer}: {len(archs)} architectures in {wall:.1f} s "

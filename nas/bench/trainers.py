@@ -33,11 +33,15 @@ def space_of(arch: str) -> str:
     return "nb201" if arch.startswith("|") else "convnet720"
 
 
-def make_net(arch: str, data: dict) -> nn.Module:
+def shape_of(data: dict) -> dict:
+    """The network-building shape of a benchmark data dict (channels, classes, size)."""
     x = data["train_images"]
-    return get_space(space_of(arch)).build(arch, in_channels=x.shape[1],
-                                           num_classes=int(data["num_classes"]),
-                                           im_size=x.shape[-1])
+    return dict(in_channels=x.shape[1], num_classes=int(data["num_classes"]),
+                im_size=x.shape[-1])
+
+
+def make_net(arch: str, data: dict) -> nn.Module:
+    return get_space(space_of(arch)).build(arch, **shape_of(data))
 
 
 def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
