@@ -160,7 +160,6 @@ class SpeedBenchCommand:
             Path(args.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
         return 0
 
-
     def _mix(self, args: argparse.Namespace, data: str | None) -> int:
         overrides = {k: v for k, v in (("epochs", args.epochs), ("ipc", args.ipc),
                                        ("resize", args.resize), ("workers", args.workers))
