@@ -276,7 +276,8 @@ class Evaluator:
             return set()
         shared = {"train_set": self.train_set, "eval_sets": self.eval_sets,
                   "shape": self.shape}
-        jobs = [(plan.space, arch_id, plan.train, plan.seed) for arch_id in pending]
+        jobs = longest_first([(plan.space, arch_id, plan.train, plan.seed)
+                              for arch_id in pending], self.shape)
         with worker_pool(min(workers, len(pending)), threads_per_worker=1,
                          shared=shared) as pool:
             for arch_id, result, device in pool.imap_unordered(train_on_shared, jobs):
@@ -289,7 +290,19 @@ class Evaluator:
         return set(pending)
 
 
-def train_on_shared(job: tuple[str, str, TrainConfig, int]) -> tuple[str, TrainResult, str]:
+TrainJob = tuple[str, str, TrainConfig, int]  # (space, architecture id, protocol, seed)
+
+
+def longest_first(jobs: list[TrainJob], shape: dict) -> list[TrainJob]:
+    """``jobs`` by descending forward MACs, so that a pool's last tasks are short ones and
+    no worker idles while another finishes a long run (longest processing time first)."""
+    def macs(job: TrainJob) -> int:
+        space = get_space(job[0])
+        return space.count_macs(space.parse(job[1]), **shape)
+    return sorted(jobs, key=macs, reverse=True)
+
+
+def train_on_shared(job: TrainJob) -> tuple[str, TrainResult, str]:
     """Worker task of ``Evaluator.train_in_workers``: one architecture on the shared data."""
     space_name, arch_id, config, seed = job
     data = shared_data()

@@ -3,9 +3,11 @@
 The mix is the ``cpu`` fidelity preset's 32 convnet720 ConvNets plus 50 NAS-Bench-201 cells
 (stratified samples, seed 0) trained on a random real IPC-10 set for 50 epochs at 16x16 and
 scored on the test images. The toolkit trains them as ``nas`` trains a list of candidates:
-one one-thread process per core, fed from a queue (``Evaluator.train_in_workers``). The
+one one-thread process per core, fed from a queue, longest first
+(``Evaluator.train_in_workers``), channels_last where it is faster. The
 reference is a plain script: the reference loop (``nas.bench.trainers.reference``) over the
-architectures one after another in one process with torch's default threads. A third part
+architectures one after another in one process with torch's default threads, NCHW, with the
+published networks' layers. A third part
 times seed repeats: several seeds of one architecture stacked in one step
 (``nas.core.stacked``) against the same seeds one after another.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from nas.api import train_on_shared
+from nas.api import longest_first, train_on_shared
 from nas.bench.speed import SpeedConfig, bench_data, child_env, matmul_gflops
 from nas.bench.trainers import cpu_seconds, make_net, shape_of, space_of
 from nas.core.parallel import check_workers, cpu_cores, shared_data, worker_pool
@@ -131,7 +133,8 @@ def _toolkit(archs: list[str], data: dict, config: MixConfig) -> tuple[float, li
               "eval_sets": {"test": (data["test_images"], data["test_labels"])},
               "shape": shape_of(data)}
     train_config = TrainConfig(epochs=config.epochs)
-    jobs = [(space_of(a), a, train_config, config.seed) for a in archs]
+    jobs = longest_first([(space_of(a), a, train_config, config.seed) for a in archs],
+                         shared["shape"])
     start = time.perf_counter()
     with worker_pool(config.workers, threads_per_worker=1, shared=shared) as pool:
         results = list(pool.imap_unordered(train_on_shared, jobs))

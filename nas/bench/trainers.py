@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from nas.core.augment import DSA, DSAConfig
 from nas.core.trainer import TrainConfig
 from search_spaces import get_space
+from search_spaces.nb201 import AvgPool3x3
 
 
 def space_of(arch: str) -> str:
@@ -44,10 +45,22 @@ def make_net(arch: str, data: dict) -> nn.Module:
     return get_space(space_of(arch)).build(arch, **shape_of(data))
 
 
+def with_published_layers(net: nn.Module) -> nn.Module:
+    """``net`` with NAS-Bench-201's average pooling as the benchmark's code builds it
+    (``nn.AvgPool2d``) in place of the toolkit's equivalent depthwise form: what a plain
+    script over the published network trains."""
+    for module in net.modules():
+        for name, child in module.named_children():
+            if isinstance(child, AvgPool3x3):
+                setattr(module, name, nn.AvgPool2d(3, 1, 1, count_include_pad=False))
+    return net
+
+
 def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
-    """Plain loop with the toolkit's protocol (same init, optimiser, lr step and DSA)."""
+    """Plain loop with the toolkit's protocol (same init, optimiser, lr step and DSA) on the
+    published network layers, NCHW."""
     torch.manual_seed(seed)  # a script seeds globally; build_seeded gives the same weights
-    net = make_net(arch, data)
+    net = with_published_layers(make_net(arch, data))
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(data["train_images"], data["train_labels"]),
                         batch_size=config.batch_size, shuffle=True, generator=generator)

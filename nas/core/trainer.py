@@ -116,18 +116,35 @@ def should_compile(config: TrainConfig, train_flops: float) -> bool:
     return train_flops >= COMPILE_MIN_FLOPS and shutil.which(compiler) is not None
 
 
+# CPU kernels of these layers are 5-10x slower on channels_last tensors than on NCHW ones
+_NCHW_LAYERS = (nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+
+
+def memory_format_for(net: nn.Module, fused: bool) -> torch.memory_format:
+    """channels_last for AMP on CUDA and compiled code (``fused``), and for eager CPU
+    networks without group, layer or instance norm: there it measured 1.1-1.4x faster
+    training for ConvNets and 1.2-3.4x for NAS-Bench-201 cells, while those norms' NHWC
+    kernels made ConvNets up to 3x slower (docs/reference.md#this-machine)."""
+    if fused or not any(isinstance(m, _NCHW_LAYERS) for m in net.modules()):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 @torch.inference_mode()
 def evaluate(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             batch_size: int = 2048, amp: bool = False) -> float:
+             batch_size: int = 2048, amp: bool = False,
+             memory_format: torch.memory_format = torch.contiguous_format) -> float:
     """Top-1 accuracy in large no-grad batches; the model is left in eval mode.
 
-    ``images`` may live on another device than ``net``; each batch is moved before scoring.
+    ``images`` may live on another device than ``net``; each batch is moved before scoring
+    and laid out in ``memory_format`` (the network's).
     """
     net.eval()
     correct = 0
     device = next(net.parameters()).device
     for start in range(0, len(labels), batch_size):
-        x = images[start:start + batch_size].to(device, non_blocking=True)
+        x = images[start:start + batch_size].to(device, non_blocking=True).contiguous(
+            memory_format=memory_format)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
             logits = net(x)
         correct += int((logits.argmax(1) == labels[start:start + batch_size].to(device)).sum())
@@ -176,9 +193,7 @@ def train(
     images, labels = (t.to(device) for t in train_set)
     compiled = should_compile(config, 0.0 if config.compile is not None else
                               training_flops(net, images, config.epochs))
-    # channels_last: with AMP on CUDA, and for compiled CPU code (measured 3-5% faster for
-    # ConvNet-3; eager CPU kernels are mixed in it, so eager CPU stays NCHW)
-    memory_format = torch.channels_last if use_amp or compiled else torch.contiguous_format
+    memory_format = memory_format_for(net, use_amp or compiled)
     net = net.to(memory_format=memory_format)
     model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
     eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
@@ -218,12 +233,14 @@ def train(
             return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
                                epoch * n / (time.perf_counter() - start), history, compiled)
         if config.report_every and epoch % config.report_every == 0 and epoch < config.epochs:
-            val = evaluate(net, *eval_sets["val"], batch_size=eval_batch, amp=use_amp)
+            val = evaluate(net, *eval_sets["val"], batch_size=eval_batch, amp=use_amp,
+                           memory_format=memory_format)
             history.append((epoch, val))
             if on_epoch:
                 on_epoch(epoch, val)
     train_seconds = time.perf_counter() - start
-    accuracies = {name: evaluate(net, x, y, batch_size=eval_batch, amp=use_amp)
+    accuracies = {name: evaluate(net, x, y, batch_size=eval_batch, amp=use_amp,
+                                 memory_format=memory_format)
                   for name, (x, y) in eval_sets.items()}
     if "val" in accuracies:
         history.append((epoch, accuracies["val"]))

@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from nas.bench.speed import synthetic_task
-from nas.bench.trainers import reference
+from nas.bench.trainers import reference, with_published_layers
 from nas.core.stacked import train_stacked
 from nas.core.trainer import TrainConfig, train
-from search_spaces import build_convnet
+from search_spaces import build_convnet, build_nb201
+from search_spaces.nb201 import AvgPool3x3
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH, CLASSES, SIZE, SEEDS = "d1-w32-relu-instance-avg", 4, 16, range(6)
@@ -56,6 +57,20 @@ def test_toolkit_trainer_reaches_the_reference_loops_accuracy_within_seed_noise(
     # bug) loses about 0.13 and falls outside the tolerance.
     _, slow_lr, _ = _accuracies(TrainConfig(epochs=10, batch_size=16, lr=config.lr / 5))
     assert mean(ref) - mean(slow_lr) > tolerance
+
+
+def test_reference_trains_the_published_pooling_layer_and_computes_the_same_network():
+    cell = ("|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|"
+            "+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    net = build_nb201(cell, im_size=8).eval()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    ours = net(x)
+    published = with_published_layers(net)
+    pools = [m for m in published.modules() if isinstance(m, torch.nn.AvgPool2d)
+             and m.kernel_size == 3]
+    assert len(pools) == 3 * 5 * 3  # three per cell, 15 cells
+    assert not any(isinstance(m, AvgPool3x3) for m in published.modules())
+    assert torch.allclose(published(x), ours, atol=1e-5)
 
 
 def _nas(*args: str) -> subprocess.CompletedProcess:

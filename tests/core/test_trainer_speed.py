@@ -15,11 +15,12 @@ from nas.core.trainer import (
     CPU_EVAL_BATCH,
     TrainConfig,
     evaluate,
+    memory_format_for,
     should_compile,
     train,
     training_flops,
 )
-from search_spaces import ConvNetSpec, build_convnet, count_macs
+from search_spaces import ConvNetSpec, build_convnet, build_nb201, count_macs
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,29 @@ def test_training_flops_are_three_forward_passes_of_the_analytic_count():
     assert training_flops(net, images, 200) > COMPILE_MIN_FLOPS
     small = build_convnet(spec, im_size=16)
     assert training_flops(small, torch.zeros(500, 3, 16, 16), 200) < COMPILE_MIN_FLOPS
+
+
+@pytest.mark.parametrize("arch", ["d1-w32-relu-batch-avg", "d1-w32-relu-none-max"])
+def test_channels_last_cpu_training_follows_the_nchw_run(tiny_task, monkeypatch, arch):
+    (x, y), test = tiny_task
+    make = partial(build_convnet, arch, num_classes=2, im_size=8)
+    config = TrainConfig(epochs=2, batch_size=6, compile=False)
+    assert memory_format_for(make(), fused=False) == torch.channels_last
+    last = train(make, (x, y), config, seed=0, eval_sets={"test": test})
+    monkeypatch.setattr("nas.core.trainer.memory_format_for",
+                        lambda net, fused: torch.contiguous_format)
+    nchw = train(make, (x, y), config, seed=0, eval_sets={"test": test})
+    assert last.train_loss == pytest.approx(nchw.train_loss, rel=1e-4)
+    assert last.accuracies == nchw.accuracies
+
+
+def test_layout_is_nchw_only_for_eager_networks_with_group_layer_or_instance_norm():
+    last, nchw = torch.channels_last, torch.contiguous_format
+    for norm in ("instance", "group", "layer"):
+        net = build_convnet(f"d1-w32-relu-{norm}-avg", im_size=8)
+        assert memory_format_for(net, fused=False) == nchw
+        assert memory_format_for(net, fused=True) == last  # AMP on CUDA, or compiled
+    assert memory_format_for(build_nb201(RESNET_CELL, im_size=8), fused=False) == last
+
+
+RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"

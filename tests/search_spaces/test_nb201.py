@@ -107,6 +107,19 @@ def test_all_none_cell_passes_no_signal_through_the_cells():
     assert torch.equal(a, b) and not a.any()
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 7, 9), (2, 3, 1, 1), (2, 16, 16, 16)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_avg_pool_op_matches_the_benchmarks_pooling_layer_forward_and_backward(shape, layout):
+    x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout)
+    x.requires_grad_()
+    weights = torch.randn(shape, dtype=torch.float64)
+    ours = (nb201.AvgPool3x3()(x) * weights).sum()
+    (ours_grad,) = torch.autograd.grad(ours, x)
+    published = (nn.AvgPool2d(3, 1, 1, count_include_pad=False)(x) * weights).sum()
+    (published_grad,) = torch.autograd.grad(published, x)
+    assert torch.allclose(ours, published) and torch.allclose(ours_grad, published_grad)
+
+
 def test_too_small_images_are_refused():
     with pytest.raises(InvalidArchitectureError, match="at least 4x4"):
         SPACE.check_input_size(ALL_CONV3, 3)
