@@ -44,7 +44,7 @@ class TrainConfig:
     augment: str = DEFAULT_STRATEGY  # DSA strategy; "none" disables
     eval_batch_size: int = 2048  # GPU; on CPU capped at CPU_EVAL_BATCH
     report_every: int = 0  # evaluate val every k epochs for pruning callbacks; 0 = only at the end
-    amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
+    amp: bool = True  # bf16 autocast on CUDA (with channels_last); ignored on CPU
     # torch.compile the training step: True, False, or None = when the run's training FLOPs
     # reach COMPILE_MIN_FLOPS and a C++ compiler is present. Compiling costs ~20 s per
     # architecture on 2 CPU cores (less with inductor's on-disk cache warm) and then trains
