@@ -80,6 +80,7 @@ class MixRun:
     wall_seconds: float
     mean_test_acc: float
     gflops: float  # training and scoring FLOPs of the mix / wall seconds
+    matmul_gflops: float  # the machine's matmul rate, sampled just before this run
 
     @property
     def archs_per_hour(self) -> float:
@@ -104,7 +105,6 @@ class SeedRepeat:
 class MixReport:
     config: dict
     data_source: str
-    matmul_gflops: float  # this process, all its threads
     runs: list[MixRun]
     seed_repeats: list[SeedRepeat]
     load_before: tuple[float, float, float]
@@ -185,7 +185,6 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
         archs=(), ipc=config.ipc, test_per_class=config.test_per_class, resize=config.resize,
         epochs=config.epochs, seed=config.seed, data=config.data))
     archs = config.archs()
-    gflops, _ = matmul_gflops()
     flops = _flops(archs, data, config.epochs)
     runs, repeats = [], []
     with tempfile.TemporaryDirectory(prefix="nas-mix-") as tmp:
@@ -193,10 +192,11 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
         torch.save(data, path)
         for trainer, run in (("toolkit", lambda: _toolkit(archs, data, config)),
                              ("reference", lambda: _reference(path, archs, config))):
+            peak, _ = matmul_gflops()  # per run: a shared host's speed moves
             cpu = cpu_seconds()
             wall, accs = run()
             runs.append(MixRun(trainer, len(archs), wall, sum(accs) / len(accs),
-                               flops / wall / 1e9))
+                               flops / wall / 1e9, peak))
             log(f"{trainer}: {len(archs)} architectures in {wall:.1f} s "
                 f"({runs[-1].archs_per_hour:.0f}/hour, mean test acc "
                 f"{runs[-1].mean_test_acc:.3f}; parent cpu {cpu_seconds() - cpu:.1f} s)")
@@ -210,6 +210,6 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
                 r = repeats[-1]
                 log(f"seed repeats {arch}: {r.seeds} seeds one at a time "
                     f"{r.one_at_a_time_seconds:.1f} s, stacked {r.stacked_seconds:.1f} s")
-    return MixReport(asdict(config), source, gflops, runs, repeats, load_before,
+    return MixReport(asdict(config), source, runs, repeats, load_before,
                      os.getloadavg())
 
