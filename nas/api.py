@@ -296,10 +296,7 @@ TrainJob = tuple[str, str, TrainConfig, int]  # (space, architecture id, protoco
 def longest_first(jobs: list[TrainJob], shape: dict) -> list[TrainJob]:
     """``jobs`` by descending forward MACs, so that a pool's last tasks are short ones and
     no worker idles while another finishes a long run (longest processing time first)."""
-    def macs(job: TrainJob) -> int:
-        space = get_space(job[0])
-        return space.count_macs(space.parse(job[1]), **shape)
-    return sorted(jobs, key=macs, reverse=True)
+    return sorted(jobs, key=lambda job: get_space(job[0]).macs(job[1], **shape), reverse=True)
 
 
 def train_on_shared(job: TrainJob) -> tuple[str, TrainResult, str]:

@@ -55,6 +55,11 @@ class SearchSpace:
     count_macs: Callable[..., int]
     check_input_size: Callable[[ConvNetSpec, int], None]
 
+    def macs(self, arch_id: str, **shape: int) -> int:
+        """Forward multiply-accumulates of one image through ``arch_id``'s network built for
+        ``shape`` (``in_channels``, ``num_classes``, ``im_size``)."""
+        return self.count_macs(self.parse(arch_id), **shape)
+
 
 _SPACES: dict[str, SearchSpace] = {
     "convnet720": SearchSpace(

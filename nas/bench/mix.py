@@ -4,14 +4,15 @@ The mix is the ``cpu`` fidelity preset's 32 convnet720 ConvNets plus 50 NAS-Benc
 (stratified samples, seed 0) trained on a random real IPC-10 set for 50 epochs at 16x16 and
 scored on the test images. The toolkit trains them as ``nas`` trains a list of candidates:
 one one-thread process per core, fed from a queue, longest first
-(``Evaluator.train_in_workers``), channels_last where it is faster. The
-reference is a plain script: the reference loop (``nas.bench.trainers.reference``) over the
-architectures one after another in one process with torch's default threads, NCHW, with the
-published networks' layers. A third part
-times seed repeats: several seeds of one architecture stacked in one step
+(``Evaluator.train_in_workers``), channels_last where it is faster. The reference is a plain
+script: the reference loop (``nas.bench.trainers.reference``) over the architectures one
+after another in one process with torch's default threads, NCHW, with the published
+networks' layers. Before each run the benchmark samples the machine's matmul rate and the
+training rate one core reaches on the mix's largest network, the best any network of the
+mix trains at here; that rate times the cores bounds what any trainer of the mix can reach.
+A third part times seed repeats: several seeds of one architecture stacked in one step
 (``nas.core.stacked``) against the same seeds one after another.
 """
-
 from __future__ import annotations
 
 import json
@@ -81,6 +82,7 @@ class MixRun:
     mean_test_acc: float
     gflops: float  # training and scoring FLOPs of the mix / wall seconds
     matmul_gflops: float  # the machine's matmul rate, sampled just before this run
+    core_gflops: float  # one core training the mix's largest network, sampled likewise
 
     @property
     def archs_per_hour(self) -> float:
@@ -115,16 +117,37 @@ class MixReport:
         rate = {r.trainer: r.archs_per_hour for r in self.runs}
         return rate["toolkit"] / rate["reference"]
 
+    def ceiling(self) -> float:
+        """The highest ``ratio`` this machine allows: every core training at the rate one core
+        reaches on the mix's largest network, over the reference's rate (both sampled just
+        before the reference's run)."""
+        reference = next(r for r in self.runs if r.trainer == "reference")
+        return self.config["workers"] * reference.core_gflops / reference.gflops
+
 
 def _flops(archs: list[str], data: dict, epochs: int) -> float:
     """Training (6 per MAC per image per epoch) and scoring (2 per MAC) FLOPs of the mix."""
     x, shape = data["train_images"], shape_of(data)
     total = 0.0
     for arch in archs:
-        space = get_space(space_of(arch))
-        macs = space.count_macs(space.parse(arch), **shape)
+        macs = get_space(space_of(arch)).macs(arch, **shape)
         total += macs * (6 * epochs * len(x) + 2 * len(data["test_labels"]))
     return total
+
+
+def core_gflops(arch: str, data: dict, steps: int = 3) -> float:
+    """Training GFLOP/s of one core on ``arch`` the toolkit's way (eager, one thread), timed
+    after a warm-up run; 6 FLOPs per forward MAC per image."""
+    x, y, threads = data["train_images"], data["train_labels"], torch.get_num_threads()
+    make = partial(make_net, arch, data)
+    torch.set_num_threads(1)
+    try:
+        train(make, (x, y), TrainConfig(epochs=1, compile=False), seed=0)
+        result = train(make, (x, y), TrainConfig(epochs=steps, compile=False), seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    return 6 * get_space(space_of(arch)).macs(arch, **shape_of(data)) * \
+        result.images_per_second / 1e9
 
 
 def _toolkit(archs: list[str], data: dict, config: MixConfig) -> tuple[float, list[float]]:
@@ -186,6 +209,7 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
         epochs=config.epochs, seed=config.seed, data=config.data))
     archs = config.archs()
     flops = _flops(archs, data, config.epochs)
+    largest = max(archs, key=lambda a: get_space(space_of(a)).macs(a, **shape_of(data)))
     runs, repeats = [], []
     with tempfile.TemporaryDirectory(prefix="nas-mix-") as tmp:
         path = Path(tmp) / "data.pt"
@@ -193,10 +217,11 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
         for trainer, run in (("toolkit", lambda: _toolkit(archs, data, config)),
                              ("reference", lambda: _reference(path, archs, config))):
             peak, _ = matmul_gflops()  # per run: a shared host's speed moves
+            core = core_gflops(largest, data)
             cpu = cpu_seconds()
             wall, accs = run()
             runs.append(MixRun(trainer, len(archs), wall, sum(accs) / len(accs),
-                               flops / wall / 1e9, peak))
+                               flops / wall / 1e9, peak, core))
             log(f"{trainer}: {len(archs)} architectures in {wall:.1f} s "
                 f"({runs[-1].archs_per_hour:.0f}/hour, mean test acc "
                 f"{runs[-1].mean_test_acc:.3f}; parent cpu {cpu_seconds() - cpu:.1f} s)")

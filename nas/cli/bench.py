@@ -170,14 +170,15 @@ class SpeedBenchCommand:
         print_mix_report(report)
         if args.json:
             Path(args.json).write_text(json.dumps(
-                {**dataclasses.asdict(report), "ratio": report.ratio()}, indent=1))
+                {**dataclasses.asdict(report), "ratio": report.ratio(),
+                 "ceiling": report.ceiling()}, indent=1))
         return 0
 
 
 def print_mix_report(report: MixReport) -> None:
     c = report.config
     table = Table("trainer", "architectures", "wall s", "archs/hour", "mean test acc",
-                  "GFLOP/s", "matmul GFLOP/s", "of matmul",
+                  "GFLOP/s", "matmul GFLOP/s", "of matmul", "one core, largest net",
                   title=f"{c['convnets']} convnet720 + {c['cells']} NAS-Bench-201 on "
                         f"{report.data_source} at {c['resize']}x{c['resize']}, "
                         f"{c['epochs']} epochs")
@@ -186,9 +187,12 @@ def print_mix_report(report: MixReport) -> None:
                else "reference (one at a time)")
         table.add_row(how, str(r.architectures), f"{r.wall_seconds:.1f}",
                       f"{r.archs_per_hour:.0f}", f"{r.mean_test_acc:.3f}", f"{r.gflops:.1f}",
-                      f"{r.matmul_gflops:.0f}", f"{r.gflops / r.matmul_gflops:.0%}")
+                      f"{r.matmul_gflops:.0f}", f"{r.gflops / r.matmul_gflops:.0%}",
+                      f"{r.core_gflops:.1f}")
     (console if console.is_terminal else Console(width=140)).print(table)
-    console.print(f"architectures/hour: toolkit / reference = {report.ratio():.2f}x")
+    console.print(f"architectures/hour: toolkit / reference = {report.ratio():.2f}x; "
+                  f"ceiling {report.ceiling():.2f}x ({c['workers']} cores each training at "
+                  f"the largest network's one-core rate, over the reference's GFLOP/s)")
     for r in report.seed_repeats:
         console.print(f"seed repeats, {r.arch}: {r.seeds} seeds stacked in one step "
                       f"{r.stacked_seconds:.1f} s vs one at a time "

@@ -108,10 +108,13 @@ def test_mix_benchmark_trains_both_spaces_both_ways_and_reports_archs_per_hour(t
     runs = {r["trainer"]: r for r in report["runs"]}
     assert set(runs) == {"toolkit", "reference"}
     assert all(r["architectures"] == 2 and r["gflops"] > 0 and r["matmul_gflops"] > 0
-               for r in runs.values())  # the matmul rate is sampled per run
+               and r["core_gflops"] > 0 for r in runs.values())  # machine rates per run
     rate = {k: r["architectures"] * 3600 / r["wall_seconds"] for k, r in runs.items()}
     assert report["ratio"] == pytest.approx(rate["toolkit"] / rate["reference"])
-    assert re.search(r"architectures/hour: toolkit / reference = [\d.]+x", out.stdout)
+    reference = runs["reference"]
+    assert report["ceiling"] == pytest.approx(2 * reference["core_gflops"] / reference["gflops"])
+    assert re.search(r"architectures/hour: toolkit / reference = [\d.]+x; ceiling [\d.]+x",
+                     out.stdout)
     repeats = report["seed_repeats"]
     assert [r["arch"][0] for r in repeats] == ["d", "|"]  # a ConvNet and a NAS-Bench-201 cell
     assert all(r["seeds"] == 2 and r["stacked_seconds"] > 0 for r in repeats)

@@ -22,6 +22,8 @@ from nas.core.trainer import (
 )
 from search_spaces import ConvNetSpec, build_convnet, build_nb201, count_macs
 
+RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+
 
 @pytest.fixture(scope="module")
 def tiny_task():
@@ -94,5 +96,3 @@ def test_layout_is_nchw_only_for_eager_networks_with_group_layer_or_instance_nor
         assert memory_format_for(net, fused=True) == last  # AMP on CUDA, or compiled
     assert memory_format_for(build_nb201(RESNET_CELL, im_size=8), fused=False) == last
 
-
-RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
