@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -28,6 +30,7 @@ from nas.cli.common import (
 )
 from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
+from nas.core.runtime import device_name, versions
 from nas.demo import DemoConfig, run_demo
 
 
@@ -157,7 +160,7 @@ class SpeedBenchCommand:
         report = run_speed(config, log=console.print)
         print_speed_report(report)
         if args.json:
-            Path(args.json).write_text(json.dumps(dataclasses.asdict(report), indent=1))
+            _write_json(args.json, dataclasses.asdict(report))
         return 0
 
     def _mix(self, args: argparse.Namespace, data: str | None) -> int:
@@ -169,10 +172,16 @@ class SpeedBenchCommand:
                          log=console.print)
         print_mix_report(report)
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                {**dataclasses.asdict(report), "ratio": report.ratio(),
-                 "ceiling": report.ceiling()}, indent=1))
+            _write_json(args.json, {**dataclasses.asdict(report), "ratio": report.ratio(),
+                                    "ceiling": report.ceiling()})
         return 0
+
+
+def _write_json(path: str, report: dict) -> None:
+    """Write a speed report with the library versions and the machine it was measured on."""
+    environment = {"versions": versions(), "device": device_name(torch.device("cpu")),
+                   "cpus": os.cpu_count()}
+    Path(path).write_text(json.dumps({**report, "environment": environment}, indent=1))
 
 
 def print_mix_report(report: MixReport) -> None:

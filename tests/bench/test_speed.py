@@ -115,6 +115,9 @@ def test_mix_benchmark_trains_both_spaces_both_ways_and_reports_archs_per_hour(t
     assert report["ceiling"] == pytest.approx(2 * reference["core_gflops"] / reference["gflops"])
     assert re.search(r"architectures/hour: toolkit / reference = [\d.]+x; ceiling [\d.]+x",
                      out.stdout)
+    environment = report["environment"]  # what the numbers were measured with
+    assert environment["versions"]["torch"] == torch.__version__
+    assert environment["cpus"] == os.cpu_count() and environment["device"].startswith("cpu")
     repeats = report["seed_repeats"]
     assert [r["arch"][0] for r in repeats] == ["d", "|"]  # a ConvNet and a NAS-Bench-201 cell
     assert all(r["seeds"] == 2 and r["stacked_seconds"] > 0 for r in repeats)
