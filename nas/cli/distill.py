@@ -34,8 +34,9 @@ def describe(record: ProxyRecord) -> str:
 
 
 class PretrainCommand:
-    help = ("pre-train the class-conditional generator D2M refines (--generator biggan: the "
-            "BigGAN-style GAN; cvae: a conditional VAE with the same decoder), or import one")
+    help = ("pre-train the class-conditional generator D2M refines (--generator cvae, the "
+            "default: a conditional VAE; biggan: the BigGAN-style GAN with the same "
+            "generator network), or import one")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--width", type=int, default=GeneratorConfig.width,

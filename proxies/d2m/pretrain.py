@@ -39,11 +39,13 @@ GENERATORS = ("biggan", "cvae")  # generator families (see the module docstring)
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Pre-training recipe; defaults follow BigGAN-PyTorch's CIFAR script (launch_cifar_ema).
-    The cvae family uses ``lr_g`` and the betas for its encoder and decoder, and ignores the
-    discriminator's fields (``d_steps``, ``lr_d``, ``diffaugment``)."""
+    """Pre-training recipe. The family defaults to cvae, the better one after D2M at a CPU
+    budget (benchmarks/results/README.md, generator families); the other defaults follow
+    BigGAN-PyTorch's CIFAR script (launch_cifar_ema). The cvae family uses ``lr_g`` and the
+    betas for its encoder and decoder, and ignores the discriminator's fields (``d_steps``,
+    ``lr_d``, ``diffaugment``)."""
 
-    generator: str = "biggan"  # family: "biggan" (hinge GAN) or "cvae" (conditional VAE)
+    generator: str = "cvae"  # family: "cvae" (conditional VAE) or "biggan" (hinge GAN)
     iterations: int = 50_000  # generator steps; BigGAN CIFAR runs 500 epochs (~500k steps)
     batch_size: int = 50  # BigGAN CIFAR batch size
     d_steps: int = 4  # discriminator steps per generator step (BigGAN CIFAR)
