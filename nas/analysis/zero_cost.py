@@ -186,9 +186,9 @@ def score_architectures(db: Database, data: PreparedData, dataset: DatasetRecord
                         space_name: str, arch_ids: list[str], methods: list[str] | None = None,
                         config: ZeroCostConfig = ZeroCostConfig(), *, progress: bool = True
                         ) -> list[ScoreRecord]:
-    """Score ``arch_ids`` with each zero-cost method (default: all) on CPU; cached by
-    (dataset, architecture, method, config)."""
-    methods = list(methods or ZERO_COST_METHODS)
+    """Score ``arch_ids`` with each zero-cost method (None: all; an empty list: none) on CPU;
+    cached by (dataset, architecture, method, config)."""
+    methods = list(ZERO_COST_METHODS if methods is None else methods)
     total = len(methods) * len(arch_ids)
     return list(tqdm(iter_scores(db, data, dataset, space_name, arch_ids, methods, config),
                      total=total, desc="zero-cost scores", unit="score", disable=not progress))

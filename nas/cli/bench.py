@@ -69,7 +69,8 @@ class FidelityBenchCommand:
             group.add_argument(f"--{flag}", type=int, default=None)
         add_where(group)
         group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
-        group.add_argument("--zero-cost", nargs="*", default=None, help="zero-cost methods")
+        group.add_argument("--zero-cost", nargs="*", default=None,
+                           help="zero-cost methods (the flag alone: none)")
         group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=JSON",
                            help="proxy build option, e.g. --option d2m.iterations=200")
 

@@ -81,3 +81,5 @@ def test_scores_are_stored_once_and_reused(tiny_data, db):
     assert again == first  # same records, timings included: nothing was recomputed
     assert len(list_scores(db, dataset_id=dataset.id)) == len(first)
     assert all(s.value is not None and s.wall_seconds >= 0 for s in first)
+    assert zero_cost.score_architectures(db, data, dataset, "convnet720", archs, [],
+                                         config=config, progress=False) == []  # none asked
