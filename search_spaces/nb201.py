@@ -173,18 +173,54 @@ def _op(name: str, channels: int) -> nn.Module:
     return AvgPool3x3()
 
 
+_SOURCE = (0, 0, 1, 0, 1, 2)  # source node of each edge, in EDGES order
+_INTO = ((0,), (1, 2), (3, 4, 5))  # edges into nodes 1, 2, 3
+
+
+def live_inputs(ops: tuple[str, ...]) -> tuple[tuple[int, ...] | None, ...]:
+    """For nodes 1-3 of a cell with edge operations ``ops`` (EDGES order): the edges into
+    the node that can change the cell's output, or None for a node that cannot (every path
+    from it to node 3 crosses a "none" edge). A "none" edge is never live: it adds zeros."""
+    needed_2 = ops[5] != "none"
+    needed_1 = ops[4] != "none" or (ops[2] != "none" and needed_2)
+    return tuple(tuple(e for e in edges if ops[e] != "none") if needed else None
+                 for edges, needed in zip(_INTO, (needed_1, needed_2, True), strict=True))
+
+
 class Cell(nn.Module):
-    """One cell: node j = sum over i < j of edge (i -> j) applied to node i."""
+    """One cell: node j = sum over i < j of edge (i -> j) applied to node i.
+
+    While autograd records (training, gradient-based scores) only the ``live_inputs`` edges
+    run. The output and the gradients of the weights that shape it are the benchmark's
+    exactly (adding zeros changes no number); the skipped edges' weights get no gradient
+    (so no weight decay) and their batch-norm statistics stay put, none of which reaches
+    the output. Training the speed mix's 50 cells took 1.13x less time this way
+    (docs/reference.md#this-machine). Without autograd every edge runs, as in the
+    benchmark's code, so activation hooks (NASWOT's codes) see every layer.
+    """
 
     def __init__(self, spec: Nb201Spec, channels: int):
         super().__init__()
         self.edges = nn.ModuleList(_op(name, channels) for name in spec.ops)
+        self.live = live_inputs(spec.ops)
 
     def forward(self, x):
         e = self.edges
-        n1 = e[0](x)
-        n2 = e[1](x) + e[2](n1)
-        return e[3](x) + e[4](n1) + e[5](n2)
+        if not torch.is_grad_enabled():
+            n1 = e[0](x)
+            n2 = e[1](x) + e[2](n1)
+            return e[3](x) + e[4](n1) + e[5](n2)
+        nodes = [x]
+        for live in self.live:
+            if live is None:  # feeds only zeros into the output: never read
+                nodes.append(None)
+                continue
+            terms = [e[i](nodes[_SOURCE[i]]) for i in live]
+            node = terms[0] if terms else x.mul(0.0)  # no live input: zeros, as "none" gives
+            for term in terms[1:]:
+                node = node + term
+            nodes.append(node)
+        return nodes[3]
 
 
 class ResidualReduction(nn.Module):

@@ -1,5 +1,6 @@
 """The NAS-Bench-201 cell space: published sizes, benchmark index order, networks, ELF."""
 
+import copy
 import csv
 from pathlib import Path
 
@@ -146,3 +147,61 @@ def test_elf_splits_nb201_into_stem_plus_stage_one_and_the_rest():
     assert set(terms) == {"ce", "front", "rear"} and all(v.item() > 0 for v in terms.values())
     assert terms["ce"].item() == pytest.approx(
         nn.functional.cross_entropy(net(x), y).item(), rel=1e-5)
+
+
+def _every_edge(cell: nb201.Cell, x: torch.Tensor) -> torch.Tensor:
+    """The benchmark's cell: every edge computed, node j = sum over i < j of op(node i)."""
+    e = cell.edges
+    n1 = e[0](x)
+    n2 = e[1](x) + e[2](n1)
+    return e[3](x) + e[4](n1) + e[5](n2)
+
+
+# (cell, edges that cannot change its output): node 2 dead (2->3 is none), node 1 dead too
+# (1->3 none, 1->2 feeds dead node 2), node 1 all zeros yet read (0->1 none, 1->3 a conv),
+# node 1 read only through node 2
+_DEAD_EDGES = [
+    (RESNET_LIKE, set()),
+    ("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|none~2|",
+     {1, 2}),
+    ("|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|none~2|",
+     {0, 1, 2}),
+    ("|none~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|nor_conv_1x1~2|", set()),
+    ("|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|", set()),
+    (ALL_NONE.id, set()),
+]
+
+
+@pytest.mark.parametrize("arch,dead", _DEAD_EDGES)
+def test_training_skips_only_edges_that_cannot_change_the_output(arch, dead):
+    torch.manual_seed(0)
+    cell = nb201.Cell(Nb201Spec.parse(arch), 8)
+    full = copy.deepcopy(cell)
+    x, weights = torch.randn(4, 8, 6, 6), torch.randn(4, 8, 6, 6)
+    x, x_full = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = cell(x)
+    (out * weights).sum().backward()
+    expected = _every_edge(full, x_full)
+    (expected * weights).sum().backward()
+    assert torch.equal(out, expected) and torch.equal(x.grad, x_full.grad)
+    for i, (edge, reference) in enumerate(zip(cell.edges, full.edges, strict=True)):
+        for p, q in zip(edge.parameters(), reference.parameters(), strict=True):
+            if i in dead:
+                assert p.grad is None and not q.grad.any()
+            else:
+                assert torch.equal(p.grad, q.grad)
+
+
+def test_without_autograd_every_edge_runs_so_hooks_see_every_activation():
+    arch, dead = _DEAD_EDGES[2]
+    net = build_nb201(arch, im_size=8).train()
+    relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
+    seen = []
+    for m in relus:
+        m.register_forward_hook(lambda m, _inp, _out: seen.append(m))
+    with torch.no_grad():
+        net(torch.randn(2, 3, 8, 8))
+    assert len(seen) == len(relus) and set(map(id, seen)) == set(map(id, relus))
+    seen.clear()
+    net(torch.randn(2, 3, 8, 8))  # under autograd the dead edges' ReLUs do not run
+    assert len(seen) < len(relus)
