@@ -196,17 +196,19 @@ class Cell(nn.Module):
     (so no weight decay) and their batch-norm statistics stay put, none of which reaches
     the output. Training the speed mix's 50 cells took 1.13x less time this way
     (docs/reference.md#this-machine). Without autograd every edge runs, as in the
-    benchmark's code, so activation hooks (NASWOT's codes) see every layer.
+    benchmark's code, so activation hooks (NASWOT's codes) see every layer; so does every
+    pass when ``every_edge`` is set (the speed benchmark's reference, the published code).
     """
 
     def __init__(self, spec: Nb201Spec, channels: int):
         super().__init__()
         self.edges = nn.ModuleList(_op(name, channels) for name in spec.ops)
         self.live = live_inputs(spec.ops)
+        self.every_edge = False
 
     def forward(self, x):
         e = self.edges
-        if not torch.is_grad_enabled():
+        if self.every_edge or not torch.is_grad_enabled():
             n1 = e[0](x)
             n2 = e[1](x) + e[2](n1)
             return e[3](x) + e[4](n1) + e[5](n2)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from nas.core.augment import DSA, DSAConfig
 from nas.core.trainer import TrainConfig
 from search_spaces import get_space
-from search_spaces.nb201 import AvgPool3x3
+from search_spaces.nb201 import AvgPool3x3, Cell
 
 
 def space_of(arch: str) -> str:
@@ -47,9 +47,12 @@ def make_net(arch: str, data: dict) -> nn.Module:
 
 def with_published_layers(net: nn.Module) -> nn.Module:
     """``net`` with NAS-Bench-201's average pooling as the benchmark's code builds it
-    (``nn.AvgPool2d``) in place of the toolkit's equivalent depthwise form: what a plain
-    script over the published network trains."""
+    (``nn.AvgPool2d``) in place of the toolkit's equivalent depthwise form, and cells that
+    compute every edge, "none" edges included, as that code does: what a plain script over
+    the published network trains."""
     for module in net.modules():
+        if isinstance(module, Cell):
+            module.every_edge = True
         for name, child in module.named_children():
             if isinstance(child, AvgPool3x3):
                 setattr(module, name, nn.AvgPool2d(3, 1, 1, count_include_pad=False))

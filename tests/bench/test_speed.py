@@ -59,9 +59,9 @@ def test_toolkit_trainer_reaches_the_reference_loops_accuracy_within_seed_noise(
     assert mean(ref) - mean(slow_lr) > tolerance
 
 
-def test_reference_trains_the_published_pooling_layer_and_computes_the_same_network():
+def test_reference_trains_the_published_layers_and_computes_the_same_network():
     cell = ("|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|"
-            "+|skip_connect~0|none~1|avg_pool_3x3~2|")
+            "+|skip_connect~0|avg_pool_3x3~1|none~2|")  # node 2 cannot change the output
     net = build_nb201(cell, im_size=8).eval()
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     ours = net(x)
@@ -71,6 +71,12 @@ def test_reference_trains_the_published_pooling_layer_and_computes_the_same_netw
     assert len(pools) == 3 * 5 * 3  # three per cell, 15 cells
     assert not any(isinstance(m, AvgPool3x3) for m in published.modules())
     assert torch.allclose(published(x), ours, atol=1e-5)
+    relus = [m for m in published.modules() if isinstance(m, torch.nn.ReLU)]
+    calls = []
+    for m in relus:
+        m.register_forward_hook(lambda *_: calls.append(1))
+    published.train()(x).sum().backward()  # while training too, every edge runs
+    assert len(calls) == len(relus)
 
 
 def _nas(*args: str) -> subprocess.CompletedProcess:
