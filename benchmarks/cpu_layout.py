@@ -3,10 +3,13 @@ the toolkit's CPU layout choices, alternating in one process so that a noisy mac
 both sides alike.
 
     PYTHONPATH=. python benchmarks/cpu_layout.py [--convnets 32] [--cells 50] [--steps 3]
+        [--edges-only]
 
-Before: NCHW tensors and NAS-Bench-201's published ``nn.AvgPool2d`` (what the speed
-benchmark's reference trains). After: ``memory_format_for``'s layout and the depthwise
-``AvgPool3x3`` (what ``nas.core.trainer.train`` runs). One step is SGD on 100 random images
+Before: NCHW tensors, NAS-Bench-201's published ``nn.AvgPool2d`` and cells that compute every
+edge (what the speed benchmark's reference trains). After: ``memory_format_for``'s layout, the
+depthwise ``AvgPool3x3`` and cells that skip the edges that cannot change their output (what
+``nas.core.trainer.train`` runs). ``--edges-only``: before differs from after only in
+computing every edge. One step is SGD on 100 random images
 at 16x16 (the mix's IPC-10 batch); each side's time is the fastest of ``--steps`` steps
 after one warm-up step. Prints one line per architecture and the sums per space.
 """
@@ -24,13 +27,21 @@ from nas.bench.mix import MixConfig
 from nas.bench.trainers import make_net, space_of, with_published_layers
 from nas.core.runtime import configure
 from nas.core.trainer import memory_format_for
+from search_spaces.nb201 import Cell
 
 
-def step_fn(arch: str, data: dict, after: bool) -> Callable[[], None]:
+def step_fn(arch: str, data: dict, after: bool, edges_only: bool) -> Callable[[], None]:
     """One SGD step of ``arch`` on ``data``'s batch, laid out before or after."""
     net = make_net(arch, data)
-    layout = memory_format_for(net, fused=False) if after else torch.contiguous_format
-    net = (net if after else with_published_layers(net)).to(memory_format=layout)
+    if edges_only:
+        layout = memory_format_for(net, fused=False)
+        for cell in net.modules():
+            if isinstance(cell, Cell):
+                cell.every_edge = not after
+    else:
+        layout = memory_format_for(net, fused=False) if after else torch.contiguous_format
+        net = net if after else with_published_layers(net)
+    net = net.to(memory_format=layout)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = data["train_images"].contiguous(memory_format=layout)
 
@@ -47,6 +58,8 @@ def main() -> None:
     parser.add_argument("--convnets", type=int, default=32)
     parser.add_argument("--cells", type=int, default=50)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--edges-only", action="store_true",
+                        help="compare only NAS-Bench-201's edge skipping")
     args = parser.parse_args()
     configure(1)
     generator = torch.Generator().manual_seed(0)
@@ -55,7 +68,7 @@ def main() -> None:
             "num_classes": 10}
     sums: dict[str, list[float]] = {}
     for arch in MixConfig(convnets=args.convnets, cells=args.cells).archs():
-        steps = [step_fn(arch, data, after) for after in (False, True)]
+        steps = [step_fn(arch, data, after, args.edges_only) for after in (False, True)]
         times: list[list[float]] = [[], []]
         for step in steps:
             step()
