@@ -9,9 +9,9 @@ Before: NCHW tensors, NAS-Bench-201's published ``nn.AvgPool2d`` and cells that 
 edge (what the speed benchmark's reference trains). After: ``memory_format_for``'s layout, the
 depthwise ``AvgPool3x3`` and cells that skip the edges that cannot change their output (what
 ``nas.core.trainer.train`` runs). ``--edges-only``: before differs from after only in
-computing every edge. One step is SGD on 100 random images
-at 16x16 (the mix's IPC-10 batch); each side's time is the fastest of ``--steps`` steps
-after one warm-up step. Prints one line per architecture and the sums per space.
+computing every edge. One step is SGD on 100 random images at 16x16 (the mix's IPC-10
+batch); each side's time is the fastest of ``--steps`` steps after one warm-up step. Prints
+one line per architecture and the sums per space.
 """
 
 from __future__ import annotations
