@@ -208,10 +208,11 @@ class Evaluator:
 
     def record(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                status: str, epochs: int, accuracies: dict, train_loss: float | None,
-               wall_seconds: float, device: str, compiled: bool = False,
+               wall_seconds: float, device: str, compiled: bool = False, bf16: bool = False,
                search_id: int | None = None) -> RunRecord:
         """Store (commit) one run of ``arch_id`` on this evaluator's data source;
-        ``compiled``: whether its training step ran under torch.compile."""
+        ``compiled``: whether its training step ran under torch.compile, ``bf16``: under bf16
+        autocast."""
         space = get_space(space_name)
         spec = space.parse(arch_id)
         run = RunRecord(
@@ -219,7 +220,8 @@ class Evaluator:
             arch_id=arch_id, dataset_id=self.dataset.id,
             proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
             config={"train": train_config.to_dict(), "source": self.source,
-                    "elf": self.elf.to_dict() if self.elf else None, "compiled": compiled},
+                    "elf": self.elf.to_dict() if self.elf else None, "compiled": compiled,
+                    "bf16": bf16},
             status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
             train_loss=train_loss, num_params=space.count_params(spec, **self.shape),
             macs=space.count_macs(spec, **self.shape), wall_seconds=wall_seconds,
@@ -264,7 +266,8 @@ class Evaluator:
             raise
         return record(status=result.status, epochs=result.epochs_done,
                       accuracies=result.accuracies, train_loss=result.train_loss,
-                      wall_seconds=result.wall_seconds, compiled=result.compiled)
+                      wall_seconds=result.wall_seconds, compiled=result.compiled,
+                      bf16=result.bf16)
 
     def train_in_workers(self, plan: EvaluationPlan, pending: list[str], workers: int,
                          on_run: Callable[[RunRecord], None] = lambda run: None) -> set[str]:
@@ -286,7 +289,8 @@ class Evaluator:
                                    accuracies=result.accuracies,
                                    train_loss=result.train_loss,
                                    wall_seconds=result.wall_seconds, device=device,
-                                   compiled=result.compiled, search_id=plan.search_id))
+                                   compiled=result.compiled, bf16=result.bf16,
+                                   search_id=plan.search_id))
         return set(pending)
 
 

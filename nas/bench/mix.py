@@ -33,7 +33,7 @@ from nas.bench.trainers import cpu_seconds, make_net, shape_of, space_of
 from nas.core.parallel import check_workers, cpu_cores, shared_data, worker_pool
 from nas.core.selection import select_architectures
 from nas.core.stacked import train_stacked
-from nas.core.trainer import TrainConfig, train
+from nas.core.trainer import TrainConfig, train, uses_bf16
 from search_spaces import get_space
 
 
@@ -81,8 +81,10 @@ class MixRun:
     wall_seconds: float
     mean_test_acc: float
     gflops: float  # training and scoring FLOPs of the mix / wall seconds
-    matmul_gflops: float  # the machine's matmul rate, sampled just before this run
+    matmul_gflops: float  # the machine's matmul rate in this run's precision, sampled just
+    # before it
     core_gflops: float  # one core training the mix's largest network, sampled likewise
+    bf16: bool  # trained under bf16 autocast (the reference never is)
 
     @property
     def archs_per_hour(self) -> float:
@@ -214,15 +216,19 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
     with tempfile.TemporaryDirectory(prefix="nas-mix-") as tmp:
         path = Path(tmp) / "data.pt"
         torch.save(data, path)
-        for trainer, run in (("toolkit", lambda: _toolkit(archs, data, config)),
-                             ("reference", lambda: _reference(path, archs, config))):
-            peak, _ = matmul_gflops()  # per run: a shared host's speed moves
+        toolkit_bf16 = uses_bf16(TrainConfig(), torch.device("cpu"))
+        for trainer, run, bf16 in (
+                ("toolkit", lambda: _toolkit(archs, data, config), toolkit_bf16),
+                ("reference", lambda: _reference(path, archs, config), False)):
+            # sampled per run: a shared host's speed moves
+            peak, _ = matmul_gflops(dtype=torch.bfloat16 if bf16 else torch.float32)
             core = core_gflops(largest, data)
             cpu = cpu_seconds()
             wall, accs = run()
             runs.append(MixRun(trainer, len(archs), wall, sum(accs) / len(accs),
-                               flops / wall / 1e9, peak, core))
-            log(f"{trainer}: {len(archs)} architectures in {wall:.1f} s "
+                               flops / wall / 1e9, peak, core, bf16))
+            log(f"{trainer} ({'bf16' if bf16 else 'float32'}): {len(archs)} architectures "
+                f"in {wall:.1f} s "
                 f"({runs[-1].archs_per_hour:.0f}/hour, mean test acc "
                 f"{runs[-1].mean_test_acc:.3f}; parent cpu {cpu_seconds() - cpu:.1f} s)")
     if config.stacked_seeds:

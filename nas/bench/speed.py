@@ -80,6 +80,7 @@ class TrainerRun:
     threads: int
     gflops: float  # achieved training GFLOP/s (3 x forward multiply-adds x 2), wall clock
     gflops_per_cpu_second: float  # training and scoring FLOPs / CPU seconds; robust to load
+    bf16: bool = False  # trained under bf16 autocast (the reference never is)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,10 @@ class GridRun:
 @dataclass(frozen=True)
 class SpeedReport:
     config: dict
-    matmul_gflops: float  # wall clock, all threads
+    matmul_gflops: float  # float32, wall clock, all threads
     matmul_gflops_per_cpu_second: float
+    bf16_matmul_gflops: float  # the same in bf16, the peak of runs with ``bf16`` set
+    bf16_matmul_gflops_per_cpu_second: float
     runs: list[TrainerRun]
     grid: list[GridRun]
     load_before: tuple[float, float, float]
@@ -115,15 +118,22 @@ class SpeedReport:
         cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
         return cpu["reference"] / cpu[trainer]
 
+    def peak(self, run: TrainerRun) -> tuple[float, float]:
+        """The matmul GFLOP/s (per wall second, per CPU second) in ``run``'s precision."""
+        if run.bf16:
+            return self.bf16_matmul_gflops, self.bf16_matmul_gflops_per_cpu_second
+        return self.matmul_gflops, self.matmul_gflops_per_cpu_second
 
-def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> tuple[float, float]:
-    """Sustained float32 matmul GFLOP/s of this process (all its torch threads).
+
+def matmul_gflops(size: int = 1024, seconds: float = 2.0, dtype: torch.dtype = torch.float32
+                  ) -> tuple[float, float]:
+    """Sustained matmul GFLOP/s of this process (all its torch threads) in ``dtype``.
 
     Returns:
         (GFLOP per wall second, GFLOP per CPU second); the second is what a core delivers
         while it runs, so it stays meaningful when other processes share the machine.
     """
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)
     done, start, cpu = 0, time.perf_counter(), cpu_seconds()
     while time.perf_counter() - start < seconds:
@@ -192,7 +202,7 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
     all_flops = config.epochs * n_images * train_flops + n_test * 2 * forward_macs
     return TrainerRun(arch, kind, rate, r["train_seconds"], r["wall_seconds"], r["cpu_seconds"],
                       r["test_acc"], r["threads"], rate * train_flops / 1e9,
-                      all_flops / r["cpu_seconds"] / 1e9)
+                      all_flops / r["cpu_seconds"] / 1e9, r.get("bf16", False))
 
 
 def child_env() -> dict:
@@ -244,7 +254,7 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
     n = len(data["train_labels"])
     shape = dict(in_channels=data["train_images"].shape[1], num_classes=int(data["num_classes"]),
                  im_size=data["train_images"].shape[-1])
-    gflops = matmul_gflops()
+    gflops = (*matmul_gflops(), *matmul_gflops(dtype=torch.bfloat16))
     n_test = len(data["test_labels"])
     runs, grid = [], []
     with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:

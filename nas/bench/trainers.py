@@ -105,7 +105,8 @@ def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
                                                           data["test_labels"])})
     n = len(data["train_labels"])
     return {"train_seconds": result.epochs_done * n / result.images_per_second,
-            "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"]}
+            "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"],
+            "bf16": result.bf16}
 
 
 TRAINERS = {

@@ -194,7 +194,7 @@ def print_mix_report(report: MixReport) -> None:
                         f"{c['epochs']} epochs")
     for r in report.runs:
         how = (f"toolkit ({c['workers']} workers x 1 thread)" if r.trainer == "toolkit"
-               else "reference (one at a time)")
+               else "reference (one at a time)") + (", bf16" if r.bf16 else ", float32")
         table.add_row(how, str(r.architectures), f"{r.wall_seconds:.1f}",
                       f"{r.archs_per_hour:.0f}", f"{r.mean_test_acc:.3f}", f"{r.gflops:.1f}",
                       f"{r.matmul_gflops:.0f}", f"{r.gflops / r.matmul_gflops:.0%}",
@@ -213,18 +213,21 @@ def print_mix_report(report: MixReport) -> None:
 
 def print_speed_report(report: SpeedReport) -> None:
     out = console if console.is_terminal else Console(width=140)  # logs: keep the table whole
-    table = Table("architecture", "trainer", "img/s", "train s", "wall s", "cpu s", "test acc",
-                  "threads", "GFLOP/s", "of matmul", "GFLOP/cpu-s", "of matmul/cpu-s",
+    table = Table("architecture", "trainer", "precision", "img/s", "train s", "wall s", "cpu s",
+                  "test acc", "threads", "GFLOP/s", "of matmul", "GFLOP/cpu-s", "of matmul/cpu-s",
                   title=f"speed on {report.data_source}, {report.config['epochs']} epochs; "
                         f"matmul {report.matmul_gflops:.0f} GFLOP/s, "
-                        f"{report.matmul_gflops_per_cpu_second:.0f} GFLOP/cpu-s")
+                        f"{report.matmul_gflops_per_cpu_second:.0f} GFLOP/cpu-s in float32, "
+                        f"{report.bf16_matmul_gflops:.0f} and "
+                        f"{report.bf16_matmul_gflops_per_cpu_second:.0f} in bf16")
     for r in report.runs:
-        table.add_row(r.arch, r.trainer, f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
+        peak, peak_per_cpu_second = report.peak(r)
+        table.add_row(r.arch, r.trainer, "bf16" if r.bf16 else "float32",
+                      f"{r.images_per_second:.0f}", f"{r.train_seconds:.1f}",
                       f"{r.wall_seconds:.1f}", f"{r.cpu_seconds:.1f}", f"{r.test_acc:.3f}",
-                      str(r.threads),
-                      f"{r.gflops:.1f}", f"{r.gflops / report.matmul_gflops:.0%}",
+                      str(r.threads), f"{r.gflops:.1f}", f"{r.gflops / peak:.0%}",
                       f"{r.gflops_per_cpu_second:.1f}",
-                      f"{r.gflops_per_cpu_second / report.matmul_gflops_per_cpu_second:.0%}")
+                      f"{r.gflops_per_cpu_second / peak_per_cpu_second:.0%}")
     out.print(table)
     for g in report.grid:
         out.print(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "

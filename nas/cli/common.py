@@ -140,6 +140,9 @@ def add_training(parser: argparse.ArgumentParser, epochs: int) -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the training step (default: only for runs of at "
                              f"least {COMPILE_MIN_FLOPS:.0e} training FLOPs)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=TrainConfig.amp,
+                        help="bf16 autocast where the device computes bf16 natively (CUDA, "
+                             "CPUs with AVX512-BF16 or AMX); --no-amp trains in float32")
 
 
 def add_elf(parser: argparse.ArgumentParser) -> None:
@@ -214,7 +217,7 @@ def data_config(args: argparse.Namespace) -> DataConfig:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       augment=args.augment, compile=args.compile)
+                       augment=args.augment, compile=args.compile, amp=args.amp)
 
 
 def elf_config(args: argparse.Namespace) -> ElfConfig | None:

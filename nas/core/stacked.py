@@ -29,6 +29,7 @@ from nas.core.trainer import (
     TrainResult,
     build_seeded,
     evaluate,
+    uses_bf16,
 )
 
 
@@ -60,7 +61,7 @@ def train_stacked(make_net: Callable[[], nn.Module], train_set: TensorPair,
     if config.report_every:
         raise ValueError("stacked training scores only at the end; set report_every=0")
     device = torch.device(device)
-    use_amp = config.amp and device.type == "cuda"
+    use_amp = uses_bf16(config, device)
     nets = [build_seeded(make_net, seed).to(device) for seed in seeds]
     params, buffers = stack_module_state(nets)
     template = copy.deepcopy(nets[0]).to("meta")
@@ -114,7 +115,7 @@ def train_stacked(make_net: Callable[[], nn.Module], train_set: TensorPair,
         if s in ended:
             epochs, loss = ended[s]
             results.append(TrainResult("diverged", {}, loss, epochs, seconds / k,
-                                       epochs * n * k / seconds))
+                                       epochs * n * k / seconds, bf16=use_amp))
             continue
         net = unstack(make_net, params, buffers, s).to(device)
         accuracies = {name: evaluate(net, x.to(device), y.to(device), batch_size=eval_batch,
@@ -122,5 +123,5 @@ def train_stacked(make_net: Callable[[], nn.Module], train_set: TensorPair,
         history = [(config.epochs, accuracies["val"])] if "val" in accuracies else []
         results.append(TrainResult("finished", accuracies, float(epoch_loss[s]),
                                    config.epochs, seconds / k,
-                                   config.epochs * n * k / seconds, history))
+                                   config.epochs * n * k / seconds, history, bf16=use_amp))
     return results

@@ -44,7 +44,7 @@ class TrainConfig:
     augment: str = DEFAULT_STRATEGY  # DSA strategy; "none" disables
     eval_batch_size: int = 2048  # GPU; on CPU capped at CPU_EVAL_BATCH
     report_every: int = 0  # evaluate val every k epochs for pruning callbacks; 0 = only at the end
-    amp: bool = True  # bf16 autocast on CUDA (with channels_last); ignored on CPU
+    amp: bool = True  # bf16 autocast where the device computes bf16 natively (``uses_bf16``)
     # torch.compile the training step: True, False, or None = when the run's training FLOPs
     # reach COMPILE_MIN_FLOPS and a C++ compiler is present. Compiling costs ~20 s per
     # architecture on 2 CPU cores (less with inductor's on-disk cache warm) and then trains
@@ -88,6 +88,7 @@ class TrainResult:
     images_per_second: float
     history: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val accuracy)
     compiled: bool = False  # whether the training step ran under torch.compile
+    bf16: bool = False  # whether it trained and scored under bf16 autocast (``uses_bf16``)
 
 
 TensorPair = tuple[torch.Tensor, torch.Tensor]
@@ -106,6 +107,18 @@ def training_flops(net: nn.Module, images: torch.Tensor, epochs: int) -> float:
         net(images[:1])
     net.train(was_training)
     return 3.0 * counter.get_total_flops() * len(images) * epochs
+
+
+def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
+    """Whether ``config.amp`` trains and scores under bf16 autocast on ``device``: on CUDA,
+    and on CPUs with native bf16 instructions (AVX512-BF16 or AMX), where oneDNN's bf16
+    convolutions measured 1.2-2x faster training on the speed benchmark's networks
+    (docs/reference.md#this-machine). Elsewhere bf16 is emulated and slower: float32."""
+    if not config.amp:
+        return False
+    if device.type == "cpu":  # torch has no public query for these instructions
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return device.type == "cuda"
 
 
 def should_compile(config: TrainConfig, train_flops: float) -> bool:
@@ -186,7 +199,7 @@ def train(
     optimised with the network. Inputs other than ``extra_modules`` are not mutated.
     """
     device = torch.device(device)
-    use_amp = config.amp and device.type == "cuda"
+    use_amp = uses_bf16(config, device)
     generator = torch.Generator().manual_seed(seed)
     net = build_seeded(make_net, seed).to(device)
     eval_batch = config.eval_batch_size if device.type == "cuda" else min(
@@ -194,7 +207,7 @@ def train(
     images, labels = (t.to(device) for t in train_set)
     compiled = should_compile(config, 0.0 if config.compile is not None else
                               training_flops(net, images, config.epochs))
-    memory_format = memory_format_for(net, use_amp or compiled)
+    memory_format = memory_format_for(net, (use_amp and device.type == "cuda") or compiled)
     net = net.to(memory_format=memory_format)
     model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
     eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in (eval_sets or {}).items()}
@@ -232,7 +245,8 @@ def train(
         epoch_loss = float(loss_sum) / n
         if not math.isfinite(epoch_loss):
             return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
-                               epoch * n / (time.perf_counter() - start), history, compiled)
+                               epoch * n / (time.perf_counter() - start), history, compiled,
+                               use_amp)
         if config.report_every and epoch % config.report_every == 0 and epoch < config.epochs:
             val = evaluate(net, *eval_sets["val"], batch_size=eval_batch, amp=use_amp,
                            memory_format=memory_format)
@@ -248,4 +262,5 @@ def train(
         if on_epoch and config.report_every:
             on_epoch(epoch, accuracies["val"])
     return TrainResult("finished", accuracies, epoch_loss, epoch,
-                       time.perf_counter() - start, epoch * n / train_seconds, history, compiled)
+                       time.perf_counter() - start, epoch * n / train_seconds, history, compiled,
+                       use_amp)

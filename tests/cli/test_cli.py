@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from scipy import stats
 
 import nas.api
 from nas.cli import main
+from nas.core.trainer import TrainConfig, uses_bf16
 from storage import Database, list_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +53,17 @@ def test_search_on_cifar10_subset_writes_runs_and_rerun_trains_nothing(
     assert main(argv) == 0
     assert len(train_calls) == 4  # nothing new trained
     assert len(list_runs(Database(db))) == 4
+
+
+def test_no_amp_trains_in_float32_as_a_run_of_its_own(cifar10_dir, tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    argv = ["search", "--proxy", "random", "--archs", "d1-w32-relu-batch-avg", "--epochs", "1",
+            "--ipc", "2", "--data", str(cifar10_dir), "--db", db, *TINY_CIFAR]
+    assert main([*argv, "--no-amp", "--study", "fp32"]) == 0 and main(argv) == 0
+    runs = {r.config["train"]["amp"]: r for r in list_runs(Database(db))}
+    assert set(runs) == {False, True}  # distinct protocols, so two runs
+    assert runs[False].config["bf16"] is False
+    assert runs[True].config["bf16"] == uses_bf16(TrainConfig(), torch.device("cpu"))
 
 
 def test_report_prints_scipy_spearman_over_shared_architectures(cifar10_dir, tmp_path, capsys):

@@ -19,8 +19,10 @@ from nas.core.trainer import (
     should_compile,
     train,
     training_flops,
+    uses_bf16,
 )
 from search_spaces import ConvNetSpec, build_convnet, build_nb201, count_macs
+from tests.datasets import class_images
 
 RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
@@ -34,7 +36,8 @@ def tiny_task():
 def test_compiled_training_follows_the_eager_run(tiny_task):
     (x, y), test = tiny_task
     make = partial(build_convnet, "d1-w32-relu-instance-avg", num_classes=2, im_size=8)
-    config = TrainConfig(epochs=2, batch_size=6, augment="none", compile=False)  # 6, 6, 4
+    config = TrainConfig(epochs=2, batch_size=6, augment="none", compile=False,  # 6, 6, 4
+                         amp=False)  # float32 on every CPU: compiling alone is compared
     eager = train(make, (x, y), config, seed=0, eval_sets={"test": test})
     compiled = train(make, (x, y), replace(config, compile=True), seed=0,
                      eval_sets={"test": test})
@@ -78,7 +81,7 @@ def test_training_flops_are_three_forward_passes_of_the_analytic_count():
 def test_channels_last_cpu_training_follows_the_nchw_run(tiny_task, monkeypatch, arch):
     (x, y), test = tiny_task
     make = partial(build_convnet, arch, num_classes=2, im_size=8)
-    config = TrainConfig(epochs=2, batch_size=6, compile=False)
+    config = TrainConfig(epochs=2, batch_size=6, compile=False, amp=False)
     assert memory_format_for(make(), fused=False) == torch.channels_last
     last = train(make, (x, y), config, seed=0, eval_sets={"test": test})
     monkeypatch.setattr("nas.core.trainer.memory_format_for",
@@ -96,3 +99,41 @@ def test_layout_is_nchw_only_for_eager_networks_with_group_layer_or_instance_nor
         assert memory_format_for(net, fused=True) == last  # AMP on CUDA, or compiled
     assert memory_format_for(build_nb201(RESNET_CELL, im_size=8), fused=False) == last
 
+
+
+def _native_bf16(monkeypatch, avx512_bf16: bool, amx: bool = False) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+
+
+def test_amp_means_bf16_on_cuda_and_on_cpus_with_native_bf16_instructions(monkeypatch):
+    on, off = TrainConfig(), TrainConfig(amp=False)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert uses_bf16(on, cuda) and not uses_bf16(off, cuda)
+    for avx512_bf16, amx, expected in ((True, False, True), (False, True, True),
+                                       (False, False, False)):
+        _native_bf16(monkeypatch, avx512_bf16, amx)
+        assert uses_bf16(on, cpu) == expected
+        assert not uses_bf16(off, cpu)
+
+
+def test_bf16_cpu_training_convolves_in_bf16_and_learns_like_float32(monkeypatch):
+    _native_bf16(monkeypatch, True)  # any CPU runs bf16 (emulated where not native)
+    images, labels = class_images(24, 8, seed=0)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    x, y = (x - x.mean()) / x.std(), torch.from_numpy(labels)
+    dtypes = []
+
+    def make():
+        net = build_convnet("d1-w32-relu-batch-avg", num_classes=3, im_size=8)
+        net.features[0].register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+        return net
+
+    config = TrainConfig(epochs=15, batch_size=16, augment="none", compile=False)
+    bf16 = train(make, (x, y), config, seed=0, eval_sets={"val": (x, y)})
+    assert set(dtypes) == {torch.bfloat16} and bf16.bf16  # training and scoring
+    dtypes.clear()
+    fp32 = train(make, (x, y), replace(config, amp=False), seed=0, eval_sets={"val": (x, y)})
+    assert set(dtypes) == {torch.float32} and not fp32.bf16
+    assert bf16.train_loss != fp32.train_loss  # rounded differently...
+    assert bf16.accuracies["val"] > 0.9 and fp32.accuracies["val"] > 0.9  # ...learned alike
