@@ -27,7 +27,7 @@ from nas.bench.mix import MixConfig
 from nas.bench.trainers import make_net, space_of, with_published_layers
 from nas.core.runtime import configure
 from nas.core.trainer import memory_format_for
-from search_spaces.nb201 import Cell
+from search_spaces.nb201 import compute_every_edge
 
 
 def step_fn(arch: str, data: dict, after: bool, edges_only: bool) -> Callable[[], None]:
@@ -35,9 +35,7 @@ def step_fn(arch: str, data: dict, after: bool, edges_only: bool) -> Callable[[]
     net = make_net(arch, data)
     if edges_only:
         layout = memory_format_for(net, fused=False)
-        for cell in net.modules():
-            if isinstance(cell, Cell):
-                cell.every_edge = not after
+        compute_every_edge(net, not after)
     else:
         layout = memory_format_for(net, fused=False) if after else torch.contiguous_format
         net = net if after else with_published_layers(net)

@@ -225,6 +225,15 @@ class Cell(nn.Module):
         return nodes[3]
 
 
+def compute_every_edge(net: nn.Module, every: bool = True) -> nn.Module:
+    """``net`` with every ``Cell`` computing all its edges while training too (``every``), as
+    the benchmark's code does, or skipping those that cannot change its output."""
+    for module in net.modules():
+        if isinstance(module, Cell):
+            module.every_edge = every
+    return net
+
+
 class ResidualReduction(nn.Module):
     """Between stages: ReLU-conv3x3/2-BN, ReLU-conv3x3-BN, plus AvgPool(2,2) + 1x1 conv."""
 

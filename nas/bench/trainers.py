@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from nas.core.augment import DSA, DSAConfig
 from nas.core.trainer import TrainConfig
 from search_spaces import get_space
-from search_spaces.nb201 import AvgPool3x3, Cell
+from search_spaces.nb201 import AvgPool3x3, compute_every_edge
 
 
 def space_of(arch: str) -> str:
@@ -50,9 +50,7 @@ def with_published_layers(net: nn.Module) -> nn.Module:
     (``nn.AvgPool2d``) in place of the toolkit's equivalent depthwise form, and cells that
     compute every edge, "none" edges included, as that code does: what a plain script over
     the published network trains."""
-    for module in net.modules():
-        if isinstance(module, Cell):
-            module.every_edge = True
+    for module in compute_every_edge(net).modules():
         for name, child in module.named_children():
             if isinstance(child, AvgPool3x3):
                 setattr(module, name, nn.AvgPool2d(3, 1, 1, count_include_pad=False))
