@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 CLASS_NAMES = ("red", "green", "blue")
@@ -27,6 +28,13 @@ def class_images(n_per_class: int, size: int, seed: int, channels: int = 3) -> t
         images.append(base.clip(0, 255).astype(np.uint8))
         labels += [c] * n_per_class
     return np.concatenate(images), np.array(labels)
+
+
+def class_tensors(n_per_class: int, size: int, seed: int = 0) -> tuple:
+    """``class_images`` as training tensors: standardised float (N, 3, H, W) and int64 labels."""
+    images, labels = class_images(n_per_class, size, seed)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    return (x - x.mean()) / x.std(), torch.from_numpy(labels)
 
 
 def write_image_folder(root: Path, *, n_train: int = 20, n_test: int = 6, size: int = 16,

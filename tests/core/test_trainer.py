@@ -2,14 +2,11 @@ import torch
 
 from nas.core.trainer import TrainConfig, build_seeded, train
 from search_spaces import build_convnet
-from tests.datasets import class_images
+from tests.datasets import class_tensors
 
 
 def _tiny_task(n=24, size=8):
-    images, labels = class_images(n, size, seed=0)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
-    x = (x - x.mean()) / x.std()
-    return x, torch.from_numpy(labels)
+    return class_tensors(n, size)
 
 
 def _make(arch="d1-w32-relu-instance-avg", size=8):

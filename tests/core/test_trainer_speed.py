@@ -22,7 +22,7 @@ from nas.core.trainer import (
     uses_bf16,
 )
 from search_spaces import ConvNetSpec, build_convnet, build_nb201, count_macs
-from tests.datasets import class_images
+from tests.datasets import class_tensors
 
 RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
@@ -100,7 +100,6 @@ def test_layout_is_nchw_only_for_eager_networks_with_group_layer_or_instance_nor
     assert memory_format_for(build_nb201(RESNET_CELL, im_size=8), fused=False) == last
 
 
-
 def _native_bf16(monkeypatch, avx512_bf16: bool, amx: bool = False) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
@@ -119,9 +118,7 @@ def test_amp_means_bf16_on_cuda_and_on_cpus_with_native_bf16_instructions(monkey
 
 def test_bf16_cpu_training_convolves_in_bf16_and_learns_like_float32(monkeypatch):
     _native_bf16(monkeypatch, True)  # any CPU runs bf16 (emulated where not native)
-    images, labels = class_images(24, 8, seed=0)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
-    x, y = (x - x.mean()) / x.std(), torch.from_numpy(labels)
+    x, y = class_tensors(24, 8)
     dtypes = []
 
     def make():
