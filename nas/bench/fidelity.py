@@ -150,6 +150,16 @@ NB201_CPU_IPC = 10
 NB201_CPU_EPOCHS = 50
 NB201_CPU_TRAIN: dict = {}  # TrainConfig overrides; e.g. {"lr": 0.05, "batch_size": 32}
 
+# Reference benchmark for a 2-core CPU at 16x16: every factor level of convnet720 is in the
+# 32-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 15 epochs on the
+# whole 4500-image training split (cached, computed once). D2M refines the dataset's latest
+# pre-trained generator: `nas pretrain` (or --from-checkpoint) on this dataset first.
+_CPU = FidelityPreset(
+    "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=500,
+    test_per_class=100, sample=32, ipc=10, proxy_epochs=50, truth_epochs=15,
+    proxies=PAPER_TABLE_PROXIES, elf=("d2m",), proxy_options=_PIXEL_CPU,
+    distill={"d2m": {"iterations": 200}, "d3": _D3_CPU})
+
 PRESETS: dict[str, FidelityPreset] = {
     # CI smoke run on a handful of small images: proves the pipeline, not the proxies.
     "tiny": FidelityPreset(
@@ -158,15 +168,18 @@ PRESETS: dict[str, FidelityPreset] = {
         zero_cost_batches=1, elf=("d3",), elf_options={"feature_epochs": 2},
         distill={"d3": {"iterations": 2, "latent_dim": 8, "decoder_width": 8,
                         "real_per_class": 8, "syn_per_class": 4, "trajectory": False}}),
-    # Reference benchmark for a 2-core CPU at 16x16: every factor level of convnet720 is in
-    # the 32-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 15 epochs on
-    # the whole 4500-image training split (cached, computed once). D2M refines the dataset's
-    # latest pre-trained generator: `nas pretrain` (or --from-checkpoint) on this dataset first.
-    "cpu": FidelityPreset(
-        "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=500,
-        test_per_class=100, sample=32, ipc=10, proxy_epochs=50, truth_epochs=15,
-        proxies=PAPER_TABLE_PROXIES, elf=("d2m",), proxy_options=_PIXEL_CPU,
-        distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}),
+    "cpu": _CPU,
+    # The cpu preset against a truth on every training image: proxies built from all 45,000
+    # training images at 16x16, ground truth = 20 epochs on them, tested on all 10,000 test
+    # images. The truth takes hours on 2 cores; `nas ground-truth --import
+    # benchmarks/results/cpu-full-truth.csv` (same dataset flags) brings it measured.
+    "cpu-full": dataclasses.replace(
+        _CPU, description="the cpu preset, truth on all 45,000 training images at 16x16",
+        per_class=None, test_per_class=None, truth_epochs=20),
+    # The same at the D2M paper's truth protocol for a GPU: 32x32, 100 epochs on all images.
+    "gpu-full": dataclasses.replace(
+        _CPU, description="the cpu preset's proxies, truth on all images at 32x32 (GPU)",
+        resize=None, per_class=None, test_per_class=None, truth_epochs=100),
     # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
     # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
     # benchmarks/results/nb201-recipe.md; 40 stratified cells (every op on every edge 8

@@ -52,7 +52,7 @@ class BenchCommand:
 
 
 class FidelityBenchCommand:
-    help = "proxy fidelity presets: nas bench fidelity --preset tiny|cpu|nb201-cpu|nb201-gpu|paper"
+    help = f"proxy fidelity presets: nas bench fidelity --preset {'|'.join(fidelity.PRESETS)}"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--preset", default="tiny", help=f"one of {list(fidelity.PRESETS)}")

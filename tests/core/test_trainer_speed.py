@@ -55,13 +55,15 @@ def test_scoring_in_cpu_sized_chunks_gives_the_one_batch_accuracy(tiny_task):
 
 
 def test_compilation_is_automatic_only_for_runs_long_enough_to_repay_it(monkeypatch):
-    auto = TrainConfig(epochs=200)
-    assert not should_compile(auto, COMPILE_MIN_FLOPS / 2)
-    assert should_compile(auto, COMPILE_MIN_FLOPS) == (shutil.which("g++") is not None)
-    assert not should_compile(replace(auto, compile=False), 2 * COMPILE_MIN_FLOPS)
-    assert should_compile(replace(auto, compile=True), 0.0)
+    auto, cpu, cuda = TrainConfig(epochs=200), torch.device("cpu"), torch.device("cuda")
+    assert not should_compile(auto, COMPILE_MIN_FLOPS / 2, cpu)
+    assert should_compile(auto, COMPILE_MIN_FLOPS, cpu) == (shutil.which("g++") is not None)
+    assert not should_compile(auto, 2 * COMPILE_MIN_FLOPS, cuda)  # eager unless asked for
+    assert should_compile(replace(auto, compile=True), 0.0, cuda)
+    assert not should_compile(replace(auto, compile=False), 2 * COMPILE_MIN_FLOPS, cpu)
+    assert should_compile(replace(auto, compile=True), 0.0, cpu)
     monkeypatch.setenv("CXX", "no-such-compiler")  # inductor could not build its kernels
-    assert not should_compile(auto, 2 * COMPILE_MIN_FLOPS)
+    assert not should_compile(auto, 2 * COMPILE_MIN_FLOPS, cpu)
 
 
 def test_training_flops_are_three_forward_passes_of_the_analytic_count():
