@@ -1,0 +1,69 @@
+"""How two ground-truth tables of one space agree: the Spearman rank correlation between
+their per-architecture accuracies (seeds averaged) and, within one table, between its seeds.
+
+    python benchmarks/truth_agreement.py NEW.csv [OLD.csv] [--metric test_acc]
+
+Reads the CSVs of ``nas ground-truth --export``; prints one line per comparison with the
+number of shared architectures and a bootstrap 95% interval over architectures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+
+import numpy as np
+from scipy import stats
+
+
+def accuracies(path: str, metric: str) -> dict[int, dict[str, float]]:
+    """seed -> architecture -> accuracy, finished runs only."""
+    table: dict[int, dict[str, float]] = defaultdict(dict)
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["status"] == "finished":
+                table[int(row["seed"])][row["arch_id"]] = float(row[metric])
+    return table
+
+
+def mean_over_seeds(table: dict[int, dict[str, float]]) -> dict[str, float]:
+    runs: dict[str, list[float]] = defaultdict(list)
+    for by_arch in table.values():
+        for arch, acc in by_arch.items():
+            runs[arch].append(acc)
+    return {arch: float(np.mean(accs)) for arch, accs in runs.items()}
+
+
+def spearman(a: dict[str, float], b: dict[str, float], resamples: int = 10_000,
+             seed: int = 0) -> tuple[int, float, tuple[float, float]]:
+    """(shared architectures, Spearman rho, bootstrap 95% interval over architectures)."""
+    shared = sorted(a.keys() & b.keys())
+    x, y = np.array([a[k] for k in shared]), np.array([b[k] for k in shared])
+    res = stats.bootstrap((x, y), lambda u, v: stats.spearmanr(u, v).statistic,
+                          paired=True, vectorized=False, n_resamples=resamples,
+                          method="percentile", random_state=seed)
+    ci = res.confidence_interval
+    return len(shared), float(stats.spearmanr(x, y).statistic), (ci.low, ci.high)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("new")
+    parser.add_argument("old", nargs="?")
+    parser.add_argument("--metric", default="test_acc", choices=["test_acc", "val_acc"])
+    args = parser.parse_args()
+    new = accuracies(args.new, args.metric)
+    seeds = sorted(new)
+    for i, s in enumerate(seeds):
+        for t in seeds[i + 1:]:
+            n, rho, (lo, hi) = spearman(new[s], new[t])
+            print(f"{args.new}: seed {s} vs seed {t}: n={n} rho={rho:.3f} [{lo:.2f}, {hi:.2f}]")
+    if args.old:
+        old = accuracies(args.old, args.metric)
+        n, rho, (lo, hi) = spearman(mean_over_seeds(new), mean_over_seeds(old))
+        print(f"{args.new} vs {args.old}: n={n} rho={rho:.3f} [{lo:.2f}, {hi:.2f}]")
+
+
+if __name__ == "__main__":
+    main()
