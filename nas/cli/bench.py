@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nas.analysis.render import check_out_dir
 from nas.bench import fidelity
+from nas.bench import frontier as frontier_bench
 from nas.bench import zero_cost_literature as literature
 from nas.bench.mix import MixConfig, MixReport, run_mix
 from nas.bench.speed import DEFAULT_ARCH, SpeedConfig, SpeedReport, run_speed
@@ -39,7 +40,8 @@ class BenchCommand:
 
     def __init__(self) -> None:
         self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand(),
-                           "nb201-zero-cost": ZeroCostLiteratureCommand()}
+                           "nb201-zero-cost": ZeroCostLiteratureCommand(),
+                           "frontier": FrontierCommand()}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -277,6 +279,46 @@ class ZeroCostLiteratureCommand:
             literature.run(cfg, args.out, data_path=args.data, table_path=args.benchmark_data,
                 resume=args.resume)
         console.print(literature.markdown(result))
+        return 0
+
+
+class FrontierCommand:
+    """``nas bench frontier``: proxy-training recipes inside a zero-cost prefilter's top
+    NAS-Bench-201 cells, Spearman against CPU-seconds (``nas.bench.frontier``)."""
+
+    help = "NAS-Bench-201: recipes ranking the zero-cost prefilter's top cells, per CPU-second"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--space", choices=["nb201"], default="nb201")
+        parser.add_argument("--scores", default=frontier_bench.FrontierConfig.scores,
+                            help="per-cell zero-cost scores (`nas bench nb201-zero-cost`)")
+        parser.add_argument("--top-fraction", type=float,
+                            default=frontier_bench.FrontierConfig.top_fraction)
+        parser.add_argument("--recipes", nargs="+", type=int, default=None, metavar="I",
+                            help="indices into the recipe list (default: all), e.g. 0 1")
+        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                            help="directory for nb201-frontier.json/.md/.png")
+        add_db(parser)
+        add_workers(parser)
+        add_threads(parser)
+        add_data_path(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        cfg = frontier_bench.FrontierConfig(scores=args.scores, top_fraction=args.top_fraction)
+        recipes = frontier_bench.RECIPES
+        if args.recipes:
+            if not all(0 <= i < len(recipes) for i in args.recipes):
+                raise ValueError(f"--recipes takes indices 0..{len(recipes) - 1}")
+            recipes = tuple(recipes[i] for i in args.recipes)
+        check_out_dir(args.out)
+        result = frontier_bench.run_frontier(args.db, cfg, recipes, data_path=args.data,
+                                             workers=workers_of(args), note=console.print)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "nb201-frontier.json").write_text(json.dumps(result, indent=1))
+        table = frontier_bench.markdown(result)
+        (args.out / "nb201-frontier.md").write_text(table)
+        frontier_bench.plot(result, args.out / "nb201-frontier.png")
+        console.print(table)
         return 0
 
 

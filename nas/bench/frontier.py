@@ -1,0 +1,177 @@
+"""The NAS-Bench-201 frontier: inside a zero-cost prefilter's top cells, how well each
+proxy-training recipe ranks them against the published accuracies, per CPU-second.
+
+The prefilter is what a user without ground truth has: a rank-sum ensemble of zero-cost
+scores (params + synflow + NASWOT, Abdelfattah et al. 2021) over a random sample of cells,
+read from a ``nas bench nb201-zero-cost`` result; its top fraction are the cells every recipe
+trains. Each recipe is one point: (CPU-seconds per cell, Spearman of its ranking with a
+bootstrap interval, paired difference against the ensemble's own ranking of the same cells).
+Runs are ordinary toolkit runs in one database, so a re-run trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+from nas import api
+from nas.analysis import metrics
+from nas.core.data import DataConfig, resolve_data_path
+from nas.core.trainer import TrainConfig
+from nas.published import load_nb201
+from search_spaces import get_space
+from storage import Database
+
+ENSEMBLE = ("params", "synflow", "naswot")
+FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the recipe the lead runs found
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way to train the prefiltered cells: a proxy set and a training protocol."""
+
+    name: str
+    method: str = "random"  # proxy method; "random" with ipc = all images is full data
+    ipc: int = 10
+    resize: int | None = 16  # None: CIFAR-10's native 32x32
+    train: dict = field(default_factory=dict)  # TrainConfig fields
+    cells: int | None = None  # only the first N prefiltered cells (the costly recipes)
+    options: dict = field(default_factory=dict)  # proxy build options
+
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("random ipc10 16px 50ep (toolkit protocol)", train={"epochs": 50}),
+    Recipe("random ipc10 16px 50ep lr.05 b50 flip", train={"epochs": 50, **FAST}),
+    Recipe("dm ipc10 16px 50ep lr.05 b50 flip", method="dm", train={"epochs": 50, **FAST},
+           options={"iterations": 200, "batch_real": 64}),
+    Recipe("full data 16px 1ep lr.05 b50 flip", ipc=900, train={"epochs": 1, **FAST}),
+    Recipe("random ipc50 16px 30ep lr.05 b50 flip", ipc=50, train={"epochs": 30, **FAST}),
+    Recipe("random ipc10 32px 50ep lr.05 b50 flip", resize=None,
+           train={"epochs": 50, **FAST}),
+    Recipe("random ipc50 32px 200ep (D2M protocol)", ipc=50, resize=None,
+           train={"epochs": 200}, cells=24),
+)
+
+
+@dataclass(frozen=True)
+class FrontierConfig:
+    scores: str = "benchmarks/results/nb201-zero-cost.json"  # per-cell zero-cost scores
+    top_fraction: float = 0.05
+    per_class: int = 1000  # training images per class before the 10% validation split
+    test_per_class: int = 200
+    seed: int = 0
+    metric: str = "cifar10_test_acc"  # published accuracy the cells are judged by
+    n_resamples: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.top_fraction <= 1:
+            raise ValueError(f"--top-fraction must be in (0, 1], got {self.top_fraction}")
+        if not Path(self.scores).is_file():
+            raise ValueError(f"--scores {self.scores} is not a file; run `nas bench "
+                             "nb201-zero-cost --sample 1000` first")
+
+
+def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
+                 ) -> tuple[list[str], dict[str, float]]:
+    """(the top ``fraction`` of the cells every member scored, best first; each such
+    cell's rank sum, higher = better)."""
+    cells = sorted(set.intersection(*(
+        {c for c, v in scores[m].items() if v is not None and np.isfinite(v)}
+        for m in ENSEMBLE)))
+    total = sum(rankdata([scores[m][c] for c in cells]) for m in ENSEMBLE)
+    rank_sum = dict(zip(cells, map(float, total), strict=True))
+    order = sorted(cells, key=lambda c: -rank_sum[c])
+    return order[:max(3, round(fraction * len(cells)))], rank_sum
+
+
+def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
+           ensemble: dict[str, float], cpu_per_cell: float, cfg: FrontierConfig) -> dict:
+    x, y, z = ([d[c] for c in cells] for d in (score, truth, ensemble))
+    diff = metrics.paired_spearman_difference(x, z, y, n_resamples=cfg.n_resamples,
+                                              seed=cfg.seed)
+    chosen = max(sorted(cells), key=lambda c: score[c])  # ties: by id, not by the prefilter
+    return {"recipe": name, "cells": len(cells), "cpu_seconds_per_cell": cpu_per_cell,
+            "spearman": metrics.spearman(x, y),
+            "spearman_ci": metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
+                                                seed=cfg.seed),
+            "minus_ensemble": diff.difference, "minus_ensemble_ci": (diff.low, diff.high),
+            "selected": chosen, "selected_acc": truth[chosen],
+            "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen)}
+
+
+def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES, *,
+                 data_path: str | None = None, workers: int = 1,
+                 note: Callable[[str], None] = print) -> dict:
+    """Train every recipe on the prefiltered cells (cached runs are reused) and return the
+    frontier: one point per recipe plus the ensemble's own point, at zero training cost."""
+    stored = json.loads(Path(cfg.scores).read_text())
+    top, rank_sum = ensemble_top(stored["scores"], cfg.top_fraction)
+    space = get_space("nb201")
+    published = load_nb201().accuracy(cfg.metric)  # read only to judge, never to choose
+    truth = {c: published[space.parse(c).id] for c in top}
+    note(f"{len(top)} cells: the top {cfg.top_fraction:.0%} of {len(rank_sum)} by the "
+         f"zero-cost rank sum of {'+'.join(ENSEMBLE)}")
+    zero_cost_s = sum(stored["seconds_per_cell"][m] for m in ENSEMBLE)
+    points = [_point("zero-cost ensemble", top, rank_sum, truth, rank_sum, zero_cost_s, cfg)]
+    points += [_point(f"{m}", top, stored["scores"][m], truth, rank_sum,
+                      stored["seconds_per_cell"][m], cfg) for m in ENSEMBLE]
+    db = db if isinstance(db, Database) else Database(db)
+    for recipe in recipes:
+        cells = top[:recipe.cells] if recipe.cells else top
+        data = api.load_data(DataConfig(path=str(resolve_data_path(data_path)),
+                                        resize=recipe.resize, per_class=cfg.per_class,
+                                        test_per_class=cfg.test_per_class))
+        dataset = api.register_dataset(db, data)
+        proxy = api.build_proxy(db, data, dataset, recipe.method, ipc=recipe.ipc,
+                                seed=cfg.seed, options=recipe.options)
+        plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=cfg.seed)
+        runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers)
+        score = {c: r.val_acc if r.status == "finished" else 0.0
+                 for c, r in zip(cells, runs, strict=True)}
+        cpu = (sum(r.wall_seconds for r in runs) + proxy.build_seconds) / len(cells)
+        point = _point(recipe.name, cells, score, truth, rank_sum, cpu, cfg)
+        note(f"{recipe.name}: rho {point['spearman']:.3f}, minus ensemble "
+             f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
+        points.append(point | {"recipe_config": asdict(recipe)})
+    return {"config": asdict(cfg), "cells": top, "points": points}
+
+
+def markdown(result: dict) -> str:
+    rows = ["| recipe | cells | CPU-s per cell | Spearman [95% CI] | minus ensemble [95% CI] "
+            "| selected cell (published acc, rank) |", "|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        lo, hi = p["spearman_ci"]
+        dlo, dhi = p["minus_ensemble_ci"]
+        rows.append(f"| {p['recipe']} | {p['cells']} | {p['cpu_seconds_per_cell']:.3g} | "
+                    f"{p['spearman']:.2f} [{lo:.2f}, {hi:.2f}] | {p['minus_ensemble']:+.2f} "
+                    f"[{dlo:+.2f}, {dhi:+.2f}] | {p['selected']} ({p['selected_acc']:.2f}, "
+                    f"{p['selected_rank']}/{p['cells']}) |")
+    return "\n".join(rows) + "\n"
+
+
+def plot(result: dict, path: Path) -> Path:
+    """Spearman inside the prefilter's top against CPU-seconds per cell (log x)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    for p in result["points"]:
+        lo, hi = p["spearman_ci"]
+        x = max(p["cpu_seconds_per_cell"], 1e-6)
+        ax.errorbar([x], [p["spearman"]], yerr=[[p["spearman"] - lo], [hi - p["spearman"]]],
+                    fmt="o", capsize=3)
+        ax.annotate(p["recipe"], (x, p["spearman"]), fontsize=7, xytext=(4, 2),
+                    textcoords="offset points")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("CPU-seconds per cell (training + proxy build, or zero-cost scoring)")
+    ax.set_ylabel("Spearman vs published accuracy\ninside the prefilter's top")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

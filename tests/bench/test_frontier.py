@@ -1,0 +1,63 @@
+"""nas bench frontier: the prefilter's top cells by a rank-sum ensemble, and recipe points
+whose choices never depend on the published accuracies that judge them."""
+
+import dataclasses
+import json
+import random
+
+from nas.bench import frontier
+from nas.published import PublishedTable, load_nb201
+from tests.datasets import write_image_folder
+
+CELLS = ["nb201-11472", "nb201-0", "nb201-6111", "nb201-42", "nb201-9000", "nb201-15624"]
+
+
+def stored_scores(path):
+    rng = random.Random(3)
+    scores = {m: {c: rng.uniform(0, 10) for c in CELLS} for m in frontier.ENSEMBLE}
+    scores["naswot"]["nb201-42"] = None  # unscored by one member: outside the ensemble
+    path.write_text(json.dumps({"scores": scores,
+                                "seconds_per_cell": {m: 0.5 for m in frontier.ENSEMBLE}}))
+    return scores
+
+
+def test_the_ensemble_ranks_by_the_sum_of_member_ranks(tmp_path):
+    scores = stored_scores(tmp_path / "s.json")
+    top, rank_sum = frontier.ensemble_top(scores, 0.5)
+    scored = [c for c in CELLS if c != "nb201-42"]
+    for cell in scored:  # rank = 1 + cells scored lower, per member (no ties here)
+        expected = sum(1 + sum(scores[m][o] < scores[m][cell] for o in scored)
+                       for m in frontier.ENSEMBLE)
+        assert rank_sum[cell] == expected
+    assert set(rank_sum) == set(scored)
+    assert top == sorted(scored, key=lambda c: -rank_sum[c])[:3]  # half of 5, at least 3
+
+
+def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_path,
+                                                                         monkeypatch):
+    stored_scores(tmp_path / "s.json")
+    data = write_image_folder(tmp_path / "data", n_train=6, n_test=2, size=8)
+    cfg = frontier.FrontierConfig(scores=str(tmp_path / "s.json"), top_fraction=1.0,
+                                  per_class=6, test_per_class=2, n_resamples=20)
+    recipe = frontier.Recipe("tiny", ipc=2, resize=8, train={"epochs": 1})
+
+    def run(name):
+        return frontier.run_frontier(f"sqlite:///{tmp_path / name}", cfg, (recipe,),
+                                     data_path=str(data), note=lambda s: None)
+
+    first = run("a.db")
+    table = load_nb201()
+    column = table.accuracy(cfg.metric)
+    values = list(column.values())
+    random.Random(0).shuffle(values)
+    permuted = PublishedTable(table.benchmark, table.space, table.origin,
+                              {**table.values, cfg.metric: dict(zip(column, values, strict=True))})
+    monkeypatch.setattr(frontier, "load_nb201", lambda: permuted)
+    second = run("b.db")
+    assert first["cells"] == second["cells"]
+    for a, b in zip(first["points"], second["points"], strict=True):
+        assert a["recipe"] == b["recipe"] and a["selected"] == b["selected"]
+        assert a["cpu_seconds_per_cell"] >= 0
+    assert [p["selected_acc"] for p in first["points"]] != \
+        [p["selected_acc"] for p in second["points"]]  # the judge did change
+    assert dataclasses.asdict(recipe) == first["points"][-1]["recipe_config"]
