@@ -6,7 +6,9 @@ REPORT.json is a report's JSON (each row lists its per-architecture scores); TRU
 `nas ground-truth --export` table of the same space (seeds averaged). Every row is scored
 again with the report's own metrics (Spearman, Kendall, selected architecture, bootstrap
 intervals) and every pair of rows with its paired Spearman difference, on the architectures
-both tables hold. Used to put the `cpu` preset's proxies against the 45,000-image truth.
+both tables hold; a zero-cost ensemble row (rank sum of params + synflow + NASWOT) is added
+when the report holds those scores. Used to put the `cpu` preset's proxies against the
+45,000-image truth.
 """
 
 from __future__ import annotations
@@ -18,15 +20,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scipy.stats import rankdata  # noqa: E402
 from truth_agreement import accuracies, mean_over_seeds  # noqa: E402
 
 from nas.analysis import metrics  # noqa: E402
 from nas.analysis.report import ReportConfig, pairwise_differences  # noqa: E402
 
+ENSEMBLE = ("params", "synflow", "naswot")  # the NAS-Bench-201 prefilter's members
+
+
+def with_ensemble(rows: list[dict], members: tuple[str, ...] = ENSEMBLE) -> list[dict]:
+    """``rows`` plus a zero-cost ensemble row: the sum of the members' ranks per
+    architecture (ties averaged), over the architectures every member scored."""
+    by_name = {r["name"]: {a["arch_id"]: a["score"] for a in r["architectures"]
+                           if a["score"] is not None} for r in rows}
+    if not all(m in by_name for m in members):
+        return rows
+    archs = sorted(set.intersection(*(set(by_name[m]) for m in members)))
+    total = sum(rankdata([by_name[m][a] for a in archs]) for m in members)
+    scores = [{"arch_id": a, "score": float(t)} for a, t in zip(archs, total, strict=True)]
+    return [*rows, {"name": "ensemble(" + "+".join(members) + ")", "kind": "zero-cost",
+                    "architectures": scores}]
+
 
 def rescore(report: dict, truth: dict[str, float]) -> tuple[list[dict], list[dict]]:
     rows = []
-    for row in report["rows"]:
+    for row in with_ensemble(report["rows"]):
         archs = [{**a, "truth": truth[a["arch_id"]]} for a in row["architectures"]
                  if a["arch_id"] in truth and a["score"] is not None]
         scores, truths = [a["score"] for a in archs], [a["truth"] for a in archs]
