@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from nas.analysis import metrics
+from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS
 from nas.core.runtime import versions
 from nas.core.trainer import protocol_of
@@ -43,6 +44,8 @@ class ReportConfig:
     n_resamples: int = 1000  # bootstrap resamples for the 95% intervals
     seed: int = 0  # bootstrap seed
     zero_cost: bool = True  # include stored zero-cost scores as rows
+    # zero-cost scores whose rank sum is shown as its own row (when all are stored)
+    ensemble: tuple[str, ...] = DEFAULT_MEMBERS
     title: str = "Proxy fidelity report"
     extra: dict = field(default_factory=dict)  # e.g. the benchmark preset, stated verbatim
 
@@ -287,6 +290,19 @@ def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict]
                    {a: s.wall_seconds for a, s in latest.items()}, truth, 0.0, cfg,
                    undefined=len(latest) - len(defined),
                    protocol={"config": scores[-1].config, "devices": [scores[-1].device]})
+        if row:
+            rows.append(row)
+    members = {r["name"]: r for r in rows}
+    if all(m in members for m in cfg.ensemble):  # the ensemble of the members shown
+        combined = rank_ensemble({m: {a["arch_id"]: a["score"]
+                                      for a in members[m]["architectures"]}
+                                  for m in cfg.ensemble}, cfg.ensemble)
+        seconds = {a: sum(next(x["seconds"] for x in members[m]["architectures"]
+                               if x["arch_id"] == a) for m in cfg.ensemble)
+                   for a in combined}
+        row = _row(f"ensemble({'+'.join(cfg.ensemble)})", "zero-cost", combined, seconds,
+                   truth, 0.0, cfg, members=list(cfg.ensemble),
+                   protocol={**members[cfg.ensemble[0]]["protocol"], "rule": "sum of ranks"})
         if row:
             rows.append(row)
     return rows

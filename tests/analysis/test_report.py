@@ -25,7 +25,7 @@ def test_report_command_writes_html_markdown_and_json_with_every_metric(tiny_ben
     assert main(["report", "--db", url, "--out", str(out), "--resamples", "100",
                  *_data_flags(data)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert len(report["rows"]) == 8  # random, d3, d3+elf + 5 zero-cost baselines
+    assert len(report["rows"]) == 9  # random, d3, d3+elf, 5 zero-cost baselines, their ensemble
     for row in report["rows"]:
         assert set(row["metrics"]) == METRICS
         assert set(row["metrics"]["top_k"]) == {"5", "10", "20", "top5%"}
