@@ -16,18 +16,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-from scipy.stats import rankdata
-
 from nas import api
 from nas.analysis import metrics
+from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.published import load_nb201
 from search_spaces import get_space
 from storage import Database
 
-ENSEMBLE = ("params", "synflow", "naswot")
+ENSEMBLE = DEFAULT_MEMBERS
 FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the recipe the lead runs found
 
 
@@ -80,13 +78,9 @@ def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
                  ) -> tuple[list[str], dict[str, float]]:
     """(the top ``fraction`` of the cells every member scored, best first; each such
     cell's rank sum, higher = better)."""
-    cells = sorted(set.intersection(*(
-        {c for c, v in scores[m].items() if v is not None and np.isfinite(v)}
-        for m in ENSEMBLE)))
-    total = sum(rankdata([scores[m][c] for c in cells]) for m in ENSEMBLE)
-    rank_sum = dict(zip(cells, map(float, total), strict=True))
-    order = sorted(cells, key=lambda c: -rank_sum[c])
-    return order[:max(3, round(fraction * len(cells)))], rank_sum
+    rank_sum = rank_ensemble(scores, ENSEMBLE)
+    order = sorted(rank_sum, key=lambda c: -rank_sum[c])
+    return order[:max(3, round(fraction * len(rank_sum)))], rank_sum
 
 
 def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
@@ -104,6 +98,23 @@ def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str
             "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen)}
 
 
+def ensemble_vs_members(scores: dict[str, dict[str, float]], rank_sum: dict[str, float],
+                        truth: dict[str, float], cfg: FrontierConfig) -> list[dict]:
+    """Over every cell the ensemble ranks: each member's and the ensemble's Spearman against
+    the published accuracy, and the ensemble minus each member with a paired interval."""
+    cells = sorted(rank_sum)
+    y = [truth[c] for c in cells]
+    ens = [rank_sum[c] for c in cells]
+    rows = [{"source": "ensemble", "cells": len(cells), "spearman": metrics.spearman(ens, y)}]
+    for m in ENSEMBLE:
+        diff = metrics.paired_spearman_difference(ens, [scores[m][c] for c in cells], y,
+                                                  n_resamples=cfg.n_resamples, seed=cfg.seed)
+        rows.append({"source": m, "cells": len(cells), "spearman": diff.rho_b,
+                     "ensemble_minus": diff.difference,
+                     "ensemble_minus_ci": (diff.low, diff.high)})
+    return rows
+
+
 def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES, *,
                  data_path: str | None = None, workers: int = 1,
                  note: Callable[[str], None] = print) -> dict:
@@ -113,7 +124,8 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
     top, rank_sum = ensemble_top(stored["scores"], cfg.top_fraction)
     space = get_space("nb201")
     published = load_nb201().accuracy(cfg.metric)  # read only to judge, never to choose
-    truth = {c: published[space.parse(c).id] for c in top}
+    truth = {c: published[space.parse(c).id] for c in rank_sum}
+    sample = ensemble_vs_members(stored["scores"], rank_sum, truth, cfg)
     note(f"{len(top)} cells: the top {cfg.top_fraction:.0%} of {len(rank_sum)} by the "
          f"zero-cost rank sum of {'+'.join(ENSEMBLE)}")
     zero_cost_s = sum(stored["seconds_per_cell"][m] for m in ENSEMBLE)
@@ -138,12 +150,17 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
         note(f"{recipe.name}: rho {point['spearman']:.3f}, minus ensemble "
              f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
         points.append(point | {"recipe_config": asdict(recipe)})
-    return {"config": asdict(cfg), "cells": top, "points": points}
+    return {"config": asdict(cfg), "cells": top, "sample": sample, "points": points}
 
 
 def markdown(result: dict) -> str:
-    rows = ["| recipe | cells | CPU-s per cell | Spearman [95% CI] | minus ensemble [95% CI] "
-            "| selected cell (published acc, rank) |", "|---|---|---|---|---|---|"]
+    rows = ["| source | cells | Spearman | ensemble minus it [95% CI] |", "|---|---|---|---|"]
+    for r in result["sample"]:
+        lo, hi = r.get("ensemble_minus_ci", (0.0, 0.0))
+        rows.append(f"| {r['source']} | {r['cells']} | {r['spearman']:.3f} | "
+                    f"{r.get('ensemble_minus', 0.0):+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+    rows += ["", "| recipe | cells | CPU-s per cell | Spearman [95% CI] | minus ensemble "
+             "[95% CI] | selected cell (published acc, rank) |", "|---|---|---|---|---|---|"]
     for p in result["points"]:
         lo, hi = p["spearman_ci"]
         dlo, dhi = p["minus_ensemble_ci"]
