@@ -20,7 +20,16 @@ from nas.core.elf import ElfConfig
 from nas.core.parallel import check_workers, cpu_cores
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from search_spaces import list_spaces
-from storage import BACKENDS, DB_ENV, Database, DatasetRecord
+from storage import (
+    BACKENDS,
+    DB_ENV,
+    Database,
+    DatasetRecord,
+    default_url,
+    is_sqlite,
+    list_datasets,
+    sqlite_file,
+)
 
 console = Console()
 
@@ -225,6 +234,29 @@ def elf_config(args: argparse.Namespace) -> ElfConfig | None:
         return None
     return ElfConfig(front=args.elf_front, rear=args.elf_rear,
                      feature_epochs=args.elf_feature_epochs)
+
+
+def existing_database(url: str | None) -> Database:
+    """Open ``url`` (None: the default) for a command that only reads: a SQLite file that
+    does not exist is refused instead of created."""
+    url = url or default_url()
+    if is_sqlite(url):
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            raise ValueError(f"no database at {path}; pass the --db of an existing one, or "
+                             "create one with `nas demo` or `nas search`")
+    return Database(url)
+
+
+def existing_dataset(args: argparse.Namespace) -> tuple[Database, DatasetRecord]:
+    """The stored dataset the dataset flags name, read without writing anything."""
+    db = existing_database(args.db)
+    key = api.load_data(data_config(args)).key
+    for dataset in list_datasets(db):
+        if dataset.key == key:
+            return db, dataset
+    raise ValueError(f"the database holds nothing on dataset {key}; give the dataset flags "
+                     "its runs were made with (`nas proxy list` shows its datasets)")
 
 
 def open_dataset(args: argparse.Namespace, check: Callable[[PreparedData], None] | None = None

@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from nas import api
-from nas.cli.common import add_artifact, add_dataset, console, open_dataset
+from nas.cli.common import add_artifact, add_dataset, console, existing_database, open_dataset
 from proxies import ProxyRequest, list_proxies
 from storage import Database, list_datasets, list_proxy_records
 
@@ -39,7 +39,7 @@ class ProxyCommand:
 
     def take_action(self, args: argparse.Namespace) -> int:
         if args.action == "list":
-            return print_stored_proxies(Database(args.db))
+            return print_stored_proxies(existing_database(args.db))
         request = ProxyRequest(args.method, ipc=args.ipc, seed=args.proxy_seed,
                                artifact=args.artifact)
         db, data, dataset = open_dataset(args, request.check_data)

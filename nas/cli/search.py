@@ -18,6 +18,7 @@ from nas.cli.common import (
     console,
     data_config,
     elf_config,
+    existing_database,
     fmt,
     port_number,
     train_config,
@@ -28,7 +29,7 @@ from nas.engines.dashboard import serve_dashboard
 from nas.engines.runner import run_search
 from proxies import list_proxies
 from search_spaces import get_space
-from storage import Database, default_url, is_sqlite
+from storage import default_url, is_sqlite
 
 DEFAULT_DASHBOARD_PORT = 8080  # optuna-dashboard's own default
 
@@ -119,7 +120,7 @@ class DashboardCommand:
 
     def take_action(self, args: argparse.Namespace) -> int:
         url = args.db or default_url()
-        Database(url)  # creates a missing SQLite file and its folder; unreachable: one line
+        existing_database(url)  # a missing SQLite file is refused; unreachable: one line
         console.print(f"optuna-dashboard on http://127.0.0.1:{args.port}/ for {url} "
                       "(Ctrl-C stops it)")
         serve_dashboard(url, args.port)

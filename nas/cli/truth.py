@@ -18,6 +18,7 @@ from nas.cli.common import (
     add_training,
     add_workers,
     console,
+    existing_dataset,
     fmt,
     open_dataset,
     train_config,
@@ -160,7 +161,7 @@ class ReportCommand:
                               n_resamples=args.resamples)
         if args.out is not None:
             check_out_dir(args.out)
-        db, _, dataset = open_dataset(args)
+        db, dataset = existing_dataset(args)
         report = build_report(db, dataset, config)
         return show_report(report, write_report(report, args.out or db.home / "report"))
 

@@ -4,9 +4,11 @@ import re
 
 import pytest
 
+from nas import api
 from nas.analysis.render import columns, summary_rows
 from nas.analysis.report import ReportConfig, build_report
 from nas.cli import main
+from nas.core.data import DataConfig
 from storage import Database, list_datasets
 
 METRICS = {"n", "spearman", "spearman_ci", "kendall", "kendall_ci", "top_k", "selected"}
@@ -58,8 +60,11 @@ def test_selected_architecture_is_the_proxys_best_scored_one(tiny_bench):
 
 
 def test_report_without_ground_truth_is_a_clear_error(tiny_data, tmp_path, capsys):
-    assert main(["report", "--db", f"sqlite:///{tmp_path / 'empty.db'}",
-                 "--out", str(tmp_path / "r"), *_data_flags(tiny_data)]) == 2
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    config = DataConfig(path=str(tiny_data), resize=16, per_class=20, test_per_class=10)
+    api.register_dataset(Database(url), api.load_data(config))  # the dataset, no runs
+    assert main(["report", "--db", url, "--out", str(tmp_path / "r"),
+                 *_data_flags(tiny_data)]) == 2
     assert "no ground-truth runs" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 

@@ -15,6 +15,7 @@ import pytest
 from nas.core.data import DataConfig
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
+from storage import Database
 from tests.engines.support import CHEAP_ARCHS, cli_env, write_tiny_folder
 
 
@@ -65,9 +66,10 @@ def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
 
 
 def test_dashboard_serves_a_database_no_search_has_written(tmp_path):
-    """A user's first command may be `nas dashboard`: the database (and its folder) is made
-    and the dashboard lists no studies instead of failing."""
+    """A database that holds no study yet (made by another command) lists no studies
+    instead of failing; a missing one is refused (tests/cli/test_bad_input.py)."""
     pytest.importorskip("optuna_dashboard", reason="dashboard extra not installed")
     url = f"sqlite:///{tmp_path / 'new' / 'nas.db'}"
+    Database(url)
     listing = _studies_listed_by_dashboard(url, tmp_path)
     assert listing["study_summaries"] == []
