@@ -102,6 +102,22 @@ def bootstrap_ci(proxy: Sequence[float], truth: Sequence[float], statistic: Stat
     return float(low), float(high)
 
 
+def within(proxy: Sequence[float], truth: Sequence[float], members: Sequence[int], *,
+           n_resamples: int = 1000, seed: int = 0) -> dict:
+    """How ``proxy`` ranks the architectures at positions ``members`` (e.g. the truth's top
+    decile, or a prefilter's top K): n, Spearman and Kendall with bootstrap intervals over
+    those architectures, and the regret of the proxy's pick among them."""
+    x, y = _pair(proxy, truth)
+    idx = np.asarray(members, dtype=int)
+    xs, ys = x[idx], y[idx]
+    pick = selection(xs, ys) if len(idx) else None
+    return {"n": len(idx), "spearman": spearman(xs, ys),
+            "spearman_ci": bootstrap_ci(xs, ys, spearman, n_resamples=n_resamples, seed=seed),
+            "kendall": kendall(xs, ys),
+            "kendall_ci": bootstrap_ci(xs, ys, kendall, n_resamples=n_resamples, seed=seed),
+            "regret": pick.regret if pick else math.nan}
+
+
 @dataclass(frozen=True)
 class Selection:
     """What a proxy picks: the architecture with the best proxy score."""

@@ -71,6 +71,32 @@ def spearman_with_ci(report: dict) -> Figure:
     return fig
 
 
+def within_top(report: dict) -> Figure:
+    """Spearman inside the truth's top and inside the prefilter's top K, per row, with
+    bootstrap 95% intervals (rows in the order of the overall Spearman)."""
+    rows = sorted(report["rows"], key=lambda r: -_nan_low(r["metrics"]["spearman"]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.6), layout="constrained")
+    for part, color, shift, label in (("truth_top", "tab:green", -0.15, "truth's top"),
+                                      ("prefilter_top", "tab:purple", 0.15, "prefilter's top")):
+        for i, row in enumerate(rows):
+            w = row["metrics"]["within_top"].get(part)
+            if w is None or w["spearman"] != w["spearman"]:
+                continue
+            low, high = w["spearman_ci"]
+            err = [[w["spearman"] - low], [high - w["spearman"]]] if low == low else None
+            ax.errorbar(w["spearman"], i + shift, xerr=err, fmt="o", color=color, capsize=3,
+                        label=label)
+            label = None  # one legend entry per subset
+    ax.set_yticks(range(len(rows)), [r["name"] for r in rows])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Spearman ρ inside the top (95% bootstrap CI)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
 def cost_vs_fidelity(report: dict) -> Figure:
     """Total ranking cost (build + every architecture) against Spearman's rho; the dashed
     line is the cost of ranking by full-data training."""
@@ -132,5 +158,5 @@ def _nan_low(value: float | None) -> float:
     return -math.inf if value is None or value != value else value
 
 
-FIGURES = {"scatter": scatter_grid, "spearman": spearman_with_ci, "pairwise": pairwise_forest,
-           "cost": cost_vs_fidelity}
+FIGURES = {"scatter": scatter_grid, "spearman": spearman_with_ci, "within_top": within_top,
+           "pairwise": pairwise_forest, "cost": cost_vs_fidelity}

@@ -78,6 +78,37 @@ def pair_rows(report: dict) -> list[list[str]]:
     return out
 
 
+WITHIN_COLUMNS = ("source", "truth top: n", "ρ [95% CI]", "τ", "regret",
+                  "prefilter top: n", "ρ [95% CI]", "τ", "regret")
+
+
+def within_caption(report: dict) -> str:
+    info = report["within_top"]
+    return (f"Inside the top: each source's ranking of the ground truth's top "
+            f"{info['truth_fraction']:.0%} (at least 3 architectures), and of the top K of the "
+            f"prefilter {info['prefilter'] or '(none in this report)'} (K = "
+            f"{info['prefilter_k'] or 'the same fraction'}), on the architectures the source "
+            "scored; regret: best truth in the subset minus that of the source's pick there. "
+            "Over all architectures a correlation is dominated by the poor ones; these say "
+            "whether a source can choose among the good ones.")
+
+
+def within_rows(report: dict) -> list[list[str]]:
+    out = []
+    for r in report["rows"]:
+        cells = [r["name"]]
+        for part in ("truth_top", "prefilter_top"):
+            w = r["metrics"]["within_top"].get(part)
+            if w is None:
+                cells += ["–"] * 4
+                continue
+            low, high = w["spearman_ci"]
+            cells += [str(w["n"]), f"{_num(w['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]",
+                      _num(w["kendall"]), _num(w["regret"])]
+        out.append(cells)
+    return out
+
+
 def rich_table(report: dict) -> Table:
     table = Table(*columns(report), title=f"{report['title']}: dataset {report['dataset']['key']}")
     for cells in summary_rows(report):
@@ -156,6 +187,9 @@ CAPTIONS = {
                 "(best proxy score); green ring: the truly best architecture."),
     "spearman": ("Spearman's ρ per proxy",
                  "Point: Spearman's ρ over all architectures; bar: bootstrap 95% interval."),
+    "within_top": ("Inside the top",
+                   "Spearman's ρ inside the ground truth's top and inside the prefilter's top "
+                   "K, with bootstrap 95% intervals; a missing point is undefined (ties)."),
     "pairwise": ("Which source ranks better: pairwise differences",
                  "One line per pair of sources (a the better-ranked): ρ(a) − ρ(b) on the "
                  "architectures both scored, with its paired bootstrap 95% interval. An "
@@ -192,6 +226,15 @@ def _pair_html(report: dict) -> str:
             f"<p class='note'>{esc(CAPTIONS['pairwise'][1])}</p>")
 
 
+def _within_html(report: dict) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in WITHIN_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+                   for cells in within_rows(report))
+    return (f"<h2>Inside the top</h2><table><tr>{head}</tr>{body}</table>"
+            f"<p class='note'>{esc(within_caption(report))}</p>")
+
+
 def _html(report: dict, images: dict[str, bytes]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in columns(report))
@@ -211,7 +254,7 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
             f"seconds per architecture on the proxy (full data: "
             f"{_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s); speed-up: full-data"
             f" total over proxy total (build included). {esc(CORRELATION_NOTE)}</p>"
-            f"{_pair_html(report)}<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
+            f"{_within_html(report)}{_pair_html(report)}<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
 
 
 def _markdown(report: dict, image_files: dict[str, str]) -> str:
@@ -219,7 +262,10 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
              "`report.json`.", "", "| " + " | ".join(columns(report)) + " |",
              "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
-    lines += ["", CORRELATION_NOTE, "", "## Pairwise Spearman differences", "",
+    lines += ["", CORRELATION_NOTE, "", "## Inside the top", "", within_caption(report), "",
+              "| " + " | ".join(WITHIN_COLUMNS) + " |", "|" + "---|" * len(WITHIN_COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in within_rows(report)]
+    lines += ["", "## Pairwise Spearman differences", "",
               CAPTIONS["pairwise"][1], "", "| " + " | ".join(PAIR_COLUMNS) + " |",
               "|" + "---|" * len(PAIR_COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in pair_rows(report)]

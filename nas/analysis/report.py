@@ -46,6 +46,11 @@ class ReportConfig:
     zero_cost: bool = True  # include stored zero-cost scores as rows
     # zero-cost scores whose rank sum is shown as its own row (when all are stored)
     ensemble: tuple[str, ...] = DEFAULT_MEMBERS
+    # within-top metrics: the truth's top fraction, and the top K of a named prefilter row
+    # (default: the ensemble row; K default: the same fraction of the architectures)
+    within_fraction: float = 0.10
+    prefilter: str | None = None
+    prefilter_k: int | None = None
     title: str = "Proxy fidelity report"
     extra: dict = field(default_factory=dict)  # e.g. the benchmark preset, stated verbatim
 
@@ -54,6 +59,11 @@ class ReportConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{flag} must be at least 1, got {value}")
+        if not 0 < self.within_fraction <= 1:
+            raise ValueError(f"within-top fraction must be in (0, 1], got "
+                             f"{self.within_fraction}")
+        if self.prefilter_k is not None and self.prefilter_k < 3:
+            raise ValueError(f"--prefilter-k must be at least 3, got {self.prefilter_k}")
         if self.n_resamples < 1:
             raise ValueError(f"--resamples must be at least 1, got {self.n_resamples}")
         if self.seed < 0:
@@ -200,6 +210,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     if not rows:
         raise ValueError("no proxy or zero-cost baseline shares an architecture with the ground "
                          "truth; run `nas search` or `nas bench fidelity` first")
+    prefilter = _within_top(rows, cfg)
     return {
         "title": cfg.title,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -222,6 +233,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                     "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
                                   "seed": cfg.seed, "unit": "architectures"}},
         "rows": rows,
+        "within_top": prefilter,
         "pairwise": pairwise_differences(rows, cfg),
         "environment": {"versions": versions()},
         **({"preset": cfg.extra} if cfg.extra else {}),
@@ -274,6 +286,35 @@ def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
                         "difference": diff.difference, "ci": (diff.low, diff.high),
                         "resamples_used": diff.resamples_used, "verdict": verdict})
     return out
+
+
+def _within_top(rows: list[dict], cfg: ReportConfig) -> dict:
+    """Add ``metrics["within_top"]`` to every row: its ranking inside the truth's top
+    ``within_fraction`` and inside the top K of the prefilter row, on the architectures the
+    row scored. Returns what was used (prefilter name, fraction, K)."""
+    names = {r["name"]: r for r in rows}
+    name = cfg.prefilter or f"ensemble({'+'.join(cfg.ensemble)})"
+    if cfg.prefilter and name not in names:
+        raise ValueError(f"--prefilter {name!r} is not a row of this report; choose from "
+                         f"{sorted(names)}")
+    chosen = names.get(name)
+    pre = {a["arch_id"]: a["score"] for a in chosen["architectures"]} if chosen else {}
+    for row in rows:
+        archs = [a["arch_id"] for a in row["architectures"]]
+        x = [a["score"] for a in row["architectures"]]
+        y = [a["truth"] for a in row["architectures"]]
+        k = max(3, metrics.top_fraction_k(len(archs), cfg.within_fraction))
+        out = {"truth_top": metrics.within(x, y, metrics.top_k_indices(y, min(k, len(y))),
+                                           n_resamples=cfg.n_resamples, seed=cfg.seed)}
+        shared = [i for i, a in enumerate(archs) if a in pre]
+        if shared:
+            kp = min(cfg.prefilter_k or k, len(shared))
+            best = metrics.top_k_indices([pre[archs[i]] for i in shared], kp)
+            out["prefilter_top"] = metrics.within(x, y, [shared[i] for i in best],
+                                                  n_resamples=cfg.n_resamples, seed=cfg.seed)
+        row["metrics"]["within_top"] = out
+    return {"truth_fraction": cfg.within_fraction, "prefilter": name if chosen else None,
+            "prefilter_k": cfg.prefilter_k}
 
 
 def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict],

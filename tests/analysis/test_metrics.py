@@ -95,3 +95,18 @@ def test_fidelity_holds_every_metric():
 def test_misaligned_or_missing_scores_are_rejected(proxy, truth):
     with pytest.raises(ValueError):
         metrics.spearman(proxy, truth)
+
+
+def test_within_ranks_only_the_named_architectures_and_judges_their_pick():
+    from scipy import stats as st
+
+    from nas.analysis.metrics import within
+    proxy = [0.9, 0.1, 0.5, 0.7, 0.3, 0.8]
+    truth = [0.2, 0.9, 0.8, 0.7, 0.95, 0.1]
+    members = [1, 2, 3, 4]  # the truth's top four
+    w = within(proxy, truth, members, n_resamples=50)
+    sub_p, sub_t = [proxy[i] for i in members], [truth[i] for i in members]
+    assert w["n"] == 4
+    assert w["spearman"] == pytest.approx(st.spearmanr(sub_p, sub_t).statistic)
+    assert w["kendall"] == pytest.approx(st.kendalltau(sub_p, sub_t).statistic)
+    assert w["regret"] == pytest.approx(0.95 - 0.7)  # picks index 3 among the four

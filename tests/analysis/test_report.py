@@ -11,7 +11,8 @@ from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_datasets
 
-METRICS = {"n", "spearman", "spearman_ci", "kendall", "kendall_ci", "top_k", "selected"}
+METRICS = {"n", "spearman", "spearman_ci", "kendall", "kendall_ci", "top_k", "selected",
+           "within_top"}
 SELECTED = {"index", "accuracy", "best", "regret", "rank", "arch_id", "best_arch_id"}
 COSTS = {"build_seconds", "mean_proxy_seconds", "mean_full_seconds", "total_proxy_seconds",
          "total_full_seconds", "speedup"}
@@ -38,7 +39,7 @@ def test_report_command_writes_html_markdown_and_json_with_every_metric(tiny_ben
         assert report[fact]
     html = (out / "report.html").read_text()
     images = re.findall(r"src='data:image/png;base64,([^']+)'", html)
-    assert len(images) == 4  # scatter, spearman, pairwise forest, cost
+    assert len(images) == 5  # scatter, spearman, within the top, pairwise forest, cost
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "src='http" not in html and 'src="http' not in html
     markdown = (out / "report.md").read_text()
