@@ -17,6 +17,7 @@ setup(
         "sqlalchemy>=2.0,<3",
         "filelock>=3.4",  # study locks beside a SQLite file (the nni extra caps it below 3.12)
         "optuna>=4.9",  # RetryHeartbeatStaleTrialCallback, heartbeat_stale_trial_callback
+        "alembic>=1.5",  # in-place schema migrations (optuna needs it too)
         "pillow>=9",
         "tqdm>=4.60",
         "rich>=13",

@@ -209,7 +209,7 @@ class Evaluator:
     def record(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                status: str, epochs: int, accuracies: dict, train_loss: float | None,
                wall_seconds: float, device: str, compiled: bool = False, bf16: bool = False,
-               search_id: int | None = None) -> RunRecord:
+               search_id: int | None = None, curve: dict | None = None) -> RunRecord:
         """Store (commit) one run of ``arch_id`` on this evaluator's data source;
         ``compiled``: whether its training step ran under torch.compile, ``bf16``: under bf16
         autocast."""
@@ -225,7 +225,7 @@ class Evaluator:
             status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
             train_loss=train_loss, num_params=space.count_params(spec, **self.shape),
             macs=space.count_macs(spec, **self.shape), wall_seconds=wall_seconds,
-            device=device, versions=versions(), search_id=search_id)
+            device=device, versions=versions(), search_id=search_id, curve=curve)
         record_run(self.db, run, spec.params())
         return run
 
@@ -267,7 +267,7 @@ class Evaluator:
         return record(status=result.status, epochs=result.epochs_done,
                       accuracies=result.accuracies, train_loss=result.train_loss,
                       wall_seconds=result.wall_seconds, compiled=result.compiled,
-                      bf16=result.bf16)
+                      bf16=result.bf16, curve=result.curve)
 
     def train_in_workers(self, plan: EvaluationPlan, pending: list[str], workers: int,
                          on_run: Callable[[RunRecord], None] = lambda run: None) -> set[str]:
@@ -290,7 +290,7 @@ class Evaluator:
                                    train_loss=result.train_loss,
                                    wall_seconds=result.wall_seconds, device=device,
                                    compiled=result.compiled, bf16=result.bf16,
-                                   search_id=plan.search_id))
+                                   search_id=plan.search_id, curve=result.curve))
         return set(pending)
 
 

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import inspect
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import JSON, Column, inspect, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.dialect import check_connection, make_engine
 from storage.errors import StorageError
-from storage.models import SCHEMA_VERSION, Base, Meta
+from storage.models import SCHEMA_VERSION, Base, Meta, Run
 
 DB_ENV = "NAS_DB"
 DEFAULT_HOME = Path("nas-runs")  # project directory: database + artifacts, relative to cwd
@@ -60,6 +62,8 @@ class Database:
                 found = self._schema_version()
                 if found is None:
                     self._create_schema()
+                elif found == 3:
+                    self._migrate_from_3()
                 elif found != SCHEMA_VERSION:
                     raise StorageError(
                         f"database {self.safe_url} has schema version {found}, this code "
@@ -82,6 +86,15 @@ class Database:
         with self._sessions.begin() as s:
             if s.get(Meta, "schema_version") is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    def _migrate_from_3(self) -> None:
+        """Version 3 -> 4: add the runs' nullable learning-curve column (alembic's DDL, so
+        SQLite and PostgreSQL alike); existing runs keep no curve."""
+        with self.engine.begin() as connection:
+            Operations(MigrationContext.configure(connection)).add_column(
+                Run.__tablename__, Column("curve", JSON, nullable=True))
+            connection.execute(update(Meta).where(Meta.key == "schema_version")
+                               .values(value=str(SCHEMA_VERSION)))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

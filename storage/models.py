@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3  # 2: nas_scores (zero-cost baselines); 3: runs store macs, not "flops"
+# 2: nas_scores (zero-cost baselines); 3: runs store macs, not "flops"; 4: runs store their
+# learning curve (storage.db migrates a version-3 database in place)
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -101,6 +103,7 @@ class Run(Base):
     device: Mapped[str] = mapped_column(String(128))
     versions: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    curve: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # learning curve
 
 
 class Score(Base):

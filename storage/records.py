@@ -55,3 +55,6 @@ class RunRecord:
     device: str
     versions: dict
     search_id: int | None = None
+    # learning curve: {"train_loss": [per epoch], "val_acc": [[epoch, acc], ...]}; None for
+    # runs stored before curves were kept and for published accuracies
+    curve: dict | None = None

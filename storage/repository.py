@@ -24,7 +24,7 @@ def _run_record(row: Run, arch: Architecture) -> RunRecord:
     return RunRecord(row.key, arch.space, arch.arch_id, row.dataset_id, row.proxy_id, row.seed,
                      row.epochs, row.config, row.status, row.val_acc, row.test_acc,
                      row.train_loss, row.num_params, row.macs, row.wall_seconds, row.device,
-                     row.versions, row.search_id)
+                     row.versions, row.search_id, row.curve)
 
 
 def upsert_dataset(db: Database, *, key: str, source_path: str, content_hash: str,
@@ -123,7 +123,7 @@ def record_run(db: Database, run: RunRecord, arch_params: dict) -> None:
         arch = _architecture(s, run.space, run.arch_id, arch_params)
         fields = ("dataset_id", "proxy_id", "search_id", "seed", "epochs", "config", "status",
                   "val_acc", "test_acc", "train_loss", "num_params", "macs", "wall_seconds",
-                  "device", "versions")
+                  "device", "versions", "curve")
         upsert_by_key(s, Run, run.key,
                       {**{n: getattr(run, n) for n in fields}, "architecture_id": arch.id})
 

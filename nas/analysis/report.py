@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from nas.analysis import metrics
+from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS
 from nas.core.runtime import versions
@@ -49,6 +50,9 @@ class ReportConfig:
     # within-top metrics: the truth's top fraction, and the top K of a named prefilter row
     # (default: the ensemble row; K default: the same fraction of the architectures)
     within_fraction: float = 0.10
+    # learning-curve scores (nas.analysis.curves) shown as extra rows beside each proxy's
+    # final validation accuracy, read from the same runs
+    curve_scores: tuple[str, ...] = ()
     prefilter: str | None = None
     prefilter_k: int | None = None
     title: str = "Proxy fidelity report"
@@ -71,6 +75,9 @@ class ReportConfig:
         if not self.ks or min(self.ks) < 1 or not 0 < self.top_fraction <= 1:
             raise ValueError(f"top-k sizes must be >= 1 and the top fraction in (0, 1], got "
                              f"{self.ks} and {self.top_fraction}")
+        unknown = sorted(set(self.curve_scores) - set(CURVE_SCORES))
+        if unknown:
+            raise ValueError(f"unknown --score {unknown}; choose from {list(CURVE_SCORES)}")
         if self.truth_metric not in TRUTH_METRICS:
             raise ValueError(f"truth metric {self.truth_metric!r} is not one of "
                              f"{list(TRUTH_METRICS)}")
@@ -205,6 +212,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         if row:
             row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", chance), truth, cfg)
             rows.append(row)
+            rows += _curve_rows(row, runs, truth, _build_seconds(proxy, stored), cfg)
     if cfg.zero_cost:
         rows += _zero_cost_rows(db, dataset, truth, selection, cfg)
     if not rows:
@@ -285,6 +293,29 @@ def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
                         "rho_a": diff.rho_a, "rho_b": diff.rho_b,
                         "difference": diff.difference, "ci": (diff.low, diff.high),
                         "resamples_used": diff.resamples_used, "verdict": verdict})
+    return out
+
+
+def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
+                build_seconds: float, cfg: ReportConfig) -> list[dict]:
+    """One row per learning-curve score of ``cfg.curve_scores``: the same runs as ``row``,
+    ranked by that score (averaged over seeds; runs that kept no curve are left out)."""
+    out = []
+    seconds = {a["arch_id"]: a["seconds"] for a in row["architectures"]}
+    for name in cfg.curve_scores:
+        per_arch: dict[str, list[float]] = {}
+        for run in runs:
+            value = curve_score(name, run.curve)
+            if value is not None and run.status == "finished":
+                per_arch.setdefault(run.arch_id, []).append(value)
+        scores = {a: float(np.mean(v)) for a, v in per_arch.items() if a in seconds}
+        extra = _row(f"{row['name']} [{name}]", "proxy", scores, seconds, truth,
+                     build_seconds, cfg, score=name,
+                     **{k: row[k] for k in ("method", "ipc", "proxy_seed", "options",
+                                            "build_device", "epochs", "diverged",
+                                            "protocol", "elf", "stored_values")})
+        if extra:
+            out.append(extra)
     return out
 
 

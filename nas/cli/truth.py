@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas import api, ground_truth
+from nas.analysis.curves import CURVE_SCORES
 from nas.analysis.render import check_out_dir, rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
 from nas.cli.common import (
@@ -151,6 +152,12 @@ class ReportCommand:
                             help="ground-truth protocol (default: the most common)")
         parser.add_argument("--truth-metric", default="test_acc", choices=TRUTH_METRICS)
         parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+        parser.add_argument("--score", nargs="+", default=[], choices=CURVE_SCORES,
+                            dest="scores", help="learning-curve scores shown beside each "
+                            "proxy's final validation accuracy, from the same runs")
+        parser.add_argument("--prefilter", default=None, help="row whose top K the within-top "
+                            "metrics use (default: the zero-cost ensemble)")
+        parser.add_argument("--prefilter-k", type=int, default=None)
         add_dataset(parser)
 
     def take_action(self, args: argparse.Namespace) -> int:
@@ -158,7 +165,8 @@ class ReportCommand:
             if args.archs else None
         config = ReportConfig(space=args.space, arch_ids=archs, proxy_epochs=args.proxy_epochs,
                               truth_epochs=args.truth_epochs, truth_metric=args.truth_metric,
-                              n_resamples=args.resamples)
+                              n_resamples=args.resamples, curve_scores=tuple(args.scores),
+                              prefilter=args.prefilter, prefilter_k=args.prefilter_k)
         if args.out is not None:
             check_out_dir(args.out)
         db, dataset = existing_dataset(args)

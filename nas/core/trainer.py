@@ -89,6 +89,13 @@ class TrainResult:
     history: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val accuracy)
     compiled: bool = False  # whether the training step ran under torch.compile
     bf16: bool = False  # whether it trained and scored under bf16 autocast (``uses_bf16``)
+    losses: list[float] = field(default_factory=list)  # mean training loss of every epoch
+
+    @property
+    def curve(self) -> dict:
+        """The learning curve a run stores: per-epoch training loss, (epoch, val accuracy)
+        at every ``report_every`` epoch and at the end."""
+        return {"train_loss": list(self.losses), "val_acc": [list(p) for p in self.history]}
 
 
 TensorPair = tuple[torch.Tensor, torch.Tensor]
@@ -223,7 +230,7 @@ def train(
     decay_epoch = int(config.epochs * config.lr_decay_at)
     criterion = nn.CrossEntropyLoss()
     loss_fn = loss_fn or (lambda model, x, y: criterion(model(x), y))
-    n, history = len(labels), []
+    n, history, losses = len(labels), [], []
     start, epoch, epoch_loss = time.perf_counter(), 0, 0.0
     for epoch in range(1, config.epochs + 1):
         if epoch == decay_epoch + 1 and decay_epoch > 0:  # lr x0.1 with a fresh optimiser
@@ -246,10 +253,11 @@ def train(
             optimizer.step()
             loss_sum += loss.detach() * len(idx)
         epoch_loss = float(loss_sum) / n
+        losses.append(epoch_loss)
         if not math.isfinite(epoch_loss):
             return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
                                epoch * n / (time.perf_counter() - start), history, compiled,
-                               use_amp)
+                               use_amp, losses)
         if config.report_every and epoch % config.report_every == 0 and epoch < config.epochs:
             val = evaluate(net, *eval_sets["val"], batch_size=eval_batch, amp=use_amp,
                            memory_format=memory_format)
@@ -266,4 +274,4 @@ def train(
             on_epoch(epoch, accuracies["val"])
     return TrainResult("finished", accuracies, epoch_loss, epoch,
                        time.perf_counter() - start, epoch * n / train_seconds, history, compiled,
-                       use_amp)
+                       use_amp, losses)

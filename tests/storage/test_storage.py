@@ -94,3 +94,25 @@ def test_sqlite_database_directory_is_created_and_artifacts_live_beside_it(tmp_p
     db = Database(f"sqlite:///{tmp_path / 'deep' / 'nas.db'}")
     assert (tmp_path / "deep" / "nas.db").is_file()
     assert db.home == (tmp_path / "deep").resolve()
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file",
+                                     pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_version_3_database_gains_the_curve_column_in_place(backend, tmp_path, request):
+    url = (request.getfixturevalue("postgres_url") if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'nas.db'}")
+    db = Database(url)
+    ds = upsert_dataset(db, key="d", source_path="/x", content_hash="h", config={},
+                        summary={})
+    record_run(db, _run("old", ds.id), {})
+    with db.session() as s:  # what a version-3 database looks like
+        s.execute(text("ALTER TABLE nas_runs DROP COLUMN curve"))
+        s.execute(text("UPDATE nas_meta SET value='3' WHERE key='schema_version'"))
+    db.engine.dispose()
+    migrated = Database(url)
+    assert get_run(migrated, "old").curve is None  # old runs kept, without a curve
+    curve = {"train_loss": [1.0, 0.5], "val_acc": [[2, 0.25]]}
+    record_run(migrated, RunRecord(**{**vars(_run("new", ds.id)), "curve": curve}), {})
+    assert get_run(migrated, "new").curve == curve
+    with migrated.session() as s:
+        assert s.execute(text("SELECT value FROM nas_meta")).scalar() == "4"
