@@ -12,12 +12,14 @@ Runs are ordinary toolkit runs in one database, so a re-run trains only what is 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nas import api
 from nas.analysis import metrics
+from nas.analysis.curves import curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
@@ -26,6 +28,7 @@ from search_spaces import get_space
 from storage import Database
 
 ENSEMBLE = DEFAULT_MEMBERS
+CURVE_POINTS = ("sotl", "sotl-e")  # learning-curve scores every run keeps (training loss)
 FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the recipe the lead runs found
 
 
@@ -81,6 +84,21 @@ def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
     rank_sum = rank_ensemble(scores, ENSEMBLE)
     order = sorted(rank_sum, key=lambda c: -rank_sum[c])
     return order[:max(3, round(fraction * len(rank_sum)))], rank_sum
+
+
+def _score(run, name: str) -> float | None:
+    """A run's score: its final validation accuracy (chance-level 0 when it diverged), or a
+    learning-curve score of ``nas.analysis.curves``."""
+    if name == "final-val":
+        return run.val_acc if run.status == "finished" else 0.0
+    return curve_score(name, run.curve) if run.status == "finished" else -math.inf
+
+
+def _last_if_diverged(score: dict[str, float]) -> dict[str, float]:
+    """Diverged runs (-inf) ranked below every finished one, as finite values."""
+    finite = [v for v in score.values() if math.isfinite(v)]
+    floor = min(finite, default=0.0) - 1.0
+    return {c: v if math.isfinite(v) else floor for c, v in score.items()}
 
 
 def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
@@ -143,13 +161,17 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
                                 seed=cfg.seed, options=recipe.options)
         plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=cfg.seed)
         runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers)
-        score = {c: r.val_acc if r.status == "finished" else 0.0
-                 for c, r in zip(cells, runs, strict=True)}
         cpu = (sum(r.wall_seconds for r in runs) + proxy.build_seconds) / len(cells)
-        point = _point(recipe.name, cells, score, truth, rank_sum, cpu, cfg)
-        note(f"{recipe.name}: rho {point['spearman']:.3f}, minus ensemble "
-             f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
-        points.append(point | {"recipe_config": asdict(recipe)})
+        for score_name in ("final-val", *CURVE_POINTS):  # the same runs, read two more ways
+            score = {c: _score(r, score_name) for c, r in zip(cells, runs, strict=True)}
+            if any(v is None for v in score.values()):
+                continue  # runs stored before curves were kept
+            score = _last_if_diverged(score)
+            name = recipe.name if score_name == "final-val" else f"{recipe.name} [{score_name}]"
+            point = _point(name, cells, score, truth, rank_sum, cpu, cfg)
+            note(f"{name}: rho {point['spearman']:.3f}, minus ensemble "
+                 f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
+            points.append(point | {"recipe_config": asdict(recipe), "score": score_name})
     return {"config": asdict(cfg), "cells": top, "sample": sample, "points": points}
 
 
