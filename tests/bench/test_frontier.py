@@ -61,3 +61,16 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     assert [p["selected_acc"] for p in first["points"]] != \
         [p["selected_acc"] for p in second["points"]]  # the judge did change
     assert dataclasses.asdict(recipe) == first["points"][-1]["recipe_config"]
+
+
+def test_two_stage_keeps_the_block_on_top_and_only_reorders_it():
+    rank_sum = {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}
+    truth = {"a": 0.7, "b": 0.9, "c": 0.5, "d": 0.4, "e": 0.3}
+    cfg = frontier.FrontierConfig.__new__(frontier.FrontierConfig)  # only its bootstrap fields
+    object.__setattr__(cfg, "n_resamples", 50)
+    object.__setattr__(cfg, "seed", 0)
+    same = frontier.two_stage({"a": 2.0, "b": 1.0}, rank_sum, truth, cfg)
+    assert same["two_stage_minus_ensemble"] == 0  # the proxy agreed with the prefilter
+    fixed = frontier.two_stage({"a": 1.0, "b": 2.0}, rank_sum, truth, cfg)  # b above a
+    assert fixed["two_stage_spearman"] == 1.0  # b, a, c, d, e: the true order
+    assert fixed["two_stage_minus_ensemble"] > 0
