@@ -18,6 +18,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
 CODE_DIRS = ("nas", "proxies", "storage", "search_spaces", "benchmarks", "tests")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 CITED = re.compile(r"docs/([\w.-]+\.md)(?:#([\w-]+))?")
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:nas|proxies|storage|search_spaces|benchmarks|tests|docs)"
+                       r"/[\w./-]+\.(?:py|sh|md|json|csv|gz))(?![\w/-])")
 
 
 def _prose_and_blocks(text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
@@ -74,6 +76,12 @@ def test_relative_links_reach_a_file_and_heading(page: Path) -> None:
             elif anchor and file.suffix == ".md" and anchor not in anchors(file):
                 broken.append(target)
     assert broken == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_repository_paths_named_in_text_exist(page: Path) -> None:
+    named = REPO_PATH.findall(page.read_text(encoding="utf-8"))
+    assert [path for path in named if not (ROOT / path).exists()] == []
 
 
 def test_docs_anchors_cited_in_code_exist() -> None:
