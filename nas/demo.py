@@ -20,10 +20,10 @@ class DemoConfig:
     """Scale chosen so a 2-core CPU finishes data -> proxy -> search -> ground truth -> report
     in about 4 minutes (measured); every number is a flag of the individual commands too."""
 
-    resize: int = 16  # 4x fewer pixels than 32x32 (docs/reference.md#this-machine: ~4x faster)
+    resize: int = 16  # 4x fewer pixels than 32x32 (docs/speed.md#this-machine: ~4x faster)
     per_class: int = 500  # train+val images per class: 450 train, 50 val
     test_per_class: int = 200
-    ipc: int = 50  # the NAS protocol's proxy size (docs/reference.md#training-protocol)
+    ipc: int = 50  # the NAS protocol's proxy size (docs/papers.md#training-protocol)
     sample: int = 12  # stratified: every depth, activation, norm and pooling level appears
     where: tuple[str, ...] = ("width=32,64",)  # the narrow half of the grid keeps it fast
     proxy_epochs: int = 30

@@ -36,7 +36,7 @@ class ConvNetSpec:
         3
     """
 
-    depth: int = 3  # default network of the DC literature (docs/reference.md#convnet720)
+    depth: int = 3  # default network of the DC literature (docs/search-spaces.md#convnet720)
     width: int = 128
     activation: str = "relu"
     norm: str = "instance"

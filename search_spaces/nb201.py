@@ -152,7 +152,7 @@ class AvgPool3x3(nn.Module):
     counted (``nn.AvgPool2d(3, 1, 1, count_include_pad=False)``), computed as a depthwise
     convolution with a kernel of ones divided by the per-pixel count. Same numbers up to
     float rounding; 4-7x faster forward + backward on CPU, whose average-pooling kernels
-    are slow (docs/reference.md#this-machine)."""
+    are slow (docs/speed.md#this-machine)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, size = x.shape[1], x.shape[-2:]
@@ -195,7 +195,7 @@ class Cell(nn.Module):
     exactly (adding zeros changes no number); the skipped edges' weights get no gradient
     (so no weight decay) and their batch-norm statistics stay put, none of which reaches
     the output. Training the speed mix's 50 cells took 1.13x less time this way
-    (docs/reference.md#this-machine). Without autograd every edge runs, as in the
+    (docs/speed.md#this-machine). Without autograd every edge runs, as in the
     benchmark's code, so activation hooks (NASWOT's codes) see every layer; so does every
     pass when ``every_edge`` is set (the speed benchmark's reference, the published code).
     """

@@ -33,7 +33,7 @@ ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid)
 
 @dataclass(frozen=True)
 class ZeroCostConfig:
-    batches: int = 3  # zero-cost scores need at most a few minibatches (docs/reference.md)
+    batches: int = 3  # zero-cost scores need at most a few minibatches (docs/nas-bench-201.md)
     batch_size: int = 64  # NASWOT (Mellor et al., ICML 2021) uses minibatches of 64-128
     seed: int = 0  # network init and minibatch draw
 

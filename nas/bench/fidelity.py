@@ -200,7 +200,7 @@ PRESETS: dict[str, FidelityPreset] = {
         proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
         distill={"d2m": {"iterations": 400}}, second_seed_sample=1000),
     # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
-    # the full data (docs/reference.md#training-protocol); for a GPU machine.
+    # the full data (docs/papers.md#training-protocol); for a GPU machine.
     "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
                             per_class=None, test_per_class=None, sample=720, ipc=50,
                             proxy_epochs=200, truth_epochs=100, elf=("d2m",)),

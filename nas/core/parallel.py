@@ -1,7 +1,7 @@
 """One worker process per core, one torch thread each, for evaluating many architectures.
 
 On a CPU, several small networks trained side by side in 1-thread processes use the cores
-better than one process whose ops are split over all cores (docs/reference.md#this-machine).
+better than one process whose ops are split over all cores (docs/speed.md#this-machine).
 """
 
 from __future__ import annotations

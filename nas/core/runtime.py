@@ -17,7 +17,7 @@ _INT_MAX = 2**31 - 1  # mallopt takes a C int: a larger Python int is silently m
 @cache
 def tune_cpu_allocator() -> bool:
     """Stop glibc from returning large blocks to the OS after every step
-    (docs/reference.md#this-machine: 1.6-2.8x faster ConvNet training on CPU): no mmap for
+    (docs/speed.md#this-machine: 1.6-2.8x faster ConvNet training on CPU): no mmap for
     large blocks, and never trim the heap top below 2 GiB. Returns False where mallopt is
     unavailable."""
     try:

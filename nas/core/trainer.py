@@ -33,7 +33,7 @@ def protocol_of(train: dict) -> dict:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Protocol of the dataset-condensation literature (docs/reference.md#training-protocol)."""
+    """Protocol of the dataset-condensation literature (docs/papers.md#training-protocol)."""
 
     epochs: int = 200  # D2M trains 200 epochs on proxies (100 on full data)
     batch_size: int = 256
@@ -120,7 +120,7 @@ def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
     """Whether ``config.amp`` trains and scores under bf16 autocast on ``device``: on CUDA,
     and on CPUs with native bf16 instructions (AVX512-BF16 or AMX), where oneDNN's bf16
     convolutions measured 1.2-2x faster training on the speed benchmark's networks
-    (docs/reference.md#this-machine). Elsewhere bf16 is emulated and slower: float32."""
+    (docs/speed.md#this-machine). Elsewhere bf16 is emulated and slower: float32."""
     if not config.amp:
         return False
     if device.type == "cpu":  # torch has no public query for these instructions
@@ -148,7 +148,7 @@ def memory_format_for(net: nn.Module, fused: bool) -> torch.memory_format:
     """channels_last for AMP on CUDA and compiled code (``fused``), and for eager CPU
     networks without group, layer or instance norm: there it measured 1.1-1.4x faster
     training for ConvNets and 1.2-3.4x for NAS-Bench-201 cells, while those norms' NHWC
-    kernels made ConvNets up to 3x slower (docs/reference.md#this-machine)."""
+    kernels made ConvNets up to 3x slower (docs/speed.md#this-machine)."""
     if fused or not any(isinstance(m, _NCHW_LAYERS) for m in net.modules()):
         return torch.channels_last
     return torch.contiguous_format

@@ -18,7 +18,7 @@ class SearchConfig:
 
     space: str = "convnet720"
     proxy: str = "random"  # proxy method (see `nas proxy list`); "full" trains on the real split
-    ipc: int = 50  # docs/reference.md#training-protocol: NAS proxies at IPC 50
+    ipc: int = 50  # docs/papers.md#training-protocol: NAS proxies at IPC 50
     proxy_seed: int = 0
     artifact: str = ""  # d2m/d3: hash prefix of the artifact to sample from ("" = newest)
     strategy: str = "grid"  # see nas.engines.list_strategies()

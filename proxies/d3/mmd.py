@@ -1,4 +1,4 @@
-"""Maximum mean discrepancy with a mixture of RBF kernels (D3, docs/reference.md#d3)."""
+"""Maximum mean discrepancy with a mixture of RBF kernels (D3, docs/papers.md#d3)."""
 
 from __future__ import annotations
 

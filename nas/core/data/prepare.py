@@ -21,7 +21,7 @@ class DataConfig:
     classes: tuple[str, ...] | None = None  # class names (or indices as strings); None = all
     per_class: int | None = None  # train images kept per class before the val split; None = all
     test_per_class: int | None = None  # test images kept per class; None = all
-    val_fraction: float = 0.1  # 10% held out for validation (docs/reference.md#training-protocol)
+    val_fraction: float = 0.1  # 10% held out for validation (docs/papers.md#training-protocol)
     split_seed: int = 0
 
     def __post_init__(self) -> None:
