@@ -1,7 +1,7 @@
 """How two ground-truth tables of one space agree: the Spearman rank correlation between
 their per-architecture accuracies (seeds averaged) and, within one table, between its seeds.
 
-    python benchmarks/truth_agreement.py NEW.csv [OLD.csv] [--metric test_acc]
+    python benchmarks/truth_agreement.py NEW.csv [OLD.csv] [--metric test_acc] [--table F.csv]
 
 Reads the CSVs of ``nas ground-truth --export``; prints one line per comparison with the
 number of shared architectures and a bootstrap 95% interval over architectures.
@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("new")
     parser.add_argument("old", nargs="?")
     parser.add_argument("--metric", default="test_acc", choices=["test_acc", "val_acc"])
+    parser.add_argument("--table", default=None,
+                        help="write both truths side by side, one architecture a row")
     args = parser.parse_args()
     new = accuracies(args.new, args.metric)
     seeds = sorted(new)
@@ -63,6 +65,24 @@ def main() -> None:
         old = accuracies(args.old, args.metric)
         n, rho, (lo, hi) = spearman(mean_over_seeds(new), mean_over_seeds(old))
         print(f"{args.new} vs {args.old}: n={n} rho={rho:.3f} [{lo:.2f}, {hi:.2f}]")
+        if args.table:
+            write_table(args.table, {"new": new, "old": old})
+
+
+def write_table(path: str, tables: dict[str, dict[int, dict[str, float]]]) -> None:
+    """One row per architecture: each table's accuracy per seed and mean, best new first."""
+    columns = [(name, seed) for name, table in tables.items() for seed in sorted(table)]
+    means = {name: mean_over_seeds(table) for name, table in tables.items()}
+    archs = sorted(set.union(*(set(m) for m in means.values())),
+                   key=lambda a: -means["new"].get(a, 0.0))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch_id", *(f"{n}_seed{s}" for n, s in columns),
+                         *(f"{n}_mean" for n in tables)])
+        for arch in archs:
+            writer.writerow([arch, *(tables[n][s].get(arch, "") for n, s in columns),
+                             *(round(means[n][arch], 4) if arch in means[n] else ""
+                               for n in tables)])
 
 
 if __name__ == "__main__":
