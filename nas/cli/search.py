@@ -8,6 +8,7 @@ import os
 
 from rich.table import Table
 
+from nas.analysis.curves import CURVE_SCORES
 from nas.cli.common import (
     add_artifact,
     add_dataset,
@@ -57,6 +58,9 @@ class SearchCommand:
         parser.add_argument("--heartbeat", type=int, default=SearchConfig.heartbeat_seconds,
                             help="seconds between worker heartbeats; a worker silent for two "
                                  "is taken for dead and its trial is re-queued")
+        parser.add_argument("--score", default=SearchConfig.score, choices=CURVE_SCORES,
+                            help="what ranks the trained runs: the final validation accuracy, "
+                                 "or a score read from the run's learning curve")
         add_elf(parser)
         add_selection(parser)
         add_training(parser, epochs=SearchConfig().train.epochs)
@@ -107,7 +111,8 @@ def search_job(args: argparse.Namespace) -> SearchJob:
                           proxy_seed=args.proxy_seed, artifact=args.artifact,
                           strategy=strategy.name, archs=archs, trials=args.trials,
                           seed=args.seed, train=train, prune=args.prune, study=args.study,
-                          heartbeat_seconds=args.heartbeat, elf=elf_config(args))
+                          heartbeat_seconds=args.heartbeat, elf=elf_config(args),
+                          score=args.score)
     return SearchJob(db_url=args.db or default_url(), data=data_config(args), search=search)
 
 

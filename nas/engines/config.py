@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from nas.analysis.curves import CURVE_SCORES
 from nas.api import ELF_NEEDS_PROXY
 from nas.core.data import DataConfig, PreparedData
 from nas.core.elf import ElfConfig
@@ -30,10 +31,13 @@ class SearchConfig:
     study: str | None = None  # default: <space>/<proxy label>/<strategy>/seed<seed>
     heartbeat_seconds: int = 60  # Optuna heartbeat; silent for 2 beats = dead worker, re-queued
     elf: ElfConfig | None = None  # ELF: real-data features supervise candidates (nas.core.elf)
+    score: str = "final-val"  # trial value read from each run (nas.analysis.curves)
 
     def __post_init__(self) -> None:
         """Validate every value that needs no data (raises ValueError, UnknownProxyError)."""
         request = self.proxy_request
+        if self.score not in CURVE_SCORES:
+            raise ValueError(f"unknown --score {self.score!r}; choose from {list(CURVE_SCORES)}")
         if self.elf is not None and not request.spec.uses_ipc:
             raise ValueError(ELF_NEEDS_PROXY)
         if self.trials < 1:

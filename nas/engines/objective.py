@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 
 from nas import api
+from nas.analysis.curves import curve_score
 from nas.core.trainer import EpochCallback
 from nas.engines.session import SearchSession
 from nas.engines.study import suggest_arch
@@ -75,6 +76,7 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
         attrs |= {"full_val_acc": full.val_acc, "full_test_acc": full.test_acc}
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
-    if run.status == "finished" and run.val_acc is not None:
-        return run.val_acc
-    return 1 / session.data.num_classes
+    if run.status != "finished" or run.val_acc is None:
+        return 1 / session.data.num_classes
+    value = curve_score(config.score, run.curve)
+    return run.val_acc if value is None else value  # a run stored before curves were kept

@@ -74,7 +74,9 @@ def _identity(config: SearchConfig, dataset: DatasetRecord, proxy: ProxyRecord |
     return {"dataset": dataset.key, "source": proxy.key if proxy else api.FULL,
             "space": config.space, "strategy": config.strategy, "seed": config.seed,
             "train": config.train.to_dict(), "prune": config.prune, "archs": archs,
-            "elf": config.elf.to_dict() if config.elf else None}
+            "elf": config.elf.to_dict() if config.elf else None,
+            # studies made before --score existed ranked by the final validation accuracy
+            **({"score": config.score} if config.score != "final-val" else {})}
 
 
 def _check_or_store_identity(study: optuna.Study, identity: dict) -> None:

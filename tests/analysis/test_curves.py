@@ -44,6 +44,7 @@ def test_report_rows_rank_the_same_runs_by_a_curve_score(tiny_bench):
     last_loss = {r.arch_id: r.curve["train_loss"][-1] for r in runs}
     assert {a["arch_id"]: a["score"] for a in sotl["architectures"]} == \
         {a: -loss for a, loss in last_loss.items()}
-    # the tiny preset validates only at the end: the best validation accuracy is the final one
+    # the tiny preset's curve scores its whole 20-image validation split once, at the last of
+    # its 2 epochs: the best validation accuracy is the final one
     assert [a["score"] for a in rows["random-ipc3 [best-val]"]["architectures"]] == \
         [a["score"] for a in proxy["architectures"]]

@@ -155,3 +155,17 @@ def test_where_restricts_what_tpe_samples(tiny):
         assert t.distributions["width"].choices == (32,)
         assert set(t.distributions["norm"].choices) == {"none", "batch"}
         assert t.user_attrs["arch_id"] in archs
+
+
+def test_a_search_can_rank_its_runs_by_a_learning_curve_score(tiny):
+    job = _job(tiny, archs=tuple(CHEAP_ARCHS[:2]), train=TrainConfig(epochs=2),
+               score="sotl-e")
+    run_search(job, progress=False)
+    study = only_study(job.db_url)
+    runs = {r.key: r for r in list_runs(Database(job.db_url)) if r.proxy_id is not None}
+    trials = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(trials) == 2
+    for trial in trials:  # minus the last epoch's training loss of the run it trained
+        assert trial.value == -runs[trial.user_attrs["run_key"]].curve["train_loss"][-1]
+    with pytest.raises(ValueError, match="unknown --score"):
+        SearchConfig(score="loss")
