@@ -62,13 +62,18 @@ def spearman_with_ci(report: dict) -> Figure:
         if rho == rho:
             err = [[rho - low], [high - rho]] if low == low else None
             ax.errorbar(rho, i, xerr=err, fmt="o", color=color, capsize=4)
+    _rho_axis(ax, rows, "Spearman ρ vs full-data accuracy (95% bootstrap CI)")
+    return fig
+
+
+def _rho_axis(ax, rows: list[dict], xlabel: str) -> None:
+    """One row name per tick, best first, on a [-1, 1] correlation axis with its zero line."""
     ax.set_yticks(range(len(rows)), [r["name"] for r in rows])
     ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("Spearman ρ vs full-data accuracy (95% bootstrap CI)")
+    ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
-    return fig
 
 
 def within_top(report: dict) -> Figure:
@@ -87,13 +92,8 @@ def within_top(report: dict) -> Figure:
             ax.errorbar(w["spearman"], i + shift, xerr=err, fmt="o", color=color, capsize=3,
                         label=label)
             label = None  # one legend entry per subset
-    ax.set_yticks(range(len(rows)), [r["name"] for r in rows])
-    ax.invert_yaxis()
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("Spearman ρ inside the top (95% bootstrap CI)")
+    _rho_axis(ax, rows, "Spearman ρ inside the top (95% bootstrap CI)")
     ax.legend(loc="lower left", fontsize=8)
-    ax.grid(axis="x", alpha=0.3)
     return fig
 
 

@@ -217,22 +217,25 @@ def _architecture_table(report: dict) -> str:
             f"<table><tr>{head}</tr>{body}</table></details>")
 
 
-def _pair_html(report: dict) -> str:
+def _section_html(title: str, header: tuple[str, ...], rows: list[list[str]],
+                  note: str) -> str:
+    """A headed HTML table with its note below."""
     esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in PAIR_COLUMNS)
+    head = "".join(f"<th>{esc(c)}</th>" for c in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
-                   for cells in pair_rows(report))
-    return (f"<h2>Pairwise Spearman differences</h2><table><tr>{head}</tr>{body}</table>"
-            f"<p class='note'>{esc(CAPTIONS['pairwise'][1])}</p>")
+                   for cells in rows)
+    return (f"<h2>{esc(title)}</h2><table><tr>{head}</tr>{body}</table>"
+            f"<p class='note'>{esc(note)}</p>")
+
+
+def _pair_html(report: dict) -> str:
+    return _section_html("Pairwise Spearman differences", PAIR_COLUMNS, pair_rows(report),
+                         CAPTIONS["pairwise"][1])
 
 
 def _within_html(report: dict) -> str:
-    esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in WITHIN_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
-                   for cells in within_rows(report))
-    return (f"<h2>Inside the top</h2><table><tr>{head}</tr>{body}</table>"
-            f"<p class='note'>{esc(within_caption(report))}</p>")
+    return _section_html("Inside the top", WITHIN_COLUMNS, within_rows(report),
+                         within_caption(report))
 
 
 def _html(report: dict, images: dict[str, bytes]) -> str:
