@@ -9,6 +9,7 @@ from nas.api import ELF_NEEDS_PROXY
 from nas.core.data import DataConfig, PreparedData
 from nas.core.elf import ElfConfig
 from nas.core.trainer import TrainConfig
+from nas.engines.fidelity import check_fidelity
 from proxies import ProxyRequest
 from search_spaces import get_space
 
@@ -32,6 +33,21 @@ class SearchConfig:
     heartbeat_seconds: int = 60  # Optuna heartbeat; silent for 2 beats = dead worker, re-queued
     elf: ElfConfig | None = None  # ELF: real-data features supervise candidates (nas.core.elf)
     score: str = "final-val"  # trial value read from each run (nas.analysis.curves)
+    # rea and sh (nas.engines.evolution); fidelity names in nas.engines.fidelity
+    rea_score: str = "train"  # what rea maximises
+    fidelities: tuple[str, ...] = ("ensemble", "train")  # sh's rungs, cheapest first
+    population: int = 10  # rea's P; 10 as NAS-Bench-201's REA baseline (docs)
+    sample: int = 3  # rea's tournament size S; 3 as NAS-Bench-201's REA baseline (docs)
+    bracket: int = 27  # sh: architectures in a bracket's first rung
+    eta: int = 3  # sh: 1/eta of a rung is promoted (Jamieson & Talwalkar 2016 use 2-3)
+    cpu_budget: float = 0.0  # rea/sh: stop once finished trials were charged this many
+    # seconds (0: no limit; --trials still applies)
+    train_seed: int | None = None  # training seed of rea/sh measurements (None: seed), so
+    # searches with different seeds can share runs
+
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
 
     def __post_init__(self) -> None:
         """Validate every value that needs no data (raises ValueError, UnknownProxyError)."""
@@ -47,6 +63,19 @@ class SearchConfig:
         if self.heartbeat_seconds < 1:
             raise ValueError(f"--heartbeat must be at least 1 second, got "
                              f"{self.heartbeat_seconds}")
+        for name in (self.rea_score, *self.fidelities):
+            check_fidelity(name)
+        if not self.fidelities:
+            raise ValueError("--fidelities needs at least one score")
+        if self.population < 1 or not 1 <= self.sample <= self.population:
+            raise ValueError(f"--population must be >= 1 and --sample in 1..population, got "
+                             f"{self.population} and {self.sample}")
+        if self.bracket < 1 or self.eta < 2:
+            raise ValueError(f"--bracket must be >= 1 and --eta >= 2, got {self.bracket} and "
+                             f"{self.eta}")
+        if self.cpu_budget < 0 or (self.train_seed is not None and self.train_seed < 0):
+            raise ValueError(f"--cpu-budget and --train-seed must be >= 0, got "
+                             f"{self.cpu_budget} and {self.train_seed}")
         if self.prune is not None and self.train.report_every < 1:
             raise ValueError(f"--prune needs --report-every of at least 1 epoch, got "
                              f"{self.train.report_every}")

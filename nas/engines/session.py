@@ -26,6 +26,12 @@ PRUNERS = {
 }
 
 
+# strategies that measure fidelities: these settings of theirs are part of a study's identity
+# (the budget may change); other strategies' studies keep the identity they were made with
+MEASURING_STRATEGIES = ("rea", "sh")
+SEARCH_FIELDS = ("rea_score", "fidelities", "population", "sample", "bracket", "eta", "train_seed")
+
+
 def study_lock_name(study_name: str) -> str:
     return f"nas-study:{study_name}"
 
@@ -76,7 +82,9 @@ def _identity(config: SearchConfig, dataset: DatasetRecord, proxy: ProxyRecord |
             "train": config.train.to_dict(), "prune": config.prune, "archs": archs,
             "elf": config.elf.to_dict() if config.elf else None,
             # studies made before --score existed ranked by the final validation accuracy
-            **({"score": config.score} if config.score != "final-val" else {})}
+            **({"score": config.score} if config.score != "final-val" else {}),
+            **({"search": json.loads(json.dumps({k: getattr(config, k) for k in SEARCH_FIELDS}))}
+               if config.strategy in MEASURING_STRATEGIES else {})}
 
 
 def _check_or_store_identity(study: optuna.Study, identity: dict) -> None:

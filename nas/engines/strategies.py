@@ -12,6 +12,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
 from nas.core.data import PreparedData
+from nas.engines import evolution
 from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
 from nas.engines.study import arch_id_of, arch_params, retrying
@@ -133,4 +134,21 @@ def _claim_tpe(session: SearchSession) -> optuna.Trial | None:
 register_strategy(Strategy(
     "tpe", "Optuna's Tree-structured Parzen Estimator over the space's factors",
     run=lambda session, on_done: work(session, _claim_tpe, on_done),
+    total=lambda session: session.config.trials))
+
+
+# --- rea and sh: measure fidelities (zero-cost scores, proxy training), nas.engines.evolution
+
+register_strategy(Strategy(
+    "rea", "regularized evolution (Real et al. 2019) on --score: tournament of --sample "
+    "among the --population latest, the winner mutated in one factor",
+    run=lambda session, on_done: work(session, evolution.claim_rea, on_done,
+                                      evolution.measure_trial),
+    total=lambda session: session.config.trials))
+
+register_strategy(Strategy(
+    "sh", "successive halving up --fidelities (e.g. ensemble, train:10, train): --bracket "
+    "random architectures, the best 1/--eta promoted per rung, brackets until the budget",
+    run=lambda session, on_done: work(session, evolution.claim_sh, on_done,
+                                      evolution.measure_trial),
     total=lambda session: session.config.trials))

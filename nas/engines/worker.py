@@ -23,6 +23,7 @@ from nas.engines.session import SearchSession
 from nas.engines.study import GRACE_FACTOR, retrying, running_heartbeats
 
 Claim = Callable[[SearchSession], optuna.Trial | None]
+Objective = Callable[[SearchSession, optuna.Trial], float]  # a trial's value (may prune)
 TrialDone = Callable[[optuna.trial.FrozenTrial], None]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 IDLE_POLL_S = 5  # an idle worker re-checks for re-queued trials at most this often
@@ -149,11 +150,13 @@ def claimed(session: SearchSession, trial: optuna.Trial | None) -> optuna.Trial 
     return trial
 
 
-def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
-    """Run ``trial`` (already RUNNING) under a heartbeat and tell the study how it ended.
-    Any error other than pruning marks the trial FAIL and is re-raised. A trial another
-    worker already failed as stale (this process stalled past the grace period) keeps its
-    FAIL: its re-queued copy counts, and finds this run stored instead of retraining."""
+def evaluate_trial(session: SearchSession, trial: optuna.Trial,
+                   objective: Objective = run_trial) -> optuna.trial.FrozenTrial:
+    """Run ``objective`` on ``trial`` (already RUNNING) under a heartbeat and tell the study
+    how it ended. Any error other than pruning marks the trial FAIL and is re-raised. A
+    trial another worker already failed as stale (this process stalled past the grace
+    period) keeps its FAIL: its re-queued copy counts, and finds this run stored instead of
+    retraining."""
     study, url = session.study, session.url
 
     def tell(**outcome) -> optuna.trial.FrozenTrial:
@@ -161,7 +164,7 @@ def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.
 
     with heartbeat(session.storage, trial_id(session, trial), session.config.heartbeat_seconds):
         try:
-            value = run_trial(session, trial)
+            value = objective(session, trial)
         except optuna.TrialPruned:
             return tell(state=TrialState.PRUNED)
         except UpdateFinishedTrialError:  # failed as stale meanwhile: its re-queued copy counts
@@ -172,7 +175,8 @@ def evaluate_trial(session: SearchSession, trial: optuna.Trial) -> optuna.trial.
     return tell(values=value)
 
 
-def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None) -> int:
+def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None,
+         objective: Objective = run_trial) -> int:
     """Evaluate trials handed out by ``claim`` until it returns None while no other worker's
     trial is still RUNNING (a dead worker's trial is re-queued once its heartbeat goes stale,
     so waiting for running trials is what makes every point finish). Returns the number of
@@ -187,7 +191,7 @@ def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None)
                 return done
             time.sleep(min(IDLE_POLL_S, session.config.heartbeat_seconds))
             continue
-        frozen = evaluate_trial(session, trial)
+        frozen = evaluate_trial(session, trial, objective)
         done += 1
         if on_done:
             on_done(frozen)

@@ -1,0 +1,213 @@
+"""Regularized evolution and successive halving over fidelities, as Optuna studies.
+
+Each trial measures one architecture at one fidelity (``nas.engines.fidelity``); what to
+measure next is decided under the study lock from the study's trials alone, so a search
+resumes after an interruption and several workers share it. Random choices draw from a
+generator seeded by (search seed, trial count or bracket): one worker reproduces a search
+exactly.
+
+- ``rea`` (Real et al., AAAI 2019): the first ``population`` trials measure random
+  architectures; then each trial samples ``sample`` of the ``population`` latest measured
+  ones, mutates the best of them (one factor, e.g. one NAS-Bench-201 edge, set to another
+  level) and measures the child; the oldest leave the population as children arrive.
+- ``sh``, successive halving (Jamieson & Talwalkar, AISTATS 2016) over a ladder of
+  fidelities: a bracket measures ``bracket`` random architectures at the first fidelity,
+  promotes the best 1/``eta`` to the next, and so on; brackets repeat until the budget ends.
+
+Both stop once ``trials`` are used or finished trials were charged ``cpu_budget`` seconds
+(the last bracket or rung is then cut short).
+The architecture a search returns is ``incumbent``: the best at the highest fidelity any
+architecture reached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from nas.engines import fidelity
+from nas.engines.session import SearchSession
+from nas.engines.study import arch_id_of, arch_params, choices, retrying, suggest_arch
+from nas.engines.worker import FINISHED, ask
+from search_spaces import InvalidArchitectureError, SearchSpace, get_space
+
+FIDELITY, BRACKET, RUNG = "fidelity", "bracket", "rung"  # trial user attributes
+VALUES, CHARGED = "values", "charged_seconds"
+MAX_DRAWS = 1000  # random draws for an architecture valid at the data's image size
+
+
+def measure_trial(session: SearchSession, trial: optuna.Trial) -> float:
+    """Objective of rea/sh trials: measure the trial's architecture at its fidelity, store
+    the scores and the charge as user attributes; the value is the fidelity's own score
+    (for the rank-based ensemble: the NASWOT member, as ranks need a group)."""
+    arch_id = suggest_arch(trial, get_space(session.config.space), session.config.archs)
+    name = trial.user_attrs[FIDELITY]
+    measured = fidelity.measure(session, arch_id, name)
+    for key, value in {"arch_id": arch_id, VALUES: measured.values,
+                       CHARGED: measured.seconds}.items():
+        trial.set_user_attr(key, value)
+    primary = measured.values.get("naswot") if name == fidelity.ENSEMBLE else \
+        next(iter(measured.values.values()))
+    return primary if primary is not None and math.isfinite(primary) else -1e30
+
+
+def _complete(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state == TrialState.COMPLETE and CHARGED in t.user_attrs]
+
+
+def charged(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
+    return sum(t.user_attrs[CHARGED] for t in _complete(trials))
+
+
+def _left(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    """Trials the search may still start: 0 once ``trials`` are used or the finished ones
+    were charged ``cpu_budget`` seconds."""
+    config = session.config
+    used = sum(t.state in (TrialState.RUNNING, *FINISHED) for t in trials)
+    if config.cpu_budget > 0 and charged(trials) >= config.cpu_budget:
+        return 0
+    return max(0, config.trials - used)
+
+
+def _valid(space: SearchSpace, arch_id: str, session: SearchSession) -> bool:
+    if session.config.archs and arch_id not in session.config.archs:
+        return False
+    try:
+        space.check_input_size(space.parse(arch_id), session.data.im_size)
+    except InvalidArchitectureError:
+        return False
+    return True
+
+
+def random_arch(session: SearchSession, rng: np.random.Generator,
+                exclude: set[str] = frozenset()) -> str:
+    """A uniformly drawn architecture of the search (its ``archs``, else the whole space)
+    that runs on the data's image size and is not in ``exclude`` (if any such exists)."""
+    space = get_space(session.config.space)
+    pool = list(session.config.archs) or [s.id for s in space.enumerate()]
+    for _ in range(MAX_DRAWS):
+        arch_id = pool[rng.integers(len(pool))]
+        if arch_id not in exclude and _valid(space, arch_id, session):
+            return arch_id
+    raise ValueError("no architecture of the search runs on this image size")
+
+
+def mutate(session: SearchSession, arch_id: str, rng: np.random.Generator) -> str:
+    """``arch_id`` with one factor (drawn uniformly) set to another of its levels (drawn
+    uniformly): on NAS-Bench-201, one of the six edges gets another operation."""
+    space = get_space(session.config.space)
+    levels = choices(space, session.config.archs)
+    params = arch_params(space, arch_id)
+    mutable = [name for name, values in levels.items() if len(values) > 1]
+    for _ in range(MAX_DRAWS):
+        name = mutable[rng.integers(len(mutable))]
+        others = [v for v in levels[name] if v != params[name]]
+        child = arch_id_of(space, params | {name: others[rng.integers(len(others))]})
+        if _valid(space, child, session):
+            return child
+    return arch_id
+
+
+def _enqueue(session: SearchSession, arch_id: str, attrs: dict) -> None:
+    space = get_space(session.config.space)
+    retrying(lambda: session.study.enqueue_trial(arch_params(space, arch_id),
+                                                 user_attrs=attrs), session.url)
+
+
+def _measured(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, dict]:
+    return {t.user_attrs["arch_id"]: t.user_attrs[VALUES] for t in trials}
+
+
+def claim_rea(session: SearchSession) -> optuna.Trial | None:
+    """Under the study lock: a re-queued trial, else the next rea child (see module)."""
+    study, config = session.study, session.config
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return ask(study)
+    if not _left(session, trials):
+        return None
+    rng = np.random.default_rng([config.seed, len(trials)])
+    alive = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.COMPLETE)]
+    done = sorted(_complete(trials), key=lambda t: t.number)
+    if len(alive) < config.population or not done:
+        arch_id = random_arch(session, rng)
+    else:
+        population = done[-config.population:]
+        picks = rng.choice(len(population), size=min(config.sample, len(population)),
+                           replace=False)
+        parent = fidelity.best(config.rea_score, _measured([population[i] for i in picks]))
+        arch_id = mutate(session, parent, rng)
+    _enqueue(session, arch_id, {FIDELITY: config.rea_score})
+    return ask(study)
+
+
+def claim_sh(session: SearchSession) -> optuna.Trial | None:
+    """Under the study lock: a re-queued trial, else the current rung's next trial; when a
+    rung is finished its best 1/eta are queued at the next fidelity, and when a bracket is
+    finished a new one starts (see module). None while a rung waits for running trials."""
+    study, config = session.study, session.config
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return ask(study)
+    live = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.COMPLETE)]
+    bracket = max((t.user_attrs[BRACKET] for t in live), default=-1)
+    if bracket >= 0:
+        rung = max(t.user_attrs[RUNG] for t in live if t.user_attrs[BRACKET] == bracket)
+        cohort = [t for t in live if (t.user_attrs[BRACKET], t.user_attrs[RUNG]) ==
+                  (bracket, rung)]
+        if any(t.state == TrialState.RUNNING for t in cohort):
+            return None
+        if rung + 1 < len(config.fidelities):
+            left = _left(session, trials)
+            if not left:
+                return None
+            scores = fidelity.order(config.fidelities[rung], _measured(cohort))
+            keep = sorted(scores, key=lambda a: (-scores[a], a))[
+                :min(left, math.ceil(len(scores) / config.eta))]
+            for arch_id in keep:
+                _enqueue(session, arch_id, {FIDELITY: config.fidelities[rung + 1],
+                                            BRACKET: bracket, RUNG: rung + 1})
+            return ask(study)
+    left = _left(session, trials)
+    if not left:
+        return None
+    rng = np.random.default_rng([config.seed, bracket + 1])
+    seen = {t.user_attrs["arch_id"] for t in live if "arch_id" in t.user_attrs}
+    picked: set[str] = set()
+    for _ in range(min(left, config.bracket)):
+        picked.add(random_arch(session, rng, exclude=seen | picked))
+    for arch_id in sorted(picked):
+        _enqueue(session, arch_id, {FIDELITY: config.fidelities[0], BRACKET: bracket + 1,
+                                    RUNG: 0})
+    return ask(study)
+
+
+def incumbent(trials: Sequence[optuna.trial.FrozenTrial], ladder: Sequence[str]
+              ) -> str | None:
+    """The architecture a search returns after ``trials``: the best, among those measured at
+    the highest fidelity of ``ladder`` that any reached, at that fidelity; None if none."""
+    done = _complete(trials)
+    for name in reversed(ladder):
+        level = [t for t in done if t.user_attrs[FIDELITY] == name]
+        if level:
+            return fidelity.best(name, _measured(level))
+    return None
+
+
+def anytime(trials: Sequence[optuna.trial.FrozenTrial], ladder: Sequence[str]
+            ) -> list[tuple[float, str]]:
+    """(charged seconds so far, returned architecture) after each completed trial, in the
+    order trials completed; a point only where the returned architecture changes."""
+    done = sorted(_complete(trials), key=lambda t: (t.datetime_complete, t.number))
+    points: list[tuple[float, str]] = []
+    spent = 0.0
+    for i, trial in enumerate(done):
+        spent += trial.user_attrs[CHARGED]
+        chosen = incumbent(done[:i + 1], ladder)
+        if chosen is not None and (not points or points[-1][1] != chosen):
+            points.append((spent, chosen))
+    return points

@@ -1,0 +1,97 @@
+"""What a search can measure about an architecture, and what each measurement is charged.
+
+A fidelity is named by a string:
+- a zero-cost score (``params``, ``flops``, ``synflow``, ``naswot``, ``grad_norm``);
+- ``ensemble``: the rank sum of params + synflow + NASWOT (``nas.analysis.ensemble``);
+- ``train``: the search's proxy training protocol, scored by final validation accuracy;
+  ``train:<epochs>`` the same protocol cut to that many epochs.
+
+Every measurement is cached in the toolkit's database (zero-cost scores by dataset,
+architecture and method; runs by their run key) and is charged the seconds it took when it
+was first measured, so a search that finds it cached still pays for it, as tabular NAS
+benchmarks simulate time. Rank-based scores (the ensemble) only compare the architectures
+given together: ``order`` ranks a group, it never reads a score on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
+from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, iter_scores
+
+if TYPE_CHECKING:  # the session module imports the search config, which validates names here
+    from nas.engines.session import SearchSession
+
+ENSEMBLE = "ensemble"
+TRAIN = "train"
+VAL_ACC = "val_acc"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Scores of one architecture at one fidelity (None: undefined) and its charged seconds."""
+
+    values: dict[str, float | None]
+    seconds: float
+
+
+def check_fidelity(name: str) -> str:
+    """Return ``name`` if it names a fidelity, else raise ValueError listing the valid ones."""
+    head, sep, epochs = name.partition(":")
+    if name in ZERO_COST_METHODS or name == ENSEMBLE or name == TRAIN:
+        return name
+    if head == TRAIN and sep and epochs.isdigit() and int(epochs) >= 1:
+        return name
+    raise ValueError(f"unknown score {name!r}; choose from {list(ZERO_COST_METHODS)}, "
+                     f"{ENSEMBLE!r}, {TRAIN!r} or 'train:<epochs>'")
+
+
+def zero_cost_members(name: str) -> tuple[str, ...]:
+    """The zero-cost methods a fidelity needs (none for training)."""
+    if name == ENSEMBLE:
+        return DEFAULT_MEMBERS
+    return (name,) if name in ZERO_COST_METHODS else ()
+
+
+def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
+    """Measure ``arch_id`` at fidelity ``name`` (cached; the charge is the first cost).
+
+    Training uses the search's proxy and protocol (``train:<epochs>`` cuts the epochs) with
+    the search's training seed; a diverged run scores chance accuracy.
+    """
+    config = session.config
+    members = zero_cost_members(name)
+    if members:
+        records = list(iter_scores(session.db, session.data, session.dataset, config.space,
+                                   [arch_id], list(members), ZeroCostConfig()))
+        return Measurement({r.method: r.value for r in records},
+                           sum(r.wall_seconds for r in records))
+    _, _, epochs = name.partition(":")
+    train = replace(config.train, epochs=int(epochs)) if epochs else config.train
+    run = session.evaluator.evaluate(config.space, arch_id, train, config.training_seed,
+                                     search_id=session.search_id)
+    value = run.val_acc if run.status == "finished" and run.val_acc is not None else \
+        1 / session.data.num_classes
+    return Measurement({VAL_ACC: value}, run.wall_seconds)
+
+
+def order(name: str, measured: dict[str, dict[str, float | None]]) -> dict[str, float]:
+    """A comparable score (higher = better) of each architecture in ``measured``
+    (architecture -> the ``values`` of its measurement at fidelity ``name``), relative to
+    this group only. An undefined score ranks below every defined one."""
+    if name == ENSEMBLE:
+        by_member = {m: {a: v[m] for a, v in measured.items()} for m in DEFAULT_MEMBERS}
+        ranked = rank_ensemble(by_member) if len(measured) > 0 else {}
+        return {a: ranked.get(a, -math.inf) for a in measured}
+    key = VAL_ACC if name.partition(":")[0] == TRAIN else name
+    return {a: v[key] if v[key] is not None and math.isfinite(v[key]) else -math.inf
+            for a, v in measured.items()}
+
+
+def best(name: str, measured: dict[str, dict[str, float | None]]) -> str:
+    """The best architecture of ``measured`` at fidelity ``name`` (ties: smallest id)."""
+    scores = order(name, measured)
+    return min(scores, key=lambda a: (-scores[a], a))
