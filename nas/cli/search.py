@@ -27,7 +27,9 @@ from nas.cli.common import (
 from nas.core.selection import select_architectures
 from nas.engines import PRUNERS, SearchConfig, SearchJob, get_strategy, list_strategies
 from nas.engines.dashboard import serve_dashboard
+from nas.engines.evolution import FIDELITY, charged, incumbent
 from nas.engines.runner import run_search
+from nas.engines.session import MEASURING_STRATEGIES
 from proxies import list_proxies
 from search_spaces import get_space
 from storage import default_url, is_sqlite
@@ -61,6 +63,20 @@ class SearchCommand:
         parser.add_argument("--score", default=SearchConfig.score, choices=CURVE_SCORES,
                             help="what ranks the trained runs: the final validation accuracy, "
                                  "or a score read from the run's learning curve")
+        measuring = parser.add_argument_group(
+            "rea and sh: scores they measure (a zero-cost method, ensemble, train, "
+            "train:<epochs>), each charged its first cost")
+        measuring.add_argument("--rea-score", default=SearchConfig.rea_score,
+                               help="rea's score")
+        measuring.add_argument("--fidelities", nargs="+", default=None,
+                               help=f"sh's rungs, cheapest first (default: "
+                                    f"{' '.join(SearchConfig.fidelities)})")
+        measuring.add_argument("--tournament", type=int, default=SearchConfig.sample,
+                               help="rea's sample size S")
+        for flag, kind in (("population", int), ("bracket", int), ("eta", int),
+                           ("cpu-budget", float), ("train-seed", int)):
+            measuring.add_argument(f"--{flag}", type=kind,
+                                   default=getattr(SearchConfig, flag.replace("-", "_")))
         add_elf(parser)
         add_selection(parser)
         add_training(parser, epochs=SearchConfig().train.epochs)
@@ -77,6 +93,8 @@ class SearchCommand:
                           "their writes; for many workers or hosts use PostgreSQL "
                           "(--db postgresql://user@host/db)")
         summary = run_search(job, workers=workers)
+        if strategy.name in MEASURING_STRATEGIES:
+            return _show_measured(job.search, summary)
         table = Table("trial", "architecture", "state", "val acc", "test acc", "seconds",
                       title=f"study {summary.study_name}")
         ranked = sorted(summary.trials, key=lambda t: -(t.value or 0))
@@ -112,8 +130,27 @@ def search_job(args: argparse.Namespace) -> SearchJob:
                           strategy=strategy.name, archs=archs, trials=args.trials,
                           seed=args.seed, train=train, prune=args.prune, study=args.study,
                           heartbeat_seconds=args.heartbeat, elf=elf_config(args),
-                          score=args.score)
+                          score=args.score, rea_score=args.rea_score,
+                          population=args.population,
+                          sample=args.tournament,
+                          bracket=args.bracket, eta=args.eta, cpu_budget=args.cpu_budget,
+                          train_seed=args.train_seed,
+                          **({"fidelities": tuple(args.fidelities)} if args.fidelities
+                             else {}))
     return SearchJob(db_url=args.db or default_url(), data=data_config(args), search=search)
+
+
+def _show_measured(config: SearchConfig, summary) -> int:
+    """rea/sh: trials per fidelity, the charged seconds and the returned architecture."""
+    ladder = (config.score,) if config.strategy == "rea" else config.fidelities
+    table = Table("fidelity", "trials", "charged seconds", title=f"study {summary.study_name}")
+    for name in dict.fromkeys(ladder):
+        level = [t for t in summary.trials if t.user_attrs.get(FIDELITY) == name]
+        table.add_row(name, str(len(level)), fmt(charged(level)))
+    console.print(table)
+    console.print(f"returned: {incumbent(summary.trials, ladder) or '-'} after "
+                  f"{fmt(charged(summary.trials))} charged seconds")
+    return 0
 
 
 class DashboardCommand:
