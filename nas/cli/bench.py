@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.analysis.render import check_out_dir
-from nas.bench import fidelity
+from nas.bench import fidelity, search_outcome
 from nas.bench import frontier as frontier_bench
 from nas.bench import zero_cost_literature as literature
 from nas.bench.mix import MixConfig, MixReport, run_mix
@@ -33,6 +33,7 @@ from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
 from nas.core.runtime import device_name, versions
 from nas.demo import DemoConfig, run_demo
+from storage import default_url
 
 
 class BenchCommand:
@@ -41,7 +42,8 @@ class BenchCommand:
     def __init__(self) -> None:
         self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand(),
                            "nb201-zero-cost": ZeroCostLiteratureCommand(),
-                           "frontier": FrontierCommand()}
+                           "frontier": FrontierCommand(),
+                           "search-outcome": SearchOutcomeCommand()}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -334,3 +336,39 @@ class DemoCommand:
         db, report, paths = run_demo(DemoConfig(), data_path=args.data, db_url=args.db)
         console.print(f"database: {db.safe_url}")
         return show_report(report, paths)
+
+
+class SearchOutcomeCommand:
+    """``nas bench search-outcome``: strategies judged by the published accuracy of the cell
+    each returns, beside published searches (``nas.bench.search_outcome``)."""
+
+    help = "NAS-Bench-201: the published accuracy of the cell each search returns"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--space", choices=["nb201"], default="nb201")
+        parser.add_argument("--contenders", nargs="+", default=None,
+                            help=f"of {list(search_outcome.CONTENDERS)}")
+        parser.add_argument("--seeds", type=int, default=search_outcome.OutcomeConfig.seeds)
+        parser.add_argument("--budget", type=float, default=search_outcome.OutcomeConfig.budget,
+                            help="charged CPU-seconds per search")
+        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                            help="directory for nb201-search-outcome.json/.md/.png")
+        add_db(parser)
+        add_workers(parser)
+        add_threads(parser)
+        add_data_path(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        changes = {"contenders": tuple(args.contenders)} if args.contenders else {}
+        cfg = search_outcome.OutcomeConfig(seeds=args.seeds, budget=args.budget, **changes)
+        check_out_dir(args.out)
+        db = args.db or default_url()
+        result = search_outcome.run_outcome(db, cfg, data_path=args.data,
+                                            workers=workers_of(args), note=console.print)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "nb201-search-outcome.json").write_text(json.dumps(result, indent=1))
+        table = search_outcome.markdown(result)
+        (args.out / "nb201-search-outcome.md").write_text(table)
+        search_outcome.plot(result, args.out / "nb201-search-outcome.png")
+        console.print(table)
+        return 0
