@@ -47,7 +47,7 @@ class Contender:
     @property
     def ladder(self) -> tuple[str, ...]:
         config = SearchConfig(space="nb201", strategy=self.strategy, **self.settings)
-        return (config.score,) if self.strategy == "rea" else config.fidelities
+        return (config.rea_score,) if self.strategy == "rea" else config.fidelities
 
 
 CONTENDERS = {
@@ -59,9 +59,9 @@ CONTENDERS = {
                                            "cpu_budget": 1e-9}),
         Contender("sh ensemble>train25>train50", "sh", {
             "fidelities": ("ensemble", "train:25", "train:50"), "bracket": 64, "eta": 4}),
-        Contender("rea ensemble", "rea", {"score": "ensemble", "population": 10,
+        Contender("rea ensemble", "rea", {"rea_score": "ensemble", "population": 10,
                                           "sample": 3}),
-        Contender("rea train50", "rea", {"score": "train:50", "population": 10,
+        Contender("rea train50", "rea", {"rea_score": "train:50", "population": 10,
                                          "sample": 3}),
     )}
 

@@ -142,7 +142,7 @@ def search_job(args: argparse.Namespace) -> SearchJob:
 
 def _show_measured(config: SearchConfig, summary) -> int:
     """rea/sh: trials per fidelity, the charged seconds and the returned architecture."""
-    ladder = (config.score,) if config.strategy == "rea" else config.fidelities
+    ladder = (config.rea_score,) if config.strategy == "rea" else config.fidelities
     table = Table("fidelity", "trials", "charged seconds", title=f"study {summary.study_name}")
     for name in dict.fromkeys(ladder):
         level = [t for t in summary.trials if t.user_attrs.get(FIDELITY) == name]

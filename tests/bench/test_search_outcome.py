@@ -12,7 +12,7 @@ from nas.published import load_nb201
 from tests.engines.support import write_tiny_folder
 
 CONTENDERS = {
-    "rea params": Contender("rea params", "rea", {"score": "params", "population": 4,
+    "rea params": Contender("rea params", "rea", {"rea_score": "params", "population": 4,
                                                   "sample": 2, "trials": 10}),
     "sh params>train:1": Contender("sh params>train:1", "sh", {
         "fidelities": ("params", "train:1"), "bracket": 6, "eta": 3, "trials": 8}),
