@@ -47,7 +47,8 @@ class SearchCommand:
         add_artifact(parser)
         parser.add_argument("--strategy", default="grid", help=f"one of {list_strategies()}")
         parser.add_argument("--trials", type=int, default=SearchConfig.trials,
-                            help="trial budget of tpe and nni-* (grid: the selected archs)")
+                            help="trial budget of tpe, rea, sh and nni-* (grid: the selected "
+                                 "archs)")
         parser.add_argument("--prune", choices=sorted(PRUNERS), default=None,
                             help="stop poor trials early on per-epoch validation accuracy")
         parser.add_argument("--report-every", type=int, default=None,

@@ -140,8 +140,8 @@ register_strategy(Strategy(
 # --- rea and sh: measure fidelities (zero-cost scores, proxy training), nas.engines.evolution
 
 register_strategy(Strategy(
-    "rea", "regularized evolution (Real et al. 2019) on --score: tournament of --sample "
-    "among the --population latest, the winner mutated in one factor",
+    "rea", "regularized evolution (Real et al. 2019) on --rea-score: tournament of "
+    "--tournament among the --population latest, the winner mutated in one factor",
     run=lambda session, on_done: work(session, evolution.claim_rea, on_done,
                                       evolution.measure_trial),
     total=lambda session: session.config.trials))
