@@ -32,6 +32,7 @@ from storage import (
     find_artifact,
     find_proxy,
     get_run,
+    list_datasets,
     list_proxy_records,
     record_run,
     upsert_dataset,
@@ -55,6 +56,19 @@ def register_dataset(db: Database, data: PreparedData) -> DatasetRecord:
     return upsert_dataset(db, key=data.key, source_path=str(data.config.path),
                           content_hash=data.content_hash, config=data.config.to_dict(),
                           summary=summary)
+
+
+def registered_dataset(db: Database, data: PreparedData) -> DatasetRecord:
+    """The stored record of ``data``, read without writing.
+
+    Raises:
+        ValueError: no command has recorded this dataset in ``db`` (so it has no runs).
+    """
+    for dataset in list_datasets(db):
+        if dataset.key == data.key:
+            return dataset
+    raise ValueError(f"the database holds nothing on dataset {data.key}; give the dataset "
+                     "flags its runs were made with (`nas proxy list` shows its datasets)")
 
 
 def stored_artifact(db: Database, dataset: DatasetRecord, kind: str, prefix: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from nas import api
@@ -11,8 +11,11 @@ from nas.analysis.report import ReportConfig, build_report
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
+from nas.engines import SearchConfig, SearchJob, run_search
 from search_spaces import get_space
-from storage import Database
+from storage import Database, default_url
+
+SPACE = "convnet720"
 
 
 @dataclass(frozen=True)
@@ -31,27 +34,27 @@ class DemoConfig:
     seed: int = 0
 
 
-def run_demo(config: DemoConfig, *, data_path: str | None = None,
-             db_url: str | None = None) -> tuple[Database, dict, dict[str, Path]]:
+def run_demo(config: DemoConfig, *, data_path: str | None = None, db_url: str | None = None,
+             progress: bool = True) -> tuple[Database, dict, dict[str, Path]]:
     """Run the pipeline; returns the database, the fidelity report and its files by name
-    (html, markdown, json, figures) under the database's home directory."""
+    (html, markdown, json, figures) under the database's home directory.
+
+    The proxy and the full-data trainings are two grid searches (``nas search``'s engine), so
+    their Optuna studies ("<space>/random-ipc<N>/grid/seed<s>", "<space>/full/grid/seed<s>")
+    are in the database for `nas dashboard`."""
     data_cfg = DataConfig(path=str(resolve_data_path(data_path)), resize=config.resize,
                           per_class=config.per_class, test_per_class=config.test_per_class)
-    space = get_space("convnet720")
-    archs = select_architectures(space, sample=config.sample, where=list(config.where),
-                                 seed=config.seed)
+    archs = tuple(select_architectures(get_space(SPACE), sample=config.sample,
+                                       where=list(config.where), seed=config.seed))
     data = api.load_data(data_cfg)
-    db = Database(db_url)
-    dataset = api.register_dataset(db, data)
-    proxy = api.build_proxy(db, data, dataset, "random", ipc=config.ipc, seed=config.seed)
-    train_cfg = TrainConfig(epochs=config.proxy_epochs)
-    api.evaluate_architectures(db, data, dataset, proxy,
-                               api.EvaluationPlan("convnet720", archs, train_cfg, config.seed))
-    api.evaluate_architectures(
-        db, data, dataset, None,
-        api.EvaluationPlan("convnet720", archs, replace(train_cfg, epochs=config.full_epochs),
-                           config.seed))
-    report = build_report(db, dataset, ReportConfig(
-        arch_ids=tuple(archs), proxy_epochs=config.proxy_epochs, truth_epochs=config.full_epochs,
+    url = db_url or default_url()
+    for proxy, epochs in (("random", config.proxy_epochs), ("full", config.full_epochs)):
+        search = SearchConfig(space=SPACE, proxy=proxy, ipc=config.ipc, proxy_seed=config.seed,
+                              strategy="grid", archs=archs, seed=config.seed,
+                              train=TrainConfig(epochs=epochs))
+        run_search(SearchJob(url, data_cfg, search), data=data, progress=progress)
+    db = Database(url)
+    report = build_report(db, api.registered_dataset(db, data), ReportConfig(
+        arch_ids=archs, proxy_epochs=config.proxy_epochs, truth_epochs=config.full_epochs,
         zero_cost=False, title="Random proxy vs full-data training (demo)"))
     return db, report, write_report(report, db.home / "report")

@@ -146,24 +146,32 @@ class Costs:
     """Wall-clock cost of ranking with a proxy vs with full-data training (seconds)."""
 
     build_seconds: float  # making the proxy (distillation; 0 for zero-cost scores)
+    pretrain_seconds: float  # pre-training the generator the proxy came from (0: none)
     mean_proxy_seconds: float  # per architecture, on the proxy
     mean_full_seconds: float  # per architecture, on the full data
-    total_proxy_seconds: float  # build + every architecture on the proxy
+    total_proxy_seconds: float  # pre-training + build + every architecture on the proxy
     total_full_seconds: float  # every architecture on the full data
     speedup: float  # total_full / total_proxy
+    speedup_without_pretrain: float  # total_full / (total_proxy - pretrain): D2M's convention
 
 
 def costs(build_seconds: float, proxy_seconds: Sequence[float],
-          full_seconds: Sequence[float]) -> Costs:
+          full_seconds: Sequence[float], pretrain_seconds: float = 0.0) -> Costs:
     """Cost summary; ``proxy_seconds`` and ``full_seconds`` are per-architecture times of the
-    same architectures."""
+    same architectures; ``pretrain_seconds`` is the pre-training a generated proxy reuses."""
     p, f = np.asarray(proxy_seconds, dtype=float), np.asarray(full_seconds, dtype=float)
     if len(p) == 0 or len(p) != len(f):
         raise ValueError("proxy_seconds and full_seconds must be non-empty and of equal length")
-    total_proxy = build_seconds + float(p.sum())
+    without_pretrain = build_seconds + float(p.sum())
+    total_proxy = pretrain_seconds + without_pretrain
     total_full = float(f.sum())
-    return Costs(build_seconds, float(p.mean()), float(f.mean()), total_proxy, total_full,
-                 total_full / total_proxy if total_proxy > 0 else math.inf)
+    return Costs(build_seconds, pretrain_seconds, float(p.mean()), float(f.mean()), total_proxy,
+                 total_full, _ratio(total_full, total_proxy),
+                 _ratio(total_full, without_pretrain))
+
+
+def _ratio(full: float, proxy: float) -> float:
+    return full / proxy if proxy > 0 else math.inf
 
 
 def fidelity(proxy: Sequence[float], truth: Sequence[float], *, ks: Sequence[int] = TOP_KS,

@@ -20,9 +20,11 @@ def _span_is_wide(values: np.ndarray) -> bool:
 
 
 def scatter_grid(report: dict, columns: int = 3) -> Figure:
-    """One panel per row: proxy score vs full-data accuracy, the proxy's selected
+    """One panel per row, at most ``columns`` a line (fewer rows: that many, so the figure is
+    as wide as its panels): proxy score vs full-data accuracy, the proxy's selected
     architecture marked with a red star and the truly best one ringed (cf. D2M Fig. 10)."""
     rows = report["rows"]
+    columns = max(1, min(columns, len(rows)))
     n_rows = math.ceil(len(rows) / columns)
     fig, axes = plt.subplots(n_rows, columns, figsize=(4.2 * columns, 3.6 * n_rows),
                              squeeze=False, layout="constrained")

@@ -17,11 +17,16 @@ from nas.analysis.report import to_jsonable
 
 COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "ρ test acc [95% CI]", "Kendall",
            "top-10 ρ", "top-{fraction} overlap", "selected acc (rank)", "regret", "stored values",
-           "build s", "s / arch", "speed-up")
+           "build s", "pre-train s", "s / arch", "total s", "speed-up")
 CORRELATION_NOTE = ("Spearman: the source's score vs the ground truth; for a proxy the score is "
                     "the validation accuracy of the network trained on it (what a user ranks "
                     "by). ρ test acc: the same network's test accuracy vs the ground truth (the "
                     "correlation some papers report); zero-cost scores have only the first.")
+COST_NOTE = ("build s: making the proxy set, with the artifact it was sampled from (D2M's "
+             "generator refinement, D3's priors); pre-train s: pre-training the generator that "
+             "artifact started from (a D2M GAN), reused by every IPC; s / arch: mean seconds "
+             "per architecture on the proxy; total s: all three together (every "
+             "architecture); speed-up: full-data total over total s, and without pre-training")
 PAIR_COLUMNS = ("a", "b", "n", "ρ a", "ρ b", "ρ a − ρ b [95% CI]", "verdict")
 
 
@@ -57,9 +62,21 @@ def summary_rows(report: dict) -> list[list[str]]:
                     _num(m["kendall"]), _num(top10), _num(frac["overlap"], 2),
                     f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
                     f"{row['stored_values']:,}" if row.get("stored_values") else "–",
-                    _seconds(c["build_seconds"]), _seconds(c["mean_proxy_seconds"]),
-                    f"{c['speedup']:.1f}x" if c["speedup"] else "–"])  # 0: published truth
+                    _seconds(c["build_seconds"]),
+                    _seconds(c["pretrain_seconds"]) if c["pretrain_seconds"] else "–",
+                    _seconds(c["mean_proxy_seconds"]), _seconds(c["total_proxy_seconds"]),
+                    _speedup(c)])
     return out
+
+
+def _speedup(costs: dict) -> str:
+    """Full-data total over the proxy's total, and without pre-training where there was
+    some; "–" for published ground truth (it cost nothing here)."""
+    if not costs["speedup"]:
+        return "–"
+    if not costs["pretrain_seconds"]:
+        return f"{costs['speedup']:.1f}x"
+    return f"{costs['speedup']:.1f}x ({costs['speedup_without_pretrain']:.1f}x w/o pre-train)"
 
 
 def _signed(value: float | None) -> str:
@@ -137,9 +154,11 @@ def _setup_lines(report: dict) -> list[str]:
         lines.append(f"Ground-truth source: {', '.join(gt['protocol']['sources'])} "
                      f"({pub['metric']}), {pub['citation']}; table {pub['table']}")
     for r in proxies:
+        made_from = "".join(f"; from {p['kind']} {(p['hash'] or '')[:8]} ({_seconds(p['seconds'])}"
+                            f" s on {p['device']})" for p in r.get("made_from", []))
         lines.append(f"Proxy {r['name']}: {r['epochs']} epochs, seeds {r['protocol']['seeds']}, "
                      f"proxy seed {r['proxy_seed']}, options {r['options'] or '{}'}, built on "
-                     f"{r['build_device']}; {r['diverged']} diverged")
+                     f"{r['build_device']}{made_from}; {r['diverged']} diverged")
     zc = [r for r in report["rows"] if r["kind"] == "zero-cost"]
     if zc:
         lines.append(f"Zero-cost baselines: {', '.join(r['name'] for r in zc)}; config "
@@ -196,8 +215,9 @@ CAPTIONS = {
                  "interval that crosses the zero line means the data cannot tell the two "
                  "apart."),
     "cost": ("Cost vs fidelity",
-             "Seconds to rank every architecture (proxy build included; zero-cost scores "
-             "drawn at 1 ms or more) against Spearman's ρ; dashed: full-data training."),
+             "Seconds to rank every architecture (proxy build and generator pre-training "
+             "included; zero-cost scores drawn at 1 ms or more) against Spearman's ρ; "
+             "dashed: full-data training."),
 }
 
 
@@ -253,11 +273,10 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
             f"<p class='note'>Generated {esc(report['created_at'])}. Every number is in "
             f"report.json.</p><table><tr>{head}</tr>{body}</table>"
             f"<p class='note'>selected acc: full-data accuracy of the architecture with the best "
-            f"proxy score, and its true rank; regret: best minus selected; s / arch: mean "
-            f"seconds per architecture on the proxy (full data: "
-            f"{_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s); speed-up: full-data"
-            f" total over proxy total (build included). {esc(CORRELATION_NOTE)}</p>"
-            f"{_within_html(report)}{_pair_html(report)}<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
+            f"proxy score, and its true rank; regret: best minus selected; {esc(COST_NOTE)} "
+            f"(full data: {_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s / arch)."
+            f" {esc(CORRELATION_NOTE)}</p>{_within_html(report)}{_pair_html(report)}"
+            f"<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
 
 
 def _markdown(report: dict, image_files: dict[str, str]) -> str:
@@ -265,7 +284,8 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
              "`report.json`.", "", "| " + " | ".join(columns(report)) + " |",
              "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
-    lines += ["", CORRELATION_NOTE, "", "## Inside the top", "", within_caption(report), "",
+    lines += ["", COST_NOTE + ".", "", CORRELATION_NOTE, "", "## Inside the top", "",
+              within_caption(report), "",
               "| " + " | ".join(WITHIN_COLUMNS) + " |", "|" + "---|" * len(WITHIN_COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in within_rows(report)]
     lines += ["", "## Pairwise Spearman differences", "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -123,7 +124,9 @@ def _protocol(runs: list[RunRecord]) -> dict:
 
 
 def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, float],
-         truth: dict[str, dict], build_seconds: float, cfg: ReportConfig, **info) -> dict | None:
+         truth: dict[str, dict], build_seconds: tuple[float, float], cfg: ReportConfig,
+         **info) -> dict | None:
+    """One row of the report; ``build_seconds``: (build, pre-training)."""
     archs = sorted(set(scores) & set(truth))
     if not archs:
         return None
@@ -133,8 +136,8 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
                            n_resamples=cfg.n_resamples, seed=cfg.seed)
     fid["selected"]["arch_id"] = archs[fid["selected"]["index"]]
     fid["selected"]["best_arch_id"] = archs[int(np.argmax(y))]
-    cost = metrics.costs(build_seconds, [seconds[a] for a in archs],
-                         [truth[a]["seconds"] for a in archs])
+    cost = metrics.costs(build_seconds[0], [seconds[a] for a in archs],
+                         [truth[a]["seconds"] for a in archs], pretrain_seconds=build_seconds[1])
     return {"name": name, "kind": kind, **info, "metrics": fid, "costs": asdict(cost),
             "architectures": [{"arch_id": a, "score": scores[a], "truth": truth[a]["acc"],
                                "seconds": seconds[a], "truth_seconds": truth[a]["seconds"]}
@@ -144,24 +147,83 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
 def _sources(db: Database, dataset: DatasetRecord, proxies: list[ProxyRecord]
              ) -> Iterator[tuple[ProxyRecord, str, list[RunRecord]]]:
     """(proxy, label, runs) per data source: ELF runs on a proxy are their own "+elf" source;
-    a proxy of seed s != 0 is labelled "<label>/seed<s>"."""
+    sets of one method and IPC built with different options carry the options that differ
+    ("dm-ipc10[iterations=200]"); a proxy of seed s != 0 is labelled "<label>/seed<s>"."""
+    trained = []
     for proxy in proxies:
         groups: dict[str, list[RunRecord]] = defaultdict(list)
         for run in list_runs(db, dataset_id=dataset.id, proxy_id=proxy.id):
             groups[run.config.get("source", proxy.label)].append(run)
-        for label, runs in groups.items():
-            # another seed of the same method and IPC is its own row, named apart
+        if groups:
+            trained.append((proxy, groups))
+    apart = distinctions([proxy for proxy, _ in trained])
+    for proxy, groups in trained:
+        for source, runs in groups.items():
+            label = source.replace(proxy.label, proxy.label + apart[proxy.id], 1)
             yield proxy, (f"{label}/seed{proxy.seed}" if proxy.seed else label), runs
 
 
-def _build_seconds(proxy: ProxyRecord, stored: list[ProxyRecord]) -> float:
-    """Seconds to make ``proxy``: sampling its set plus distilling the artifact it was sampled
-    from (D2M's generator refinement, D3's priors); a generator's pre-training is not counted,
-    as in the D2M paper (it is reused by every IPC and recorded on its own row)."""
-    artifact = proxy.params.get("artifact")
-    parents = [p.build_seconds for p in stored
-               if artifact is not None and p.artifact_hash == artifact and p.ipc is None]
-    return proxy.build_seconds + (parents[-1] if parents else 0.0)
+def _flat(params: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _short(value: object) -> str:
+    """An option value as a label shows it: hashes cut to 8 characters, numbers as %g."""
+    if isinstance(value, str):
+        return value[:8] if re.fullmatch(r"[0-9a-f]{16,}", value) else value
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def distinctions(proxies: list[ProxyRecord]) -> dict[int, str]:
+    """Per proxy id: the options in which it differs from the other proxies of its method
+    and IPC, as "[key=value,...]" (nested options as "outer.inner"); "" when none differ."""
+    groups: dict[tuple, list[ProxyRecord]] = defaultdict(list)
+    for proxy in proxies:
+        groups[(proxy.method, proxy.ipc)].append(proxy)
+    out = {}
+    for group in groups.values():
+        flat = [_flat(p.params) for p in group]
+        differ = sorted({key for f in flat for key in f
+                         if len({json.dumps(g.get(key), sort_keys=True) for g in flat}) > 1})
+        for proxy, options in zip(group, flat, strict=True):
+            out[proxy.id] = ("[" + ",".join(f"{k}={_short(options.get(k))}" for k in differ)
+                             + "]") if differ else ""
+    return out
+
+
+def _artifact(stored: list[ProxyRecord], digest: str | None) -> ProxyRecord | None:
+    found = [p for p in stored if digest is not None and p.artifact_hash == digest
+             and p.ipc is None]
+    return found[-1] if found else None
+
+
+def lineage(proxy: ProxyRecord, stored: list[ProxyRecord]) -> list[ProxyRecord]:
+    """The stored artifacts ``proxy`` was made from, nearest first: the one it was sampled
+    from (its ``artifact`` option: a d2m-generator, D3 priors), then each one's ``base``
+    (the pre-trained gan-generator a d2m-generator refines)."""
+    chain: list[ProxyRecord] = []
+    parent = _artifact(stored, proxy.params.get("artifact"))
+    while parent is not None and parent not in chain:
+        chain.append(parent)
+        parent = _artifact(stored, parent.params.get("base"))
+    return chain
+
+
+def _build_seconds(proxy: ProxyRecord, chain: list[ProxyRecord]) -> tuple[float, float]:
+    """(build, pre-training) seconds of ``proxy`` given its ``lineage``. Build: sampling its
+    set plus distilling the artifact it was sampled from (D2M's generator refinement, D3's
+    priors), as the D2M paper counts it. Pre-training: the artifacts further up (D2M's GAN),
+    reused by every IPC, recorded on their own rows; 0 for an imported generator."""
+    return (proxy.build_seconds + (chain[0].build_seconds if chain else 0.0),
+            sum(p.build_seconds for p in chain[1:]))
 
 
 def _stored_values(proxy: ProxyRecord, summary: dict) -> int | None:
@@ -201,18 +263,22 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         if not runs:
             continue
         per_arch = _by_arch(runs, "val_acc", chance)
+        chain = lineage(proxy, stored)
         row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
                    {a: v["seconds"] for a, v in per_arch.items()}, truth,
-                   _build_seconds(proxy, stored), cfg,
+                   _build_seconds(proxy, chain), cfg,
                    stored_values=_stored_values(proxy, dataset.summary), method=proxy.method,
                    ipc=proxy.ipc, proxy_seed=proxy.seed,
                    options=proxy.params, build_device=proxy.device, epochs=epochs,
                    diverged=sum(v["diverged"] for v in per_arch.values()),
-                   protocol=_protocol(runs), elf=runs[0].config.get("elf"))
+                   protocol=_protocol(runs), elf=runs[0].config.get("elf"),
+                   made_from=[{"kind": p.method, "hash": p.artifact_hash,
+                               "seconds": p.build_seconds, "device": p.device}
+                              for p in chain])
         if row:
             row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", chance), truth, cfg)
             rows.append(row)
-            rows += _curve_rows(row, runs, truth, _build_seconds(proxy, stored), cfg)
+            rows += _curve_rows(row, runs, truth, _build_seconds(proxy, chain), cfg)
     if cfg.zero_cost:
         rows += _zero_cost_rows(db, dataset, truth, selection, cfg)
     if not rows:
@@ -297,7 +363,7 @@ def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
 
 
 def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
-                build_seconds: float, cfg: ReportConfig) -> list[dict]:
+                build_seconds: tuple[float, float], cfg: ReportConfig) -> list[dict]:
     """One row per learning-curve score of ``cfg.curve_scores``: the same runs as ``row``,
     ranked by that score (averaged over seeds; runs that kept no curve are left out)."""
     out = []
@@ -359,7 +425,7 @@ def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict]
         latest = {s.arch_id: s for s in scores}  # a re-scored architecture: the last config
         defined = {a: s.value for a, s in latest.items() if s.value is not None}
         row = _row(method, "zero-cost", defined,
-                   {a: s.wall_seconds for a, s in latest.items()}, truth, 0.0, cfg,
+                   {a: s.wall_seconds for a, s in latest.items()}, truth, (0.0, 0.0), cfg,
                    undefined=len(latest) - len(defined),
                    protocol={"config": scores[-1].config, "devices": [scores[-1].device]})
         if row:
@@ -373,7 +439,7 @@ def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict]
                                if x["arch_id"] == a) for m in cfg.ensemble)
                    for a in combined}
         row = _row(f"ensemble({'+'.join(cfg.ensemble)})", "zero-cost", combined, seconds,
-                   truth, 0.0, cfg, members=list(cfg.ensemble),
+                   truth, (0.0, 0.0), cfg, members=list(cfg.ensemble),
                    protocol={**members[cfg.ensemble[0]]["protocol"], "rule": "sum of ranks"})
         if row:
             rows.append(row)

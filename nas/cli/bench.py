@@ -335,7 +335,10 @@ class DemoCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         db, report, paths = run_demo(DemoConfig(), data_path=args.data, db_url=args.db)
         console.print(f"database: {db.safe_url}")
-        return show_report(report, paths)
+        show_report(report, paths)
+        console.print(f"the demo's trainings are Optuna studies; browse them with "
+                      f"`nas dashboard --db {db.safe_url}`")
+        return 0
 
 
 class SearchOutcomeCommand:

@@ -27,7 +27,6 @@ from storage import (
     DatasetRecord,
     default_url,
     is_sqlite,
-    list_datasets,
     sqlite_file,
 )
 
@@ -251,12 +250,7 @@ def existing_database(url: str | None) -> Database:
 def existing_dataset(args: argparse.Namespace) -> tuple[Database, DatasetRecord]:
     """The stored dataset the dataset flags name, read without writing anything."""
     db = existing_database(args.db)
-    key = api.load_data(data_config(args)).key
-    for dataset in list_datasets(db):
-        if dataset.key == key:
-            return db, dataset
-    raise ValueError(f"the database holds nothing on dataset {key}; give the dataset flags "
-                     "its runs were made with (`nas proxy list` shows its datasets)")
+    return db, api.registered_dataset(db, api.load_data(data_config(args)))
 
 
 def open_dataset(args: argparse.Namespace, check: Callable[[PreparedData], None] | None = None

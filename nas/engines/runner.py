@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from nas import api
+from nas.core.data import PreparedData
 from nas.core.runtime import configure
 from nas.engines.config import SearchJob
 from nas.engines.results import attach_full_accuracy
@@ -78,7 +79,8 @@ def _run_local_workers(job: SearchJob, session: SearchSession, workers: int, bar
                           "re-run the same command to resume")
 
 
-def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True) -> SearchSummary:
+def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True,
+               data: PreparedData | None = None) -> SearchSummary:
     """Run (or join, or resume) the search ``job`` describes until its study is done.
 
     Args:
@@ -86,6 +88,7 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True) -> Se
         workers: 1 runs here; N > 1 spawns N local worker processes (one torch thread each)
             that share the study through the database.
         progress: show a progress bar of finished trials.
+        data: ``job.data`` already loaded (a caller running several searches loads it once).
 
     Returns:
         The study's finished trials, including those other processes or hosts evaluated.
@@ -101,7 +104,7 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True) -> Se
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not strategy.parallel:
         raise ValueError(f"strategy {strategy.name!r} runs in one process; drop --workers")
-    data = api.load_data(job.data)
+    data = data or api.load_data(job.data)
     job.search.check_data(data)  # bad input fails here, before the database is opened
     strategy.check(job.search, data)
     session = open_search(job, data)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage
 
 from nas import api
@@ -30,10 +32,24 @@ PRUNERS = {
 # (the budget may change); other strategies' studies keep the identity they were made with
 MEASURING_STRATEGIES = ("rea", "sh")
 SEARCH_FIELDS = ("rea_score", "fidelities", "population", "sample", "bracket", "eta", "train_seed")
+PROXY_OBJECTIVE = "proxy val acc"  # what a trial returns: val accuracy after proxy training
+FULL_OBJECTIVE = "full-data val acc"  # the same on the full training split
 
 
 def study_lock_name(study_name: str) -> str:
     return f"nas-study:{study_name}"
+
+
+def objective_name(proxy: ProxyRecord | None) -> str:
+    """The name of what a study's trials return, shown by the dashboard and dataframes."""
+    return PROXY_OBJECTIVE if proxy is not None else FULL_OBJECTIVE
+
+
+def _name_objective(study: optuna.Study, name: str) -> None:
+    if study.metric_names != [name]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # experimental since 3.2
+            study.set_metric_names([name])
 
 
 @dataclass
@@ -128,12 +144,13 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
             load_if_exists=True), job.db_url)
         identity = _identity(config, dataset, proxy)
         _check_or_store_identity(study, identity)
+        _name_objective(study, objective_name(proxy))
         search_id = create_search(db, name=name, space=config.space, dataset_id=dataset.id,
                                   proxy_id=proxy.id if proxy else None, strategy=config.strategy,
                                   seed=config.seed, config=config.to_dict())
         summary = {**config.to_dict(), "archs": len(config.archs) or "all"}
         for key, value in {"search_id": search_id, "proxy": label, "dataset": dataset.key,
-                           "config": summary}.items():
+                           "protocol": config.train.protocol(), "config": summary}.items():
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)
     return SearchSession(job, db, data, dataset, proxy, search_id, storage, study)

@@ -80,6 +80,15 @@ def test_costs_compare_build_plus_proxy_training_with_full_training():
     assert (c.mean_proxy_seconds, c.mean_full_seconds) == (1.0, 20.0)
     assert (c.total_proxy_seconds, c.total_full_seconds) == (12.0, 40.0)
     assert c.speedup == pytest.approx(40 / 12)
+    assert c.pretrain_seconds == 0.0 and c.speedup_without_pretrain == c.speedup
+
+
+def test_costs_count_a_generators_pre_training_in_the_total_and_apart():
+    c = metrics.costs(10.0, [1.0, 1.0], [10.0, 30.0], pretrain_seconds=28.0)
+    assert (c.build_seconds, c.pretrain_seconds) == (10.0, 28.0)
+    assert c.total_proxy_seconds == 28.0 + 10.0 + 2.0
+    assert c.speedup == pytest.approx(40 / 40)
+    assert c.speedup_without_pretrain == pytest.approx(40 / 12)
 
 
 def test_fidelity_holds_every_metric():

@@ -14,8 +14,8 @@ from storage import Database, list_datasets
 METRICS = {"n", "spearman", "spearman_ci", "kendall", "kendall_ci", "top_k", "selected",
            "within_top"}
 SELECTED = {"index", "accuracy", "best", "regret", "rank", "arch_id", "best_arch_id"}
-COSTS = {"build_seconds", "mean_proxy_seconds", "mean_full_seconds", "total_proxy_seconds",
-         "total_full_seconds", "speedup"}
+COSTS = {"build_seconds", "pretrain_seconds", "mean_proxy_seconds", "mean_full_seconds",
+         "total_proxy_seconds", "total_full_seconds", "speedup", "speedup_without_pretrain"}
 
 
 def _data_flags(data):
@@ -161,7 +161,8 @@ def test_summary_names_the_reports_top_fraction_and_shows_no_speed_up_for_publis
            "metrics": {"n": 40, "spearman": 0.5, "spearman_ci": [0.1, 0.8], "kendall": 0.4,
                        "top_k": {"10": {"spearman": 0.2}, "top10%": {"overlap": 0.25}},
                        "selected": {"accuracy": 0.9, "rank": 3, "regret": 0.01}},
-           "costs": {"build_seconds": 1.0, "mean_proxy_seconds": 2.0, "speedup": 0.0}}
+           "costs": {"build_seconds": 1.0, "pretrain_seconds": 0.0, "mean_proxy_seconds": 2.0,
+                     "total_proxy_seconds": 81.0, "speedup": 0.0}}
     report = {"rows": [row]}
     assert "top-10% overlap" in columns(report)
     cells = dict(zip(columns(report), summary_rows(report)[0], strict=True))

@@ -195,19 +195,6 @@ def test_bad_nas_db_is_named_like_a_bad_flag(places, monkeypatch, value, message
     assert "Traceback" not in out + err
 
 
-@pytest.mark.parametrize("argv", [["report"], ["proxy", "list"], ["dashboard"]])
-def test_read_only_commands_refuse_a_missing_database_and_create_nothing(tmp_path, argv,
-                                                                         monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    status, out, err = run([*argv, "--db", "sqlite:///missing/x.db"])
-    assert status == 2
-    missing = tmp_path / "missing" / "x.db"
-    assert err.strip() == (f"nas {argv[0]}: error: no database at {missing}; pass the --db "
-                           "of an existing one, or create one with `nas demo` or `nas search`")
-    assert "Traceback" not in out + err
-    assert list(tmp_path.iterdir()) == []
-
-
 @pytest.fixture
 def broken_build(monkeypatch):
     def explode(*args, **kwargs):

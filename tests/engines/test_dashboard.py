@@ -37,14 +37,20 @@ def _get_json(url: str, timeout_s: float, proc: subprocess.Popen) -> dict:
             time.sleep(0.5)
 
 
-def _studies_listed_by_dashboard(url: str, cwd) -> dict:
-    """Start `nas dashboard --db url`, read its /api/studies, then stop it with Ctrl-C."""
+def _studies_listed_by_dashboard(url: str, cwd, detail: bool = False) -> dict:
+    """Start `nas dashboard --db url`, read its /api/studies (with ``detail``, also each
+    study's page data under "details"), then stop it with Ctrl-C."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "nas", "dashboard", "--db", url,
                              "--port", str(port)], cwd=cwd, env=cli_env(cwd),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    api = f"http://127.0.0.1:{port}/api/studies"
     try:
-        return _get_json(f"http://127.0.0.1:{port}/api/studies", 90, proc)
+        listing = _get_json(api, 90, proc)
+        if detail:
+            listing["details"] = [_get_json(f"{api}/{s['study_id']}", 30, proc)
+                                  for s in listing["study_summaries"]]
+        return listing
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -60,9 +66,10 @@ def test_dashboard_lists_the_projects_studies(tmp_path, monkeypatch):
     data = DataConfig(path=str(write_tiny_folder(tmp_path / "data")))
     search = SearchConfig(ipc=4, archs=tuple(CHEAP_ARCHS[:2]), train=TrainConfig(epochs=1))
     summary = run_search(SearchJob(url, data, search), progress=False)
-    listing = _studies_listed_by_dashboard(url, tmp_path)
+    listing = _studies_listed_by_dashboard(url, tmp_path, detail=True)
     names = [s["study_name"] for s in listing["study_summaries"]]
     assert names == [summary.study_name]
+    assert listing["details"][0]["objective_names"] == ["proxy val acc"]  # not "Objective 0"
 
 
 def test_dashboard_serves_a_database_no_search_has_written(tmp_path):
