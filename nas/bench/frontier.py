@@ -226,14 +226,13 @@ def plot(result: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
     for p in result["points"]:
         lo, hi = p["spearman_ci"]
         x = max(p["cpu_seconds_per_cell"], 1e-6)
         ax.errorbar([x], [p["spearman"]], yerr=[[p["spearman"] - lo], [hi - p["spearman"]]],
-                    fmt="o", capsize=3)
-        ax.annotate(p["recipe"], (x, p["spearman"]), fontsize=7, xytext=(4, 2),
-                    textcoords="offset points")
+                    fmt="o", capsize=3, label=p["recipe"])
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("CPU-seconds per cell (training + proxy build, or zero-cost scoring)")
