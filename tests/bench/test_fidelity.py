@@ -26,7 +26,8 @@ def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
     assert d3["stored_values"] == priors[0].params["stored_params"]
     classes = len(report["dataset"]["summary"]["classes"])
     assert rows[f"random-ipc{preset.ipc}"]["stored_values"] == preset.ipc * classes * 3 * 16 * 16
-    assert {n for n, k in kinds.items() if k == "zero-cost"} == set(preset.zero_cost)
+    assert {n for n, k in kinds.items() if k == "zero-cost"} == \
+        {*preset.zero_cost, "ensemble(params+synflow+naswot)"}  # the members' rank sum too
     assert report["preset"]["name"] == "tiny"
     assert report["ground_truth"]["epochs"] == preset.truth_epochs
 
