@@ -379,7 +379,8 @@ def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
                      build_seconds, cfg, score=name,
                      **{k: row[k] for k in ("method", "ipc", "proxy_seed", "options",
                                             "build_device", "epochs", "diverged",
-                                            "protocol", "elf", "stored_values")})
+                                            "protocol", "elf", "stored_values",
+                                            "made_from")})
         if extra:
             out.append(extra)
     return out
