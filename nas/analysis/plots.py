@@ -95,7 +95,8 @@ def within_top(report: dict) -> Figure:
                         label=label)
             label = None  # one legend entry per subset
     _rho_axis(ax, rows, "Spearman ρ inside the top (95% bootstrap CI)")
-    ax.legend(loc="lower left", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # none when every subset was undefined
+        ax.legend(loc="lower left", fontsize=8)
     return fig
 
 

@@ -40,9 +40,17 @@ def study_lock_name(study_name: str) -> str:
     return f"nas-study:{study_name}"
 
 
-def objective_name(proxy: ProxyRecord | None) -> str:
-    """The name of what a study's trials return, shown by the dashboard and dataframes."""
-    return PROXY_OBJECTIVE if proxy is not None else FULL_OBJECTIVE
+def objective_name(proxy: ProxyRecord | None, config: SearchConfig | None = None) -> str:
+    """The name of what a study's trials return, shown by the dashboard and dataframes:
+    the validation accuracy after training, another learning-curve score (``--score``), or
+    for rea and sh the score of the fidelity a trial measured."""
+    if config is not None and config.strategy in MEASURING_STRATEGIES:
+        scores = (config.rea_score,) if config.strategy == "rea" else config.fidelities
+        return f"{'/'.join(scores)} score"
+    name = PROXY_OBJECTIVE if proxy is not None else FULL_OBJECTIVE
+    if config is not None and config.score != "final-val":
+        name = name.replace("val acc", config.score)
+    return name
 
 
 def _name_objective(study: optuna.Study, name: str) -> None:
@@ -144,7 +152,7 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
             load_if_exists=True), job.db_url)
         identity = _identity(config, dataset, proxy)
         _check_or_store_identity(study, identity)
-        _name_objective(study, objective_name(proxy))
+        _name_objective(study, objective_name(proxy, config))
         search_id = create_search(db, name=name, space=config.space, dataset_id=dataset.id,
                                   proxy_id=proxy.id if proxy else None, strategy=config.strategy,
                                   seed=config.seed, config=config.to_dict())

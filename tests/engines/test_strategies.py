@@ -162,6 +162,7 @@ def test_a_search_can_rank_its_runs_by_a_learning_curve_score(tiny):
                score="sotl-e")
     run_search(job, progress=False)
     study = only_study(job.db_url)
+    assert study.metric_names == ["proxy sotl-e"]  # the dashboard names what it ranks by
     runs = {r.key: r for r in list_runs(Database(job.db_url)) if r.proxy_id is not None}
     trials = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(trials) == 2
