@@ -21,6 +21,7 @@ from nas import api
 from nas.analysis import metrics
 from nas.analysis.curves import curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
+from nas.bench.two_stage import staged_ranking
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.published import load_nb201
@@ -122,9 +123,8 @@ def two_stage(block: dict[str, float], rank_sum: dict[str, float], truth: dict[s
     first, in the order of its proxy scores, every other cell after it in the ensemble's
     order; its Spearman over the sample and its paired difference against the ensemble."""
     cells = sorted(rank_sum)
-    order = sorted(block, key=lambda c: block[c])  # worst trained cell first
-    lift = max(rank_sum.values()) + 1
-    staged = [lift + order.index(c) if c in block else rank_sum[c] for c in cells]
+    ranking = staged_ranking(rank_sum, block, list(block), "proxy")
+    staged = [ranking[c] for c in cells]
     y = [truth[c] for c in cells]
     diff = metrics.paired_spearman_difference(staged, [rank_sum[c] for c in cells], y,
                                               n_resamples=cfg.n_resamples, seed=cfg.seed)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.analysis.render import check_out_dir
-from nas.bench import fidelity, search_outcome
+from nas.bench import fidelity, search_outcome, two_stage
 from nas.bench import frontier as frontier_bench
 from nas.bench import zero_cost_literature as literature
 from nas.bench.mix import MixConfig, MixReport, run_mix
@@ -43,7 +43,8 @@ class BenchCommand:
         self.benchmarks = {"fidelity": FidelityBenchCommand(), "speed": SpeedBenchCommand(),
                            "nb201-zero-cost": ZeroCostLiteratureCommand(),
                            "frontier": FrontierCommand(),
-                           "search-outcome": SearchOutcomeCommand()}
+                           "search-outcome": SearchOutcomeCommand(),
+                           "two-stage": TwoStageCommand()}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -320,6 +321,59 @@ class FrontierCommand:
         table = frontier_bench.markdown(result)
         (args.out / "nb201-frontier.md").write_text(table)
         frontier_bench.plot(result, args.out / "nb201-frontier.png")
+        console.print(table)
+        return 0
+
+
+class TwoStageCommand:
+    """``nas bench two-stage``: a zero-cost prefilter, proxy training, and a calibration that
+    picks which to trust, judged against each stage alone (``nas.bench.two_stage``)."""
+
+    help = "zero-cost prefilter + proxy training, the regime picked by calibration, judged"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        base = two_stage.TwoStageConfig
+        parser.add_argument("--space", choices=["nb201", "convnet720"], default="nb201")
+        parser.add_argument("--sample", type=int, default=base.sample,
+                            help="nb201: cells drawn uniformly (convnet720: the truth's archs)")
+        parser.add_argument("--keep", type=float, default=base.keep,
+                            help="the prefilter's top fraction trained on the proxy")
+        parser.add_argument("--calibration", type=int, default=base.calibration,
+                            help="candidates trained on the full split to pick the regime")
+        parser.add_argument("--calibration-epochs", type=int, default=base.calibration_epochs)
+        parser.add_argument("--inner", choices=two_stage.INNER_RULES, default=base.inner,
+                            help="order inside the prefilter's top: ensemble+proxy rank sum, "
+                                 "or the proxy alone")
+        parser.add_argument("--proxy", default=base.proxy_method, help="proxy method")
+        parser.add_argument("--ipc", type=int, default=base.ipc)
+        parser.add_argument("--epochs", type=int, default=base.epochs, help="proxy training")
+        parser.add_argument("--truth", default=None,
+                            help="convnet720: ground-truth CSV (default: the cpu-full truth)")
+        parser.add_argument("--no-compare", action="store_true",
+                            help="skip training the proxy on every candidate to judge it")
+        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                            help="directory for two-stage-<space>.json/.md")
+        add_db(parser)
+        add_workers(parser)
+        add_threads(parser)
+        add_data_path(parser)
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        given = {"sample": args.sample, "keep": args.keep, "calibration": args.calibration,
+                 "calibration_epochs": args.calibration_epochs, "inner": args.inner,
+                 "proxy_method": args.proxy, "ipc": args.ipc, "epochs": args.epochs,
+                 "compare": not args.no_compare}
+        defaults = two_stage.SPACE_DEFAULTS[args.space]
+        truth = {"truth": args.truth} if args.truth else {}
+        cfg = two_stage.TwoStageConfig(space=args.space, **{**defaults, **given, **truth})
+        check_out_dir(args.out)
+        result = two_stage.run_two_stage(args.db, cfg, data_path=args.data,
+                                         workers=workers_of(args), note=console.print)
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = args.out / f"two-stage-{args.space}"
+        stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+        table = two_stage.markdown(result)
+        stem.with_suffix(".md").write_text(table)
         console.print(table)
         return 0
 

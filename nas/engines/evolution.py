@@ -14,8 +14,8 @@ exactly.
   fidelities: a bracket measures ``bracket`` random architectures at the first fidelity,
   promotes the best 1/``eta`` to the next, and so on; brackets repeat until the budget ends.
 
-Both stop once ``trials`` are used or finished trials were charged ``cpu_budget`` seconds
-(the last bracket or rung is then cut short).
+Both stop once ``trials`` are used (the last rung is then cut short) or finished trials were
+charged ``cpu_budget`` seconds (rea at once, sh after the rung it started).
 The architecture a search returns is ``incumbent``: the best at the highest fidelity any
 architecture reached.
 """
@@ -63,14 +63,20 @@ def charged(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
     return sum(t.user_attrs[CHARGED] for t in _complete(trials))
 
 
-def _left(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial]) -> int:
-    """Trials the search may still start: 0 once ``trials`` are used or the finished ones
-    were charged ``cpu_budget`` seconds."""
-    config = session.config
+def _spent(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial]) -> bool:
+    """Whether the finished trials were charged the search's ``cpu_budget`` seconds."""
+    budget = session.config.cpu_budget
+    return budget > 0 and charged(trials) >= budget
+
+
+def _left(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial], *,
+          budget: bool = True) -> int:
+    """Trials the search may still start: 0 once ``trials`` are used or (with ``budget``)
+    the finished ones were charged ``cpu_budget`` seconds."""
     used = sum(t.state in (TrialState.RUNNING, *FINISHED) for t in trials)
-    if config.cpu_budget > 0 and charged(trials) >= config.cpu_budget:
+    if budget and _spent(session, trials):
         return 0
-    return max(0, config.trials - used)
+    return max(0, session.config.trials - used)
 
 
 def _valid(space: SearchSpace, arch_id: str, session: SearchSession) -> bool:
@@ -83,12 +89,18 @@ def _valid(space: SearchSpace, arch_id: str, session: SearchSession) -> bool:
     return True
 
 
+def _pool(session: SearchSession) -> list[str]:
+    """The architectures a search may draw: its ``archs``, else the whole space."""
+    return list(session.config.archs) or [s.id for s in get_space(session.config.space)
+                                          .enumerate()]
+
+
 def random_arch(session: SearchSession, rng: np.random.Generator,
-                exclude: set[str] = frozenset()) -> str:
-    """A uniformly drawn architecture of the search (its ``archs``, else the whole space)
-    that runs on the data's image size and is not in ``exclude`` (if any such exists)."""
+                exclude: set[str] = frozenset(), pool: list[str] | None = None) -> str:
+    """A uniformly drawn architecture of ``pool`` (default ``_pool``) that runs on the data's
+    image size and is not in ``exclude`` (if any such exists)."""
     space = get_space(session.config.space)
-    pool = list(session.config.archs) or [s.id for s in space.enumerate()]
+    pool = pool or _pool(session)
     for _ in range(MAX_DRAWS):
         arch_id = pool[rng.integers(len(pool))]
         if arch_id not in exclude and _valid(space, arch_id, session):
@@ -115,7 +127,8 @@ def mutate(session: SearchSession, arch_id: str, rng: np.random.Generator) -> st
 def _enqueue(session: SearchSession, arch_id: str, attrs: dict) -> None:
     space = get_space(session.config.space)
     retrying(lambda: session.study.enqueue_trial(arch_params(space, arch_id),
-                                                 user_attrs=attrs), session.url)
+                                                 user_attrs={"arch_id": arch_id, **attrs}),
+             session.url)
 
 
 def _measured(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, dict]:
@@ -145,44 +158,63 @@ def claim_rea(session: SearchSession) -> optuna.Trial | None:
     return ask(study)
 
 
+def _first_rung(session: SearchSession, bracket: int, seen: set[str]) -> list[str]:
+    """The ``bracket`` architectures a bracket starts with (sorted), drawn from a generator
+    seeded by (search seed, bracket) outside ``seen`` (those of earlier brackets)."""
+    rng = np.random.default_rng([session.config.seed, bracket])
+    pool = _pool(session)
+    picked: set[str] = set()
+    for _ in range(session.config.bracket):
+        picked.add(random_arch(session, rng, exclude=seen | picked, pool=pool))
+    return sorted(picked)
+
+
+def _planned(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial], bracket: int,
+             rung: int) -> list[str]:
+    """The architectures rung ``rung`` of ``bracket`` measures: the bracket's draw at rung
+    0, else the best 1/eta of the finished rung below at its fidelity."""
+    config = session.config
+    if rung == 0:
+        seen = {t.user_attrs["arch_id"] for t in trials
+                if t.user_attrs.get(BRACKET, bracket) < bracket and "arch_id" in t.user_attrs}
+        return _first_rung(session, bracket, seen)
+    below = [t for t in _complete(trials)
+             if (t.user_attrs[BRACKET], t.user_attrs[RUNG]) == (bracket, rung - 1)]
+    scores = fidelity.order(config.fidelities[rung - 1], _measured(below))
+    return sorted(scores, key=lambda a: (-scores[a], a))[:math.ceil(len(scores) / config.eta)]
+
+
 def claim_sh(session: SearchSession) -> optuna.Trial | None:
-    """Under the study lock: a re-queued trial, else the current rung's next trial; when a
-    rung is finished its best 1/eta are queued at the next fidelity, and when a bracket is
-    finished a new one starts (see module). None while a rung waits for running trials."""
+    """Under the study lock: a re-queued trial, else the current rung's next architecture;
+    when a rung is finished its best 1/eta go to the next fidelity, and when a bracket is
+    finished a new one starts (see module). None while a rung waits for running trials.
+
+    The budget is checked between rungs: a started rung is finished. Trials are queued one
+    at a time (a rung is planned again from the finished trials on each claim), so the study
+    never holds a rung's worth of waiting trials, which Optuna would read back on every
+    claim."""
     study, config = session.study, session.config
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):
         return ask(study)
-    live = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.COMPLETE)]
-    bracket = max((t.user_attrs[BRACKET] for t in live), default=-1)
-    if bracket >= 0:
-        rung = max(t.user_attrs[RUNG] for t in live if t.user_attrs[BRACKET] == bracket)
-        cohort = [t for t in live if (t.user_attrs[BRACKET], t.user_attrs[RUNG]) ==
-                  (bracket, rung)]
-        if any(t.state == TrialState.RUNNING for t in cohort):
-            return None
-        if rung + 1 < len(config.fidelities):
-            left = _left(session, trials)
-            if not left:
-                return None
-            scores = fidelity.order(config.fidelities[rung], _measured(cohort))
-            keep = sorted(scores, key=lambda a: (-scores[a], a))[
-                :min(left, math.ceil(len(scores) / config.eta))]
-            for arch_id in keep:
-                _enqueue(session, arch_id, {FIDELITY: config.fidelities[rung + 1],
-                                            BRACKET: bracket, RUNG: rung + 1})
-            return ask(study)
-    left = _left(session, trials)
-    if not left:
+    if not _left(session, trials, budget=False):
         return None
-    rng = np.random.default_rng([config.seed, bracket + 1])
-    seen = {t.user_attrs["arch_id"] for t in live if "arch_id" in t.user_attrs}
-    picked: set[str] = set()
-    for _ in range(min(left, config.bracket)):
-        picked.add(random_arch(session, rng, exclude=seen | picked))
-    for arch_id in sorted(picked):
-        _enqueue(session, arch_id, {FIDELITY: config.fidelities[0], BRACKET: bracket + 1,
-                                    RUNG: 0})
+    placed = [t for t in trials if BRACKET in t.user_attrs]
+    bracket = max((t.user_attrs[BRACKET] for t in placed), default=0)
+    rung = max((t.user_attrs[RUNG] for t in placed if t.user_attrs[BRACKET] == bracket),
+               default=0)
+    cohort = [t for t in placed if (t.user_attrs[BRACKET], t.user_attrs[RUNG]) ==
+              (bracket, rung)]
+    created = {t.user_attrs["arch_id"] for t in cohort}
+    todo = [a for a in _planned(session, trials, bracket, rung) if a not in created]
+    if not todo:
+        if any(t.state == TrialState.RUNNING for t in cohort) or _spent(session, trials):
+            return None
+        bracket, rung = (bracket, rung + 1) if rung + 1 < len(config.fidelities) else \
+            (bracket + 1, 0)
+        todo = _planned(session, trials, bracket, rung)
+    _enqueue(session, todo[0], {FIDELITY: config.fidelities[rung], BRACKET: bracket,
+                                RUNG: rung})
     return ask(study)
 
 

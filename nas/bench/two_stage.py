@@ -1,0 +1,250 @@
+"""Two-stage ranking: a zero-cost ensemble over every candidate, then proxy training, with a
+calibration step that decides per space and dataset which of the two signals to trust.
+
+1. The rank-sum ensemble (params + synflow + NASWOT) scores every candidate.
+2. Calibration: ``calibration`` candidates spread evenly along the ensemble's order are
+   trained on the full training split for a few epochs (the closest a user gets to the truth
+   at a small cost) and on the proxy. The signal whose Spearman with that short full-data
+   training is higher wins:
+   - ``prefilter`` (the ensemble wins, e.g. NAS-Bench-201): the ensemble's top ``keep`` are
+     trained on the proxy and reordered inside the top by ``inner`` (``proxy``: its score;
+     ``sum``: the rank sum of ensemble and proxy); every other candidate keeps the
+     ensemble's order below them.
+   - ``proxy`` (the proxy wins, e.g. convnet720, where the ensemble ranks at chance): no
+     prefilter; every candidate is trained on the proxy and ranked by it.
+3. The ranking's cost counts the ensemble, the calibration (both trainings) and every proxy
+   training it used, plus the proxy's build.
+
+The truth (NAS-Bench-201's published accuracies, or a ground-truth CSV) is read only after
+the ranking, to judge it beside each stage alone with paired bootstrap differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nas import api
+from nas.analysis import metrics
+from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
+from nas.analysis.zero_cost import ZeroCostConfig, iter_scores
+from nas.core.data import DataConfig, resolve_data_path
+from nas.core.trainer import TrainConfig
+from nas.ground_truth import read_ground_truth
+from nas.published import load_nb201
+from proxies import ProxyRequest
+from search_spaces import get_space
+from storage import Database
+
+PREFILTER, PROXY = "prefilter", "proxy"
+INNER_RULES = ("sum", "proxy")
+FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the frontier's NAS-Bench-201 recipe
+
+
+@dataclass(frozen=True)
+class TwoStageConfig:
+    space: str = "nb201"
+    sample: int = 200  # nb201: cells drawn uniformly (convnet720: the truth file's archs)
+    keep: float = 0.1  # the prefilter's top fraction trained on the proxy
+    calibration: int = 8  # candidates trained on the full split to pick the regime
+    calibration_epochs: int = 1
+    inner: str = "sum"
+    proxy_method: str = "random"
+    ipc: int = 10
+    epochs: int = 50  # proxy training
+    train: dict = field(default_factory=lambda: dict(FAST))  # TrainConfig overrides (both)
+    resize: int | None = 16
+    per_class: int | None = 1000
+    test_per_class: int | None = 200
+    truth: str | None = None  # convnet720: a ground-truth CSV (nb201: the published table)
+    compare: bool = True  # also train the proxy on every candidate, only to judge it alone
+    seed: int = 0
+    n_resamples: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.space not in ("nb201", "convnet720"):
+            raise ValueError(f"--space must be nb201 or convnet720, got {self.space!r}")
+        if not 0 < self.keep <= 1:
+            raise ValueError(f"--keep must be in (0, 1], got {self.keep}")
+        if self.calibration < 3 or self.sample < self.calibration:
+            raise ValueError(f"--calibration must be >= 3 and <= --sample, got "
+                             f"{self.calibration} and {self.sample}")
+        if self.inner not in INNER_RULES:
+            raise ValueError(f"--inner must be one of {list(INNER_RULES)}, got {self.inner!r}")
+        if self.space == "convnet720" and not (self.truth and Path(self.truth).is_file()):
+            raise ValueError(f"convnet720 needs --truth, a ground-truth CSV; got {self.truth}")
+        TrainConfig(epochs=self.epochs, **self.train)  # unknown fields fail here
+
+
+# What each space is measured with by default: NAS-Bench-201 on the frontier's data and
+# recipe; convnet720 on all 45,000 images against the cpu-full truth, with the DC protocol.
+SPACE_DEFAULTS = {
+    "nb201": {},
+    "convnet720": {"per_class": None, "test_per_class": None, "train": {},
+                   "truth": "benchmarks/results/cpu-full-truth.csv"},
+}
+
+
+def calibration_archs(ensemble: dict[str, float], n: int) -> list[str]:
+    """``n`` candidates evenly spaced along the ensemble's order, best and worst included."""
+    order = sorted(ensemble, key=lambda a: (-ensemble[a], a))
+    picks = np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))
+    return [order[i] for i in picks]
+
+
+def _rho(score: dict[str, float], reference: dict[str, float]) -> float:
+    archs = sorted(reference)
+    rho = metrics.spearman([score[a] for a in archs], [reference[a] for a in archs])
+    return rho if math.isfinite(rho) else -1.0  # a constant signal tells nothing
+
+
+def choose_regime(ensemble: dict[str, float], proxy: dict[str, float],
+                  calibration: dict[str, float]) -> tuple[str, float, float]:
+    """(regime, ensemble's rho, proxy's rho) against the calibration trainings; the cheaper
+    prefilter wins ties."""
+    rho_z, rho_p = _rho(ensemble, calibration), _rho(proxy, calibration)
+    return (PREFILTER if rho_z >= rho_p else PROXY), rho_z, rho_p
+
+
+def staged_ranking(ensemble: dict[str, float], proxy: dict[str, float], top: list[str],
+                   inner: str) -> dict[str, float]:
+    """Every candidate's score in the prefilter regime: ``top`` (scored by ``proxy``) above
+    the rest, ordered inside by ``inner``; the rest in the ensemble's order."""
+    block = {a: proxy[a] for a in top} if inner == PROXY else rank_ensemble(
+        {"ensemble": {a: ensemble[a] for a in top}, "proxy": {a: proxy[a] for a in top}},
+        ("ensemble", "proxy"))
+    floor = max(v for a, v in ensemble.items() if a not in block) if len(block) < len(
+        ensemble) else 0.0
+    ranks = {a: i for i, a in enumerate(sorted(block, key=lambda a: (block[a], a)))}
+    return {a: floor + 1 + ranks[a] if a in block else ensemble[a] for a in ensemble}
+
+
+def _final_val(run) -> float:
+    return run.val_acc if run.status == "finished" and run.val_acc is not None else 0.0
+
+
+def _candidates(cfg: TwoStageConfig, truth: dict[str, float]) -> list[str]:
+    if cfg.space == "convnet720":
+        return sorted(truth)
+    ids = sorted(s.id for s in get_space("nb201").enumerate())
+    rng = np.random.default_rng(cfg.seed)
+    return sorted(ids[i] for i in rng.choice(len(ids), size=cfg.sample, replace=False))
+
+
+def _truth(cfg: TwoStageConfig, dataset_key: str) -> dict[str, float]:
+    """The accuracy that judges the ranking (never read before the ranking is made)."""
+    if cfg.space == "nb201":
+        return load_nb201().accuracy("cifar10_test_acc")
+    rows = read_ground_truth(Path(cfg.truth), dataset_key).rows
+    return {r["arch_id"]: float(r["test_acc"]) for r in rows
+            if int(r["seed"]) == cfg.seed and r["status"] == "finished"}
+
+
+def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | None = None,
+                  workers: int = 1, note: Callable[[str], None] = print) -> dict:
+    """Rank the candidates in two stages (see module), then judge the ranking and each stage
+    alone against the truth. Every score and run is cached in ``db``."""
+    db = db if isinstance(db, Database) else Database(db)
+    data_config = DataConfig(path=str(resolve_data_path(data_path)), resize=cfg.resize,
+                             per_class=cfg.per_class, test_per_class=cfg.test_per_class)
+    data = api.load_data(data_config)
+    ProxyRequest(cfg.proxy_method, ipc=cfg.ipc, seed=cfg.seed).check_data(data)  # before the db
+    dataset = api.register_dataset(db, data)
+    # convnet720's candidates are the archs of the truth file; the values stay unread here
+    archs = _candidates(cfg, _truth(cfg, dataset.key) if cfg.space == "convnet720" else {})
+    records = list(iter_scores(db, data, dataset, cfg.space, archs, list(DEFAULT_MEMBERS),
+                               ZeroCostConfig()))
+    by_member = {m: {r.arch_id: r.value for r in records if r.method == m}
+                 for m in DEFAULT_MEMBERS}
+    ensemble = rank_ensemble(by_member)
+    archs = sorted(ensemble)  # candidates every member scored
+    zero_cost_s = sum(r.wall_seconds for r in records if r.arch_id in ensemble)
+    note(f"ensemble over {len(archs)} {cfg.space} candidates: {zero_cost_s:.0f} CPU-s")
+
+    def train(proxy, cells: list[str], epochs: int) -> dict:
+        plan = api.EvaluationPlan(cfg.space, cells, TrainConfig(epochs=epochs, **cfg.train),
+                                  seed=cfg.seed)
+        runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers,
+                                          progress=False)
+        return dict(zip(cells, runs, strict=True))
+
+    proxy = api.build_proxy(db, data, dataset, cfg.proxy_method, ipc=cfg.ipc, seed=cfg.seed)
+    calib = calibration_archs(ensemble, cfg.calibration)
+    calib_runs = train(None, calib, cfg.calibration_epochs)
+    proxy_runs = train(proxy, calib, cfg.epochs)
+    regime, rho_z, rho_p = choose_regime(
+        ensemble, {a: _final_val(r) for a, r in proxy_runs.items()},
+        {a: _final_val(r) for a, r in calib_runs.items()})
+    note(f"calibration on {len(calib)}: ensemble rho {rho_z:.2f}, proxy rho {rho_p:.2f} "
+         f"-> {regime}")
+    top = sorted(archs, key=lambda a: (-ensemble[a], a))[:max(3, round(cfg.keep * len(archs)))]
+    used = top if regime == PREFILTER else archs
+    proxy_runs |= train(proxy, used, cfg.epochs)
+    proxy_score = {a: _final_val(r) for a, r in proxy_runs.items()}
+    ranking = staged_ranking(ensemble, proxy_score, top, cfg.inner) if regime == PREFILTER \
+        else {a: proxy_score[a] for a in archs}
+    cost = (zero_cost_s + sum(r.wall_seconds for r in calib_runs.values())
+            + proxy.build_seconds + sum(proxy_runs[a].wall_seconds for a in set(used) | set(
+                calib)))
+    if cfg.compare:
+        proxy_runs |= train(proxy, archs, cfg.epochs)
+    truth = _truth(cfg, dataset.key)  # read only from here on, to judge
+    if cfg.space == "nb201":
+        space = get_space("nb201")
+        truth = {a: truth[space.parse(a).id] for a in archs}
+    sources = {"two-stage": (ranking, cost), "ensemble": (ensemble, zero_cost_s)}
+    if set(proxy_runs) >= set(archs):
+        sources["proxy alone"] = ({a: _final_val(proxy_runs[a]) for a in archs},
+                                  proxy.build_seconds + sum(proxy_runs[a].wall_seconds
+                                                            for a in archs))
+    return {"config": asdict(cfg), "data": data_config.to_dict(), "candidates": len(archs),
+            "regime": regime, "calibration": {"archs": calib, "ensemble_rho": rho_z,
+                                              "proxy_rho": rho_p},
+            "top": top, "rows": judge(sources, truth, top, cfg)}
+
+
+def judge(sources: dict[str, tuple[dict[str, float], float]], truth: dict[str, float],
+          top: list[str], cfg: TwoStageConfig) -> list[dict]:
+    """Each source's Spearman over every candidate and inside the prefilter's top (bootstrap
+    intervals), the two-stage ranking minus it (paired), and its CPU-seconds."""
+    archs = sorted(truth)
+    y = [truth[a] for a in archs]
+    inside = [archs.index(a) for a in top]
+    staged = [sources["two-stage"][0][a] for a in archs]
+    rows = []
+    for name, (score, seconds) in sources.items():
+        x = [score[a] for a in archs]
+        diff = metrics.paired_spearman_difference(staged, x, y, n_resamples=cfg.n_resamples,
+                                                  seed=cfg.seed)
+        rows.append({"source": name, "cpu_seconds": seconds, "spearman": diff.rho_b,
+                     "spearman_ci": metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
+                                                         seed=cfg.seed),
+                     "two_stage_minus": diff.difference,
+                     "two_stage_minus_ci": (diff.low, diff.high),
+                     "within_top": metrics.within(x, y, inside, n_resamples=cfg.n_resamples,
+                                                  seed=cfg.seed)})
+    return rows
+
+
+def markdown(result: dict) -> str:
+    cal = result["calibration"]
+    lines = [f"{result['config']['space']}: {result['candidates']} candidates; calibration on "
+             f"{len(cal['archs'])} (full data, {result['config']['calibration_epochs']} "
+             f"epochs): ensemble rho {cal['ensemble_rho']:.2f}, proxy rho "
+             f"{cal['proxy_rho']:.2f}, so the regime is **{result['regime']}**; the "
+             f"prefilter's top is {len(result['top'])} candidates.", "",
+             "| source | CPU-s | Spearman [95% CI] | two-stage minus it [95% CI] | inside the "
+             "prefilter's top: Spearman [95% CI] |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lo, hi = r["spearman_ci"]
+        dlo, dhi = r["two_stage_minus_ci"]
+        w = r["within_top"]
+        wlo, whi = w["spearman_ci"]
+        lines.append(f"| {r['source']} | {r['cpu_seconds']:,.0f} | {r['spearman']:.3f} "
+                     f"[{lo:.2f}, {hi:.2f}] | {r['two_stage_minus']:+.3f} [{dlo:+.3f}, "
+                     f"{dhi:+.3f}] | {w['spearman']:.2f} [{wlo:.2f}, {whi:.2f}] |")
+    return "\n".join(lines) + "\n"
