@@ -61,10 +61,14 @@ CONTENDERS = {
             "fidelities": ("ensemble", "train:25", "train:50"), "bracket": 64, "eta": 4}),
         # one bracket up the whole zero-cost ladder, cheapest first (params is free, synflow
         # ~0.2 s, NASWOT ~1.7 s a cell): 1024 cells -> 256 -> 64 -> the best 16 trained on
-        # the proxy; the same bracket without its training rung (same seed, same cells) is
-        # what the search returns without the data proxy
+        # the proxy, or 1 epoch on the whole training split (reduced training); the same
+        # bracket without its training rung (same seed, same cells) is what the search
+        # returns without either
         Contender("sh params>synflow>ensemble>train50", "sh", {
             "fidelities": ("params", "synflow", "ensemble", "train:50"), "bracket": 1024,
+            "eta": 4, "trials": 1024 + 256 + 64 + 16}),
+        Contender("sh params>synflow>ensemble>full1", "sh", {
+            "fidelities": ("params", "synflow", "ensemble", "full:1"), "bracket": 1024,
             "eta": 4, "trials": 1024 + 256 + 64 + 16}),
         Contender("sh params>synflow>ensemble", "sh", {
             "fidelities": ("params", "synflow", "ensemble"), "bracket": 1024, "eta": 4,

@@ -66,7 +66,7 @@ class SearchCommand:
                                  "or a score read from the run's learning curve")
         measuring = parser.add_argument_group(
             "rea and sh: scores they measure (a zero-cost method, ensemble, train, "
-            "train:<epochs>), each charged its first cost")
+            "train:<epochs>, full:<epochs>), each charged its first cost")
         measuring.add_argument("--rea-score", default=SearchConfig.rea_score,
                                help="rea's score")
         measuring.add_argument("--fidelities", nargs="+", default=None,

@@ -4,7 +4,9 @@ A fidelity is named by a string:
 - a zero-cost score (``params``, ``flops``, ``synflow``, ``naswot``, ``grad_norm``);
 - ``ensemble``: the rank sum of params + synflow + NASWOT (``nas.analysis.ensemble``);
 - ``train``: the search's proxy training protocol, scored by final validation accuracy;
-  ``train:<epochs>`` the same protocol cut to that many epochs.
+  ``train:<epochs>`` the same protocol cut to that many epochs;
+- ``full:<epochs>``: the same protocol on the whole training split for that many epochs
+  (reduced training, the baseline a data proxy must beat).
 
 Every measurement is cached in the toolkit's database (zero-cost scores by dataset,
 architecture and method; runs by their run key) and is charged the seconds it took when it
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # the session module imports the search config, which validat
 
 ENSEMBLE = "ensemble"
 TRAIN = "train"
+FULL = "full"
 VAL_ACC = "val_acc"
 
 
@@ -43,10 +46,10 @@ def check_fidelity(name: str) -> str:
     head, sep, epochs = name.partition(":")
     if name in ZERO_COST_METHODS or name == ENSEMBLE or name == TRAIN:
         return name
-    if head == TRAIN and sep and epochs.isdigit() and int(epochs) >= 1:
+    if head in (TRAIN, FULL) and sep and epochs.isdigit() and int(epochs) >= 1:
         return name
     raise ValueError(f"unknown score {name!r}; choose from {list(ZERO_COST_METHODS)}, "
-                     f"{ENSEMBLE!r}, {TRAIN!r} or 'train:<epochs>'")
+                     f"{ENSEMBLE!r}, {TRAIN!r}, 'train:<epochs>' or 'full:<epochs>'")
 
 
 def zero_cost_members(name: str) -> tuple[str, ...]:
@@ -59,8 +62,9 @@ def zero_cost_members(name: str) -> tuple[str, ...]:
 def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
     """Measure ``arch_id`` at fidelity ``name`` (cached; the charge is the first cost).
 
-    Training uses the search's proxy and protocol (``train:<epochs>`` cuts the epochs) with
-    the search's training seed; a diverged run scores chance accuracy.
+    Training uses the search's proxy (``full:<epochs>``: the whole training split) and
+    protocol (``<epochs>`` cuts the epochs) with the search's training seed; a diverged run
+    scores chance accuracy.
     """
     config = session.config
     members = zero_cost_members(name)
@@ -69,9 +73,10 @@ def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
                                    [arch_id], list(members), ZeroCostConfig()))
         return Measurement({r.method: r.value for r in records},
                            sum(r.wall_seconds for r in records))
-    _, _, epochs = name.partition(":")
+    head, _, epochs = name.partition(":")
     train = replace(config.train, epochs=int(epochs)) if epochs else config.train
-    run = session.evaluator.evaluate(config.space, arch_id, train, config.training_seed,
+    evaluator = session.full_evaluator if head == FULL else session.evaluator
+    run = evaluator.evaluate(config.space, arch_id, train, config.training_seed,
                                      search_id=session.search_id)
     value = run.val_acc if run.status == "finished" and run.val_acc is not None else \
         1 / session.data.num_classes
@@ -86,7 +91,7 @@ def order(name: str, measured: dict[str, dict[str, float | None]]) -> dict[str, 
         by_member = {m: {a: v[m] for a, v in measured.items()} for m in DEFAULT_MEMBERS}
         ranked = rank_ensemble(by_member) if len(measured) > 0 else {}
         return {a: ranked.get(a, -math.inf) for a in measured}
-    key = VAL_ACC if name.partition(":")[0] == TRAIN else name
+    key = VAL_ACC if name.partition(":")[0] in (TRAIN, FULL) else name
     return {a: v[key] if v[key] is not None and math.isfinite(v[key]) else -math.inf
             for a, v in measured.items()}
 

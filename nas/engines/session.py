@@ -97,6 +97,11 @@ class SearchSession:
     def evaluator(self) -> api.Evaluator:
         return api.Evaluator(self.db, self.data, self.dataset, self.proxy, self.config.elf)
 
+    @cached_property
+    def full_evaluator(self) -> api.Evaluator:
+        """Trains on the whole training split (the ``full:<epochs>`` fidelity)."""
+        return api.Evaluator(self.db, self.data, self.dataset, None)
+
 
 def _identity(config: SearchConfig, dataset: DatasetRecord, proxy: ProxyRecord | None) -> dict:
     """What must match for a worker to join an existing study (the budget may change)."""

@@ -23,6 +23,7 @@ from nas.engines.evolution import (
 )
 from nas.engines.fidelity import order
 from search_spaces import get_space
+from storage import Database, list_runs
 from tests.engines.support import only_study, write_tiny_folder
 
 
@@ -134,3 +135,16 @@ def test_bad_search_settings_fail_before_anything_runs(bad):
 def test_random_draws_depend_only_on_the_seed():
     a, b = np.random.default_rng([3, 7]), np.random.default_rng([3, 7])
     assert a.integers(1000, size=5).tolist() == b.integers(1000, size=5).tolist()
+
+
+def test_a_full_rung_trains_on_the_whole_split_and_a_train_rung_on_the_proxy(tiny):
+    summary = run_search(_job(tiny, strategy="sh", fidelities=("params", "train:1", "full:1"),
+                              bracket=4, eta=2, trials=7), progress=False)
+    by_fidelity = {f: [t for t in summary.trials if t.user_attrs[FIDELITY] == f]
+                   for f in ("train:1", "full:1")}
+    assert [len(v) for v in by_fidelity.values()] == [2, 1]
+    runs = list_runs(Database(tiny[1]))
+    (full,) = [r for r in runs if r.proxy_id is None]
+    assert full.arch_id == by_fidelity["full:1"][0].user_attrs["arch_id"]
+    assert full.val_acc == by_fidelity["full:1"][0].value
+    assert sum(r.proxy_id is not None for r in runs) == 2
