@@ -123,6 +123,14 @@ def staged_ranking(ensemble: dict[str, float], proxy: dict[str, float], top: lis
     return {a: floor + 1 + ranks[a] if a in block else ensemble[a] for a in ensemble}
 
 
+def _undefined_last(score: dict[str, float | None]) -> dict[str, float]:
+    """An undefined score (None, e.g. NASWOT's singular kernel) ranked below every defined
+    one, as the published NASWOT code's minus infinity does."""
+    finite = [v for v in score.values() if v is not None and math.isfinite(v)]
+    floor = min(finite, default=0.0) - 1.0
+    return {a: v if v is not None and math.isfinite(v) else floor for a, v in score.items()}
+
+
 def _final_val(run) -> float:
     return run.val_acc if run.status == "finished" and run.val_acc is not None else 0.0
 
@@ -158,11 +166,10 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     archs = _candidates(cfg, _truth(cfg, dataset.key) if cfg.space == "convnet720" else {})
     records = list(iter_scores(db, data, dataset, cfg.space, archs, list(DEFAULT_MEMBERS),
                                ZeroCostConfig()))
-    by_member = {m: {r.arch_id: r.value for r in records if r.method == m}
+    by_member = {m: _undefined_last({r.arch_id: r.value for r in records if r.method == m})
                  for m in DEFAULT_MEMBERS}
     ensemble = rank_ensemble(by_member)
-    archs = sorted(ensemble)  # candidates every member scored
-    zero_cost_s = sum(r.wall_seconds for r in records if r.arch_id in ensemble)
+    zero_cost_s = sum(r.wall_seconds for r in records)
     note(f"ensemble over {len(archs)} {cfg.space} candidates: {zero_cost_s:.0f} CPU-s")
 
     def train(proxy, cells: list[str], epochs: int) -> dict:
@@ -232,9 +239,10 @@ def judge(sources: dict[str, tuple[dict[str, float], float]], truth: dict[str, f
 
 def markdown(result: dict) -> str:
     cal = result["calibration"]
+    epochs = result["config"]["calibration_epochs"]
     lines = [f"{result['config']['space']}: {result['candidates']} candidates; calibration on "
-             f"{len(cal['archs'])} (full data, {result['config']['calibration_epochs']} "
-             f"epochs): ensemble rho {cal['ensemble_rho']:.2f}, proxy rho "
+             f"{len(cal['archs'])} (full data, {epochs} epoch{'s' * (epochs != 1)}): "
+             f"ensemble rho {cal['ensemble_rho']:.2f}, proxy rho "
              f"{cal['proxy_rho']:.2f}, so the regime is **{result['regime']}**; the "
              f"prefilter's top is {len(result['top'])} candidates.", "",
              "| source | CPU-s | Spearman [95% CI] | two-stage minus it [95% CI] | inside the "
