@@ -41,6 +41,7 @@ from search_spaces import get_space
 from storage import Database
 
 PREFILTER, PROXY = "prefilter", "proxy"
+REGIMES = ("auto", PREFILTER, PROXY)  # auto: calibration decides
 INNER_RULES = ("sum", "proxy")
 FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the frontier's NAS-Bench-201 recipe
 
@@ -53,6 +54,7 @@ class TwoStageConfig:
     calibration: int = 8  # candidates trained on the full split to pick the regime
     calibration_epochs: int = 1
     inner: str = "sum"
+    regime: str = "auto"
     proxy_method: str = "random"
     ipc: int = 10
     epochs: int = 50  # proxy training
@@ -73,6 +75,8 @@ class TwoStageConfig:
         if self.calibration < 3 or self.sample < self.calibration:
             raise ValueError(f"--calibration must be >= 3 and <= --sample, got "
                              f"{self.calibration} and {self.sample}")
+        if self.regime not in REGIMES:
+            raise ValueError(f"--regime must be one of {list(REGIMES)}, got {self.regime!r}")
         if self.inner not in INNER_RULES:
             raise ValueError(f"--inner must be one of {list(INNER_RULES)}, got {self.inner!r}")
         if self.space == "convnet720" and not (self.truth and Path(self.truth).is_file()):
@@ -186,8 +190,9 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     regime, rho_z, rho_p = choose_regime(
         ensemble, {a: _final_val(r) for a, r in proxy_runs.items()},
         {a: _final_val(r) for a, r in calib_runs.items()})
+    regime = regime if cfg.regime == "auto" else cfg.regime
     note(f"calibration on {len(calib)}: ensemble rho {rho_z:.2f}, proxy rho {rho_p:.2f} "
-         f"-> {regime}")
+         f"-> {regime}{'' if cfg.regime == 'auto' else ' (--regime)'}")
     top = sorted(archs, key=lambda a: (-ensemble[a], a))[:max(3, round(cfg.keep * len(archs)))]
     used = top if regime == PREFILTER else archs
     proxy_runs |= train(proxy, used, cfg.epochs)
@@ -243,7 +248,8 @@ def markdown(result: dict) -> str:
     lines = [f"{result['config']['space']}: {result['candidates']} candidates; calibration on "
              f"{len(cal['archs'])} (full data, {epochs} epoch{'s' * (epochs != 1)}): "
              f"ensemble rho {cal['ensemble_rho']:.2f}, proxy rho "
-             f"{cal['proxy_rho']:.2f}, so the regime is **{result['regime']}**; the "
+             f"{cal['proxy_rho']:.2f}, so the regime is **{result['regime']}**"
+             f"{'' if result['config']['regime'] == 'auto' else ' (set by --regime)'}; the "
              f"prefilter's top is {len(result['top'])} candidates.", "",
              "| source | CPU-s | Spearman [95% CI] | two-stage minus it [95% CI] | inside the "
              "prefilter's top: Spearman [95% CI] |", "|---|---|---|---|---|"]

@@ -344,6 +344,8 @@ class TwoStageCommand:
         parser.add_argument("--inner", choices=two_stage.INNER_RULES, default=base.inner,
                             help="order inside the prefilter's top: ensemble+proxy rank sum, "
                                  "or the proxy alone")
+        parser.add_argument("--regime", choices=two_stage.REGIMES, default=base.regime,
+                            help="auto: the calibration decides; or force one")
         parser.add_argument("--proxy", default=base.proxy_method, help="proxy method")
         parser.add_argument("--ipc", type=int, default=base.ipc)
         parser.add_argument("--epochs", type=int, default=base.epochs, help="proxy training")
@@ -361,6 +363,7 @@ class TwoStageCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         given = {"sample": args.sample, "keep": args.keep, "calibration": args.calibration,
                  "calibration_epochs": args.calibration_epochs, "inner": args.inner,
+                 "regime": args.regime,
                  "proxy_method": args.proxy, "ipc": args.ipc, "epochs": args.epochs,
                  "compare": not args.no_compare}
         defaults = two_stage.SPACE_DEFAULTS[args.space]
