@@ -50,6 +50,8 @@ def test_the_top_is_reordered_above_the_rest_which_keeps_the_ensemble_order():
 def test_bad_configs_fail_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="--keep"):
         two_stage.TwoStageConfig(keep=0)
+    with pytest.raises(ValueError, match="--regime"):
+        two_stage.TwoStageConfig(regime="zero-cost")
     with pytest.raises(ValueError, match="--calibration"):
         two_stage.TwoStageConfig(sample=4, calibration=8)
     with pytest.raises(ValueError, match="--truth"):
