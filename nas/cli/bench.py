@@ -36,6 +36,16 @@ from nas.demo import DemoConfig, run_demo
 from storage import default_url
 
 
+def _add_run_flags(parser: argparse.ArgumentParser, outputs: str) -> None:
+    """--out (where ``outputs`` go), --db, --workers, --threads and --data of a measurement."""
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                        help=f"directory for {outputs}")
+    add_db(parser)
+    add_workers(parser)
+    add_threads(parser)
+    add_data_path(parser)
+
+
 class BenchCommand:
     help = "benchmarks: proxy fidelity presets and trainer speed"
 
@@ -299,12 +309,7 @@ class FrontierCommand:
                             default=frontier_bench.FrontierConfig.top_fraction)
         parser.add_argument("--recipes", nargs="+", type=int, default=None, metavar="I",
                             help="indices into the recipe list (default: all), e.g. 0 1")
-        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
-                            help="directory for nb201-frontier.json/.md/.png")
-        add_db(parser)
-        add_workers(parser)
-        add_threads(parser)
-        add_data_path(parser)
+        _add_run_flags(parser, "nb201-frontier.json/.md/.png")
 
     def take_action(self, args: argparse.Namespace) -> int:
         cfg = frontier_bench.FrontierConfig(scores=args.scores, top_fraction=args.top_fraction)
@@ -353,12 +358,7 @@ class TwoStageCommand:
                             help="convnet720: ground-truth CSV (default: the cpu-full truth)")
         parser.add_argument("--no-compare", action="store_true",
                             help="skip training the proxy on every candidate to judge it")
-        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
-                            help="directory for two-stage-<space>.json/.md")
-        add_db(parser)
-        add_workers(parser)
-        add_threads(parser)
-        add_data_path(parser)
+        _add_run_flags(parser, "two-stage-<space>.json/.md")
 
     def take_action(self, args: argparse.Namespace) -> int:
         given = {"sample": args.sample, "keep": args.keep, "calibration": args.calibration,
@@ -411,12 +411,7 @@ class SearchOutcomeCommand:
         parser.add_argument("--seeds", type=int, default=search_outcome.OutcomeConfig.seeds)
         parser.add_argument("--budget", type=float, default=search_outcome.OutcomeConfig.budget,
                             help="charged CPU-seconds per search")
-        parser.add_argument("--out", type=Path, default=Path("benchmarks/results"),
-                            help="directory for nb201-search-outcome.json/.md/.png")
-        add_db(parser)
-        add_workers(parser)
-        add_threads(parser)
-        add_data_path(parser)
+        _add_run_flags(parser, "nb201-search-outcome.json/.md/.png")
 
     def take_action(self, args: argparse.Namespace) -> int:
         changes = {"contenders": tuple(args.contenders)} if args.contenders else {}

@@ -101,6 +101,10 @@ CASES: list[tuple[str, str]] = [
     ("bench fidelity --ipc 500 --proxies random", "--ipc 500 is more than the 18"),
     ("bench fidelity --out {tmp}/afile.txt", "afile.txt is a file, not a directory"),
     ("bench speed --epochs 0 --synthetic", "--epochs must be at least 1, got 0"),
+    ("bench two-stage --keep 2", "--keep must be in (0, 1], got 2.0"),
+    ("bench two-stage --space convnet720 --truth {tmp}/none.csv", "convnet720 needs --truth"),
+    ("bench two-stage --ipc 500 --sample 8 --calibration 3", "--ipc 500 is more than the 18"),
+    ("search --strategy sh --space nb201 --fidelities params full:0", "unknown score 'full:0'"),
     # dashboard
     ("dashboard --port 99999", "port must be an integer from 1 to 65535, got '99999'"),
     ("dashboard --port http", "port must be an integer from 1 to 65535, got 'http'"),
