@@ -8,6 +8,7 @@ line per backend, starting with ``fault-injection``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -32,6 +33,8 @@ GRID = [f"d1-w32-{act}-{norm}-{pool}" for act in ("relu", "sigmoid", "leakyrelu"
 KILLS = ("after-claim", "random") * 3  # shuffled per run: 6 kills, 3 of each kind
 TRIAL_SECONDS = 0.8  # each trial lasts at least this long, so kills land mid-trial too
 KILL_GAP_S = (0.3, 1.5)  # random pause between two kills
+HOLD_FROM = len(GRID) - 6  # trials from this number on wait until every kill is made
+ARM_WAIT_S = 5.0  # an arm nobody takes (every worker held in a trial) turns into a random kill
 BUDGET_S = 200  # the driver gives up (and the test fails) after this long
 
 
@@ -42,6 +45,7 @@ class _Driver:
         self.url, self.tmp, self.rng = url, tmp, random.Random(seed)
         self.faults = tmp / "faults"
         self.faults.mkdir()
+        (self.faults / "hold").touch()
         data = write_tiny_folder(tmp / "data")
         self.cmd = [sys.executable, "-m", "tests.engines.fault_worker", "search",
                     "--data", str(data),
@@ -49,7 +53,8 @@ class _Driver:
                     "--strategy", "grid", "--archs", *GRID, "--epochs", "1", "--workers", "1",
                     "--heartbeat", "2"]
         self.env = cli_env(tmp) | {"NAS_FAULT_DIR": str(self.faults),
-                                   "NAS_FAULT_TRIAL_SECONDS": str(TRIAL_SECONDS)}
+                                   "NAS_FAULT_TRIAL_SECONDS": str(TRIAL_SECONDS),
+                                   "NAS_FAULT_HOLD_FROM": str(HOLD_FROM)}
         self.procs: dict[int, subprocess.Popen] = {}
         self.logs: dict[int, Path] = {}
         self.figures = Counter()
@@ -103,8 +108,17 @@ class _Driver:
             self._check_exits()
             assert time.monotonic() < deadline, "no trial ever started"
             time.sleep(0.2)
-        next_kill, armed = time.monotonic() + self.rng.uniform(*KILL_GAP_S), False
+        next_kill, armed, armed_at = time.monotonic() + self.rng.uniform(*KILL_GAP_S), False, 0.0
         while time.monotonic() < deadline:
+            if not plan and not armed:
+                (self.faults / "hold").unlink(missing_ok=True)  # let the grid finish
+            if armed and time.monotonic() > armed_at + ARM_WAIT_S:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.faults / "arm").unlink()  # nobody claims: free a slot instead
+                    plan.append("after-claim")
+                    armed, next_kill = False, time.monotonic()
+                    alive = [s for s, p in self.procs.items() if p.poll() is None]
+                    self._kill_and_restart(self.rng.choice(alive), "random")
             for marker in self.faults.glob("claimed-*"):  # a worker stopped after its claim
                 pid = int(marker.name.removeprefix("claimed-"))
                 (slot,) = [s for s, p in self.procs.items() if p.pid == pid]
@@ -117,7 +131,7 @@ class _Driver:
             if plan and not armed and time.monotonic() >= next_kill:
                 if plan.pop() == "after-claim":
                     (self.faults / "arm").touch()  # the next worker to claim a trial stops
-                    armed = True
+                    armed, armed_at = True, time.monotonic()
                 else:
                     alive = [s for s, p in self.procs.items() if p.poll() is None]
                     self._kill_and_restart(self.rng.choice(alive), "random")
