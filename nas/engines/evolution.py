@@ -31,7 +31,14 @@ from optuna.trial import TrialState
 
 from nas.engines import fidelity
 from nas.engines.session import SearchSession
-from nas.engines.study import arch_id_of, arch_params, choices, retrying, suggest_arch
+from nas.engines.study import (
+    arch_id_of,
+    arch_params,
+    architecture_pool,
+    choices,
+    retrying,
+    suggest_arch,
+)
 from nas.engines.worker import FINISHED, ask
 from search_spaces import InvalidArchitectureError, SearchSpace, get_space
 
@@ -89,18 +96,12 @@ def _valid(space: SearchSpace, arch_id: str, session: SearchSession) -> bool:
     return True
 
 
-def _pool(session: SearchSession) -> list[str]:
-    """The architectures a search may draw: its ``archs``, else the whole space."""
-    return list(session.config.archs) or [s.id for s in get_space(session.config.space)
-                                          .enumerate()]
-
-
 def random_arch(session: SearchSession, rng: np.random.Generator,
-                exclude: set[str] = frozenset(), pool: list[str] | None = None) -> str:
-    """A uniformly drawn architecture of ``pool`` (default ``_pool``) that runs on the data's
-    image size and is not in ``exclude`` (if any such exists)."""
+                exclude: set[str] = frozenset()) -> str:
+    """A uniformly drawn architecture of the search (its ``archs``, else the whole space)
+    that runs on the data's image size and is not in ``exclude`` (if any such exists)."""
     space = get_space(session.config.space)
-    pool = pool or _pool(session)
+    pool = architecture_pool(session.config.space, tuple(session.config.archs))
     for _ in range(MAX_DRAWS):
         arch_id = pool[rng.integers(len(pool))]
         if arch_id not in exclude and _valid(space, arch_id, session):
@@ -162,10 +163,9 @@ def _first_rung(session: SearchSession, bracket: int, seen: set[str]) -> list[st
     """The ``bracket`` architectures a bracket starts with (sorted), drawn from a generator
     seeded by (search seed, bracket) outside ``seen`` (those of earlier brackets)."""
     rng = np.random.default_rng([session.config.seed, bracket])
-    pool = _pool(session)
     picked: set[str] = set()
     for _ in range(session.config.bracket):
-        picked.add(random_arch(session, rng, exclude=seen | picked, pool=pool))
+        picked.add(random_arch(session, rng, exclude=seen | picked))
     return sorted(picked)
 
 

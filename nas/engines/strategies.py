@@ -15,7 +15,7 @@ from nas.core.data import PreparedData
 from nas.engines import evolution
 from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
-from nas.engines.study import arch_id_of, arch_params, retrying
+from nas.engines.study import arch_id_of, arch_params, architecture_pool, retrying
 from nas.engines.worker import DEAD_WORKER, FINISHED, TrialDone, ask, count, work
 from search_spaces import get_space
 
@@ -66,8 +66,7 @@ def get_strategy(name: str) -> Strategy:
 # --- grid: every point enqueued once, popped atomically by whichever worker is free ---
 
 def grid_points(config: SearchConfig) -> list[str]:
-    space = get_space(config.space)
-    return list(config.archs) or [spec.id for spec in space.enumerate()]
+    return list(architecture_pool(config.space, tuple(config.archs)))
 
 
 def check_grid(config: SearchConfig, data: PreparedData) -> None:
