@@ -21,7 +21,7 @@ from nas import api
 from nas.analysis import metrics
 from nas.analysis.curves import curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
-from nas.bench.two_stage import staged_ranking
+from nas.bench.two_stage import staged_ranking, undefined_last
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.published import load_nb201
@@ -93,13 +93,6 @@ def _score(run, name: str) -> float | None:
     if name == "final-val":
         return run.val_acc if run.status == "finished" else 0.0
     return curve_score(name, run.curve) if run.status == "finished" else -math.inf
-
-
-def _last_if_diverged(score: dict[str, float]) -> dict[str, float]:
-    """Diverged runs (-inf) ranked below every finished one, as finite values."""
-    finite = [v for v in score.values() if math.isfinite(v)]
-    floor = min(finite, default=0.0) - 1.0
-    return {c: v if math.isfinite(v) else floor for c, v in score.items()}
 
 
 def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
@@ -182,7 +175,7 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
             score = {c: _score(r, score_name) for c, r in zip(cells, runs, strict=True)}
             if any(v is None for v in score.values()):
                 continue  # runs stored before curves were kept
-            score = _last_if_diverged(score)
+            score = undefined_last(score)  # diverged runs last
             name = recipe.name if score_name == "final-val" else f"{recipe.name} [{score_name}]"
             point = _point(name, cells, score, truth, rank_sum, cpu, cfg)
             if len(cells) == len(top):

@@ -127,9 +127,9 @@ def staged_ranking(ensemble: dict[str, float], proxy: dict[str, float], top: lis
     return {a: floor + 1 + ranks[a] if a in block else ensemble[a] for a in ensemble}
 
 
-def _undefined_last(score: dict[str, float | None]) -> dict[str, float]:
-    """An undefined score (None, e.g. NASWOT's singular kernel) ranked below every defined
-    one, as the published NASWOT code's minus infinity does."""
+def undefined_last(score: dict[str, float | None]) -> dict[str, float]:
+    """Undefined scores (None or non-finite: NASWOT's singular kernel, a diverged run) as a
+    finite value below every defined one, as the published NASWOT code's minus infinity."""
     finite = [v for v in score.values() if v is not None and math.isfinite(v)]
     floor = min(finite, default=0.0) - 1.0
     return {a: v if v is not None and math.isfinite(v) else floor for a, v in score.items()}
@@ -148,7 +148,8 @@ def _candidates(cfg: TwoStageConfig, truth: dict[str, float]) -> list[str]:
 
 
 def _truth(cfg: TwoStageConfig, dataset_key: str) -> dict[str, float]:
-    """The accuracy that judges the ranking (never read before the ranking is made)."""
+    """The accuracy that judges the ranking (its values are not read before the ranking is
+    made)."""
     if cfg.space == "nb201":
         return load_nb201().accuracy("cifar10_test_acc")
     rows = read_ground_truth(Path(cfg.truth), dataset_key).rows
@@ -166,11 +167,11 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     data = api.load_data(data_config)
     ProxyRequest(cfg.proxy_method, ipc=cfg.ipc, seed=cfg.seed).check_data(data)  # before the db
     dataset = api.register_dataset(db, data)
-    # convnet720's candidates are the archs of the truth file; the values stay unread here
-    archs = _candidates(cfg, _truth(cfg, dataset.key) if cfg.space == "convnet720" else {})
+    truth = _truth(cfg, dataset.key)  # only its keys (convnet720's candidates) until judging
+    archs = _candidates(cfg, truth)
     records = list(iter_scores(db, data, dataset, cfg.space, archs, list(DEFAULT_MEMBERS),
                                ZeroCostConfig()))
-    by_member = {m: _undefined_last({r.arch_id: r.value for r in records if r.method == m})
+    by_member = {m: undefined_last({r.arch_id: r.value for r in records if r.method == m})
                  for m in DEFAULT_MEMBERS}
     ensemble = rank_ensemble(by_member)
     zero_cost_s = sum(r.wall_seconds for r in records)
@@ -204,8 +205,7 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
                 calib)))
     if cfg.compare:
         proxy_runs |= train(proxy, archs, cfg.epochs)
-    truth = _truth(cfg, dataset.key)  # read only from here on, to judge
-    if cfg.space == "nb201":
+    if cfg.space == "nb201":  # the values are read from here on, only to judge
         space = get_space("nb201")
         truth = {a: truth[space.parse(a).id] for a in archs}
     sources = {"two-stage": (ranking, cost), "ensemble": (ensemble, zero_cost_s)}

@@ -88,5 +88,5 @@ def test_a_real_two_stage_run_is_not_steered_by_the_published_table(tmp_path, mo
 
 
 def test_an_undefined_zero_cost_score_ranks_last_instead_of_dropping_the_candidate():
-    assert two_stage._undefined_last({"a": 2.0, "b": None, "c": -1.0, "d": float("-inf")}) == \
+    assert two_stage.undefined_last({"a": 2.0, "b": None, "c": -1.0, "d": float("-inf")}) == \
         {"a": 2.0, "b": -2.0, "c": -1.0, "d": -2.0}
