@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -44,6 +45,18 @@ def _add_run_flags(parser: argparse.ArgumentParser, outputs: str) -> None:
     add_workers(parser)
     add_threads(parser)
     add_data_path(parser)
+
+
+def _write_result(stem: Path, result: dict, markdown: Callable[[dict], str],
+                  plot: Callable[[dict, Path], Path] | None = None) -> None:
+    """``stem``.json (every number), .md (the table, also printed) and .png (the figure)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    table = markdown(result)
+    stem.with_suffix(".md").write_text(table)
+    if plot is not None:
+        plot(result, stem.with_suffix(".png"))
+    console.print(table)
 
 
 class BenchCommand:
@@ -321,12 +334,8 @@ class FrontierCommand:
         check_out_dir(args.out)
         result = frontier_bench.run_frontier(args.db, cfg, recipes, data_path=args.data,
                                              workers=workers_of(args), note=console.print)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "nb201-frontier.json").write_text(json.dumps(result, indent=1))
-        table = frontier_bench.markdown(result)
-        (args.out / "nb201-frontier.md").write_text(table)
-        frontier_bench.plot(result, args.out / "nb201-frontier.png")
-        console.print(table)
+        _write_result(args.out / "nb201-frontier", result, frontier_bench.markdown,
+                      frontier_bench.plot)
         return 0
 
 
@@ -372,12 +381,7 @@ class TwoStageCommand:
         check_out_dir(args.out)
         result = two_stage.run_two_stage(args.db, cfg, data_path=args.data,
                                          workers=workers_of(args), note=console.print)
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"two-stage-{args.space}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
-        table = two_stage.markdown(result)
-        stem.with_suffix(".md").write_text(table)
-        console.print(table)
+        _write_result(args.out / f"two-stage-{args.space}", result, two_stage.markdown)
         return 0
 
 
@@ -420,10 +424,6 @@ class SearchOutcomeCommand:
         db = args.db or default_url()
         result = search_outcome.run_outcome(db, cfg, data_path=args.data,
                                             workers=workers_of(args), note=console.print)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "nb201-search-outcome.json").write_text(json.dumps(result, indent=1))
-        table = search_outcome.markdown(result)
-        (args.out / "nb201-search-outcome.md").write_text(table)
-        search_outcome.plot(result, args.out / "nb201-search-outcome.png")
-        console.print(table)
+        _write_result(args.out / "nb201-search-outcome", result, search_outcome.markdown,
+                      search_outcome.plot)
         return 0
