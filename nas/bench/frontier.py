@@ -21,7 +21,7 @@ from nas import api
 from nas.analysis import metrics
 from nas.analysis.curves import curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
-from nas.bench.two_stage import staged_ranking, undefined_last
+from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.published import load_nb201
@@ -110,19 +110,19 @@ def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str
             "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen)}
 
 
-def two_stage(block: dict[str, float], rank_sum: dict[str, float], truth: dict[str, float],
-              cfg: FrontierConfig) -> dict:
-    """The whole sample ranked in two stages: the trained ``block`` (the prefilter's top)
-    first, in the order of its proxy scores, every other cell after it in the ensemble's
-    order; its Spearman over the sample and its paired difference against the ensemble."""
-    cells = sorted(rank_sum)
-    ranking = staged_ranking(rank_sum, block, list(block), "proxy")
-    staged = [ranking[c] for c in cells]
-    y = [truth[c] for c in cells]
-    diff = metrics.paired_spearman_difference(staged, [rank_sum[c] for c in cells], y,
-                                              n_resamples=cfg.n_resamples, seed=cfg.seed)
-    return {"two_stage_spearman": diff.rho_a, "two_stage_minus_ensemble": diff.difference,
-            "two_stage_minus_ensemble_ci": (diff.low, diff.high)}
+def with_ensemble(score: dict[str, float], rank_sum: dict[str, float], truth: dict[str, float],
+                  cfg: FrontierConfig) -> dict:
+    """The same cells ranked by the rank sum of the ensemble's and the recipe's ranks (the
+    two-stage ranking's ``sum`` rule inside the top): its Spearman and its paired difference
+    against the ensemble alone."""
+    cells = sorted(score)
+    combined = rank_ensemble({"ensemble": {c: rank_sum[c] for c in cells}, "recipe": score},
+                             ("ensemble", "recipe"))
+    diff = metrics.paired_spearman_difference(
+        [combined[c] for c in cells], [rank_sum[c] for c in cells], [truth[c] for c in cells],
+        n_resamples=cfg.n_resamples, seed=cfg.seed)
+    return {"with_ensemble_spearman": diff.rho_a, "with_ensemble_minus_ensemble": diff.difference,
+            "with_ensemble_minus_ensemble_ci": (diff.low, diff.high)}
 
 
 def ensemble_vs_members(scores: dict[str, dict[str, float]], rank_sum: dict[str, float],
@@ -177,9 +177,8 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
                 continue  # runs stored before curves were kept
             score = undefined_last(score)  # diverged runs last
             name = recipe.name if score_name == "final-val" else f"{recipe.name} [{score_name}]"
-            point = _point(name, cells, score, truth, rank_sum, cpu, cfg)
-            if len(cells) == len(top):
-                point |= two_stage(score, rank_sum, truth, cfg)
+            point = _point(name, cells, score, truth, rank_sum, cpu, cfg) | with_ensemble(
+                score, rank_sum, truth, cfg)
             note(f"{name}: rho {point['spearman']:.3f}, minus ensemble "
                  f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
             points.append(point | {"recipe_config": asdict(recipe), "score": score_name})
@@ -193,24 +192,24 @@ def markdown(result: dict) -> str:
         rows.append(f"| {r['source']} | {r['cells']} | {r['spearman']:.3f} | "
                     f"{r.get('ensemble_minus', 0.0):+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     rows += ["", "| recipe | cells | CPU-s per cell | Spearman [95% CI] | minus ensemble "
-             "[95% CI] | selected cell (published acc, rank) | two-stage ρ over the sample, "
-             "minus ensemble [95% CI] |", "|---|---|---|---|---|---|---|"]
+             "[95% CI] | selected cell (published acc, rank) | ensemble + it (rank sum): "
+             "Spearman, minus ensemble [95% CI] |", "|---|---|---|---|---|---|---|"]
     for p in result["points"]:
         lo, hi = p["spearman_ci"]
         dlo, dhi = p["minus_ensemble_ci"]
         rows.append(f"| {p['recipe']} | {p['cells']} | {p['cpu_seconds_per_cell']:.3g} | "
                     f"{p['spearman']:.2f} [{lo:.2f}, {hi:.2f}] | {p['minus_ensemble']:+.2f} "
                     f"[{dlo:+.2f}, {dhi:+.2f}] | {p['selected']} ({p['selected_acc']:.2f}, "
-                    f"{p['selected_rank']}/{p['cells']}) | {_two_stage_cell(p)} |")
+                    f"{p['selected_rank']}/{p['cells']}) | {_with_ensemble_cell(p)} |")
     return "\n".join(rows) + "\n"
 
 
-def _two_stage_cell(point: dict) -> str:
-    if "two_stage_spearman" not in point:
+def _with_ensemble_cell(point: dict) -> str:
+    if "with_ensemble_spearman" not in point:
         return "–"
-    lo, hi = point["two_stage_minus_ensemble_ci"]
-    return (f"{point['two_stage_spearman']:.3f}, {point['two_stage_minus_ensemble']:+.3f} "
-            f"[{lo:+.3f}, {hi:+.3f}]")
+    lo, hi = point["with_ensemble_minus_ensemble_ci"]
+    return (f"{point['with_ensemble_spearman']:.2f}, {point['with_ensemble_minus_ensemble']:+.2f} "
+            f"[{lo:+.2f}, {hi:+.2f}]")
 
 
 def plot(result: dict, path: Path) -> Path:

@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+from scipy.stats import rankdata, spearmanr
 
 from nas.bench import frontier
 from nas.published import PublishedTable, load_nb201
@@ -65,14 +66,19 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     assert dataclasses.asdict(recipe) == first["points"][-1]["recipe_config"]
 
 
-def test_two_stage_keeps_the_block_on_top_and_only_reorders_it():
-    rank_sum = {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}
+def test_with_ensemble_ranks_cells_by_the_sum_of_both_ranks():
+    rank_sum = {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}  # a above b: one mistake
     truth = {"a": 0.7, "b": 0.9, "c": 0.5, "d": 0.4, "e": 0.3}
     cfg = frontier.FrontierConfig.__new__(frontier.FrontierConfig)  # only its bootstrap fields
     object.__setattr__(cfg, "n_resamples", 50)
     object.__setattr__(cfg, "seed", 0)
-    same = frontier.two_stage({"a": 2.0, "b": 1.0}, rank_sum, truth, cfg)
-    assert same["two_stage_minus_ensemble"] == 0  # the proxy agreed with the prefilter
-    fixed = frontier.two_stage({"a": 1.0, "b": 2.0}, rank_sum, truth, cfg)  # b above a
-    assert fixed["two_stage_spearman"] == pytest.approx(1.0)  # b, a, c, d, e: the true order
-    assert fixed["two_stage_minus_ensemble"] > 0
+    cells = sorted(truth)
+    right = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 0.2, "e": 0.1}  # the true order
+    combined = rankdata([rank_sum[c] for c in cells]) + rankdata([right[c] for c in cells])
+    expected = spearmanr(combined, [truth[c] for c in cells]).statistic
+    helped = frontier.with_ensemble(right, rank_sum, truth, cfg)
+    assert helped["with_ensemble_spearman"] == pytest.approx(expected)
+    assert helped["with_ensemble_minus_ensemble"] == pytest.approx(expected - 0.9)  # rho 0.9
+    wrong = {c: -v for c, v in right.items()}  # the reverse order drags the sum down
+    assert frontier.with_ensemble(wrong, rank_sum, truth, cfg)[
+        "with_ensemble_minus_ensemble"] < 0
