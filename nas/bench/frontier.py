@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nas import api
 from nas.analysis import metrics
-from nas.analysis.curves import curve_score
+from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
@@ -29,7 +29,8 @@ from search_spaces import get_space
 from storage import Database
 
 ENSEMBLE = DEFAULT_MEMBERS
-CURVE_POINTS = ("sotl", "sotl-e")  # learning-curve scores every run keeps (training loss)
+CURVE_POINTS = tuple(s for s in CURVE_SCORES if s != "final-val")  # read from each run's curve
+VAL_CURVE = ("best-val", "val-auc")  # need more than the final validation point
 FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the recipe the lead runs found
 
 
@@ -93,6 +94,10 @@ def _score(run, name: str) -> float | None:
     if name == "final-val":
         return run.val_acc if run.status == "finished" else 0.0
     return curve_score(name, run.curve) if run.status == "finished" else -math.inf
+
+
+def _val_points(run) -> int:
+    return len((run.curve or {}).get("val_acc") or [])
 
 
 def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
@@ -171,7 +176,10 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
         plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=cfg.seed)
         runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers)
         cpu = (sum(r.wall_seconds for r in runs) + proxy.build_seconds) / len(cells)
-        for score_name in ("final-val", *CURVE_POINTS):  # the same runs, read two more ways
+        for score_name in ("final-val", *CURVE_POINTS):  # the same runs, read other ways
+            if score_name in VAL_CURVE and not all(_val_points(r) > 1 for r in runs):
+                continue  # one validation point (a 1-epoch run, or stored before curves
+                # kept more): the score would be the final accuracy again
             score = {c: _score(r, score_name) for c, r in zip(cells, runs, strict=True)}
             if any(v is None for v in score.values()):
                 continue  # runs stored before curves were kept

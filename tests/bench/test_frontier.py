@@ -42,13 +42,18 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     data = write_image_folder(tmp_path / "data", n_train=6, n_test=2, size=8)
     cfg = frontier.FrontierConfig(scores=str(tmp_path / "s.json"), top_fraction=1.0,
                                   per_class=6, test_per_class=2, n_resamples=20)
-    recipe = frontier.Recipe("tiny", ipc=2, resize=8, train={"epochs": 1})
+    recipe = frontier.Recipe("tiny", ipc=2, resize=8, train={"epochs": 2})
+    one_epoch = frontier.Recipe("one epoch", ipc=2, resize=8, train={"epochs": 1})
 
     def run(name):
-        return frontier.run_frontier(f"sqlite:///{tmp_path / name}", cfg, (recipe,),
+        return frontier.run_frontier(f"sqlite:///{tmp_path / name}", cfg, (one_epoch, recipe),
                                      data_path=str(data), note=lambda s: None)
 
     first = run("a.db")
+    scores = {r.name: [p["score"] for p in first["points"] if p["recipe"].startswith(r.name)]
+              for r in (recipe, one_epoch)}
+    assert scores["tiny"] == ["final-val", *frontier.CURVE_POINTS]
+    assert scores["one epoch"] == ["final-val", "sotl", "sotl-e"]  # one validation point
     table = load_nb201()
     column = table.accuracy(cfg.metric)
     values = list(column.values())
