@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.analysis import metrics
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
@@ -153,22 +154,41 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
             "anchors": [{"source": s, "mean": m, "sd": sd} for s, m, sd in ANCHORS]}
 
 
+def minus_previous(rows: list[dict], n_resamples: int = 1000) -> list[tuple | None]:
+    """Each contender's mean accuracy minus the previous contender's, paired by search seed,
+    with a 95% bootstrap interval over seeds (None for the first row)."""
+    def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(a - b))
+
+    out: list[tuple | None] = [None]
+    for before, row in zip(rows, rows[1:], strict=False):
+        by_seed = {s["seed"]: s["accuracy"] for s in before["searches"]}
+        pairs = [(s["accuracy"], by_seed[s["seed"]]) for s in row["searches"]
+                 if s["seed"] in by_seed]
+        a, b = (np.array(v) for v in zip(*pairs, strict=True))
+        out.append((mean_difference(a, b),
+                    *metrics.bootstrap_ci(a, b, mean_difference, n_resamples=n_resamples)))
+    return out
+
+
 def markdown(result: dict) -> str:
     cfg = result["config"]
     lines = [f"Returned cell's published CIFAR-10 test accuracy (NAS-Bench-201, "
              f"{cfg['metric']}), {cfg['seeds']} search seeds, budget {cfg['budget']:.0f} "
              f"charged CPU-s per search; proxy: random IPC {cfg['ipc']} at "
              f"{cfg['resize']} px.", "",
-             "| strategy | scores (cheapest first) | mean ± sd (%) | median charged "
-             "CPU-h | median evaluations per fidelity |", "|---|---|---|---|---|"]
-    for r in result["rows"]:
+             "| strategy | scores (cheapest first) | mean ± sd (%) | minus the row above, "
+             "paired by seed [95% CI] | median charged CPU-h | median evaluations per "
+             "fidelity |", "|---|---|---|---|---|---|"]
+    for r, diff in zip(result["rows"], minus_previous(result["rows"]), strict=True):
         evals = ", ".join(f"{f}: {n:g}" for f, n in r["evaluations"].items())
+        paired = "–" if diff is None else f"{diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
         lines.append(f"| {r['contender']} ({r['strategy']}) | {r['scores']} | "
-                     f"{r['mean']:.2f} ± {r['sd']:.2f} | {r['median_cpu_hours']:.3f} | "
-                     f"{evals} |")
+                     f"{r['mean']:.2f} ± {r['sd']:.2f} | {paired} | "
+                     f"{r['median_cpu_hours']:.3f} | {evals} |")
     for a in result["anchors"]:
-        lines.append(f"| {a['source']} | published | {a['mean']:.2f} ± {a['sd']:.2f} | – | "
-                     f"– |")
+        lines.append(f"| {a['source']} | published | {a['mean']:.2f} ± {a['sd']:.2f} | – | – "
+                     f"| – |")
     return "\n".join(lines) + "\n"
 
 

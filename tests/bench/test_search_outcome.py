@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas.bench.search_outcome import Contender, OutcomeConfig, markdown, run_outcome
+from nas.bench.search_outcome import (
+    Contender,
+    OutcomeConfig,
+    markdown,
+    minus_previous,
+    run_outcome,
+)
 from nas.core.data import DataConfig
 from nas.published import load_nb201
 from tests.engines.support import write_tiny_folder
@@ -51,3 +57,16 @@ def test_unknown_contender_is_refused_before_any_search(tmp_path):
         run_outcome(f"sqlite:///{tmp_path / 'x.db'}", OutcomeConfig(contenders=("nope",)),
                     data=DataConfig(path=str(tmp_path)), truth={})
     assert not (tmp_path / "x.db").exists()
+
+
+def test_minus_previous_pairs_contenders_by_seed():
+    def row(accs):
+        return {"searches": [{"seed": s, "accuracy": a} for s, a in accs.items()]}
+
+    first = row({0: 93.0, 1: 93.5, 2: 92.5, 3: 93.1})
+    second = row({3: 94.0, 2: 93.5, 1: 93.6, 0: 93.4})  # another order: pairs by seed
+    none, (diff, low, high) = minus_previous([first, second], n_resamples=200)
+    assert none is None
+    assert diff == pytest.approx((0.4 + 0.1 + 1.0 + 0.9) / 4)  # seeds 0-3, in order
+    assert low <= diff <= high
+    assert minus_previous([second, first])[1][0] == pytest.approx(-diff)
