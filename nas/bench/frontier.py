@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from nas import api
@@ -45,6 +45,7 @@ class Recipe:
     train: dict = field(default_factory=dict)  # TrainConfig fields
     cells: int | None = None  # only the first N prefiltered cells (the costly recipes)
     options: dict = field(default_factory=dict)  # proxy build options
+    seed: int | None = None  # proxy and training seed; None: the frontier's seed
 
 
 RECIPES: tuple[Recipe, ...] = (
@@ -58,6 +59,8 @@ RECIPES: tuple[Recipe, ...] = (
            train={"epochs": 50, **FAST}),
     Recipe("random ipc50 32px 200ep (D2M protocol)", ipc=50, resize=None,
            train={"epochs": 200}, cells=24),
+    Recipe("random ipc10 16px 50ep lr.05 b50 flip seed 1", train={"epochs": 50, **FAST},
+           seed=1),
 )
 
 
@@ -165,15 +168,17 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
     points += [_point(f"{m}", top, stored["scores"][m], truth, rank_sum,
                       stored["seconds_per_cell"][m], cfg) for m in ENSEMBLE]
     db = db if isinstance(db, Database) else Database(db)
+    finals: list[tuple[Recipe, int, dict[str, float], float]] = []  # final-val per recipe
     for recipe in recipes:
         cells = top[:recipe.cells] if recipe.cells else top
         data = api.load_data(DataConfig(path=str(resolve_data_path(data_path)),
                                         resize=recipe.resize, per_class=cfg.per_class,
                                         test_per_class=cfg.test_per_class))
         dataset = api.register_dataset(db, data)
-        proxy = api.build_proxy(db, data, dataset, recipe.method, ipc=recipe.ipc,
-                                seed=cfg.seed, options=recipe.options)
-        plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=cfg.seed)
+        seed = cfg.seed if recipe.seed is None else recipe.seed
+        proxy = api.build_proxy(db, data, dataset, recipe.method, ipc=recipe.ipc, seed=seed,
+                                options=recipe.options)
+        plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=seed)
         runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers)
         cpu = (sum(r.wall_seconds for r in runs) + proxy.build_seconds) / len(cells)
         for score_name in ("final-val", *CURVE_POINTS):  # the same runs, read other ways
@@ -190,7 +195,36 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
             note(f"{name}: rho {point['spearman']:.3f}, minus ensemble "
                  f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
             points.append(point | {"recipe_config": asdict(recipe), "score": score_name})
-    return {"config": asdict(cfg), "cells": top, "sample": sample, "points": points}
+            if score_name == "final-val":
+                finals.append((recipe, seed, score, cpu))
+    seeds, seed_points = seed_agreement(finals, truth, rank_sum, cfg)
+    return {"config": asdict(cfg), "cells": top, "sample": sample,
+            "points": points + seed_points, "seed_agreement": seeds}
+
+
+def seed_agreement(finals: list[tuple[Recipe, int, dict[str, float], float]],
+                   truth: dict[str, float], rank_sum: dict[str, float], cfg: FrontierConfig
+                   ) -> tuple[list[dict], list[dict]]:
+    """For recipes that differ only in their seed: how well two seeds rank the common cells
+    alike (the recipe's own repeatability, a ceiling on how well it can track any truth), and
+    one more point ranking by the mean of their final validation accuracies (costs summed)."""
+    groups: dict[str, list] = {}
+    for entry in finals:
+        protocol = json.dumps(asdict(replace(entry[0], name="", seed=None)), sort_keys=True)
+        groups.setdefault(protocol, []).append(entry)
+    rows, points = [], []
+    for group in (g for g in groups.values() if len(g) > 1):
+        cells = [c for c in group[0][2] if all(c in g[2] for g in group)]
+        a, b = ([g[2][c] for c in cells] for g in group[:2])
+        rows.append({"recipe": group[0][0].name, "seeds": [g[1] for g in group[:2]],
+                     "cells": len(cells), "spearman": metrics.spearman(a, b),
+                     "spearman_ci": metrics.bootstrap_ci(a, b, n_resamples=cfg.n_resamples,
+                                                         seed=cfg.seed)})
+        mean = {c: sum(g[2][c] for g in group) / len(group) for c in cells}
+        name = f"{group[0][0].name}, mean of {len(group)} seeds"
+        points.append(_point(name, cells, mean, truth, rank_sum, sum(g[3] for g in group), cfg)
+                      | with_ensemble(mean, rank_sum, truth, cfg) | {"score": "final-val"})
+    return rows, points
 
 
 def markdown(result: dict) -> str:
@@ -209,6 +243,13 @@ def markdown(result: dict) -> str:
                     f"{p['spearman']:.2f} [{lo:.2f}, {hi:.2f}] | {p['minus_ensemble']:+.2f} "
                     f"[{dlo:+.2f}, {dhi:+.2f}] | {p['selected']} ({p['selected_acc']:.2f}, "
                     f"{p['selected_rank']}/{p['cells']}) | {_with_ensemble_cell(p)} |")
+    if result.get("seed_agreement"):
+        rows += ["", "| recipe | seeds | cells | Spearman between the seeds' rankings [95% CI] |",
+                 "|---|---|---|---|"]
+        for r in result["seed_agreement"]:
+            lo, hi = r["spearman_ci"]
+            rows.append(f"| {r['recipe']} | {r['seeds'][0]} vs {r['seeds'][1]} | {r['cells']} "
+                        f"| {r['spearman']:.2f} [{lo:.2f}, {hi:.2f}] |")
     return "\n".join(rows) + "\n"
 
 

@@ -87,3 +87,26 @@ def test_with_ensemble_ranks_cells_by_the_sum_of_both_ranks():
     wrong = {c: -v for c, v in right.items()}  # the reverse order drags the sum down
     assert frontier.with_ensemble(wrong, rank_sum, truth, cfg)[
         "with_ensemble_minus_ensemble"] < 0
+
+
+def test_seed_agreement_pairs_recipes_that_differ_only_in_their_seed():
+    cfg = frontier.FrontierConfig.__new__(frontier.FrontierConfig)  # only its bootstrap fields
+    object.__setattr__(cfg, "n_resamples", 50)
+    object.__setattr__(cfg, "seed", 0)
+    truth = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6, "e": 0.5}
+    rank_sum = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0, "e": 5.0}
+    seed0 = {"a": 0.5, "b": 0.4, "c": 0.1, "d": 0.3, "e": 0.2}
+    seed1 = {"a": 0.3, "b": 0.5, "c": 0.4, "d": 0.1, "e": 0.2}
+    base = frontier.Recipe("fast", train={"epochs": 2})
+    finals = [(base, 0, seed0, 1.0),
+              (dataclasses.replace(base, name="fast seed 1", seed=1), 1, seed1, 2.0),
+              (dataclasses.replace(base, train={"epochs": 3}), 0, seed1, 4.0)]  # another protocol
+    rows, points = frontier.seed_agreement(finals, truth, rank_sum, cfg)
+    cells = sorted(truth)
+    assert len(rows) == 1 and rows[0]["seeds"] == [0, 1]
+    assert rows[0]["spearman"] == pytest.approx(
+        spearmanr([seed0[c] for c in cells], [seed1[c] for c in cells]).statistic)
+    (point,) = points
+    mean = [(seed0[c] + seed1[c]) / 2 for c in cells]
+    assert point["spearman"] == pytest.approx(spearmanr(mean, [truth[c] for c in cells]).statistic)
+    assert point["cpu_seconds_per_cell"] == 3.0  # both seeds' training
