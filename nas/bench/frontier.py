@@ -61,6 +61,8 @@ RECIPES: tuple[Recipe, ...] = (
            train={"epochs": 200}, cells=24),
     Recipe("random ipc10 16px 50ep lr.05 b50 flip seed 1", train={"epochs": 50, **FAST},
            seed=1),
+    Recipe("random ipc50 16px 200ep (D2M protocol at 16px)", ipc=50, train={"epochs": 200},
+           cells=24),
 )
 
 
