@@ -169,6 +169,9 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
     points = [_point("zero-cost ensemble", top, rank_sum, truth, rank_sum, zero_cost_s, cfg)]
     points += [_point(f"{m}", top, stored["scores"][m], truth, rank_sum,
                       stored["seconds_per_cell"][m], cfg) for m in ENSEMBLE]
+    for n in sorted({r.cells for r in recipes if r.cells and r.cells < len(top)}):
+        points.append(_point(f"zero-cost ensemble, first {n} cells", top[:n], rank_sum, truth,
+                             rank_sum, zero_cost_s, cfg))  # the baseline of shorter recipes
     db = db if isinstance(db, Database) else Database(db)
     finals: list[tuple[Recipe, int, dict[str, float], float]] = []  # final-val per recipe
     for recipe in recipes:

@@ -42,7 +42,7 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     data = write_image_folder(tmp_path / "data", n_train=6, n_test=2, size=8)
     cfg = frontier.FrontierConfig(scores=str(tmp_path / "s.json"), top_fraction=1.0,
                                   per_class=6, test_per_class=2, n_resamples=20)
-    recipe = frontier.Recipe("tiny", ipc=2, resize=8, train={"epochs": 2})
+    recipe = frontier.Recipe("tiny", ipc=2, resize=8, train={"epochs": 2}, cells=3)
     one_epoch = frontier.Recipe("one epoch", ipc=2, resize=8, train={"epochs": 1})
 
     def run(name):
@@ -54,6 +54,9 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
               for r in (recipe, one_epoch)}
     assert scores["tiny"] == ["final-val", *frontier.CURVE_POINTS]
     assert scores["one epoch"] == ["final-val", "sotl", "sotl-e"]  # one validation point
+    baseline = next(p for p in first["points"]
+                    if p["recipe"] == "zero-cost ensemble, first 3 cells")
+    assert baseline["cells"] == 3 and baseline["minus_ensemble"] == 0
     table = load_nb201()
     column = table.accuracy(cfg.metric)
     values = list(column.values())
