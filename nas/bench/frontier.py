@@ -117,7 +117,8 @@ def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str
                                                 seed=cfg.seed),
             "minus_ensemble": diff.difference, "minus_ensemble_ci": (diff.low, diff.high),
             "selected": chosen, "selected_acc": truth[chosen],
-            "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen)}
+            "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen),
+            "scores": {c: score[c] for c in cells}}  # per cell, to re-read without training
 
 
 def with_ensemble(score: dict[str, float], rank_sum: dict[str, float], truth: dict[str, float],
