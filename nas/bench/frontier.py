@@ -268,22 +268,33 @@ def _with_ensemble_cell(point: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
-    """Spearman inside the prefilter's top against CPU-seconds per cell (log x)."""
+    """Spearman inside the prefilter's top against CPU-seconds per cell (log x): one filled
+    point per zero-cost score and per recipe's final validation accuracy (its curve scores
+    are in the table), a hollow one for the recipe ranked together with the ensemble."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
-    for p in result["points"]:
+    shown = [p for p in result["points"] if p.get("score", "final-val") == "final-val"]
+    colours = plt.get_cmap("tab20").colors
+    fig, ax = plt.subplots(figsize=(10, 4.8), constrained_layout=True)
+    for i, p in enumerate(shown):
         lo, hi = p["spearman_ci"]
         x = max(p["cpu_seconds_per_cell"], 1e-6)
+        colour = colours[i % len(colours)]
         ax.errorbar([x], [p["spearman"]], yerr=[[p["spearman"] - lo], [hi - p["spearman"]]],
-                    fmt="o", capsize=3, label=p["recipe"])
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+                    fmt="o", capsize=3, color=colour, label=f"{p['recipe']} ({p['cells']})")
+        if "with_ensemble_spearman" in p:
+            ax.plot([x], [p["with_ensemble_spearman"]], "o", mfc="none", color=colour)
+    ensemble = result["points"][0]
+    ax.axhline(ensemble["spearman"], color="grey", ls="--", lw=0.8)
     ax.axhline(0, color="grey", lw=0.8)
+    ax.plot([], [], "o", mfc="none", color="grey", label="hollow: the recipe + the ensemble "
+            "(rank sum)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xscale("log")
     ax.set_xlabel("CPU-seconds per cell (training + proxy build, or zero-cost scoring)")
-    ax.set_ylabel("Spearman vs published accuracy\ninside the prefilter's top")
+    ax.set_ylabel("Spearman vs published accuracy\ninside the prefilter's top (cells)")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
