@@ -57,6 +57,9 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     baseline = next(p for p in first["points"]
                     if p["recipe"] == "zero-cost ensemble, first 3 cells")
     assert baseline["cells"] == 3 and baseline["minus_ensemble"] == 0
+    table_text = frontier.markdown(first)
+    assert all(f"| {p['recipe']} |" in table_text for p in first["points"])
+    assert frontier.plot(first, tmp_path / "f.png").stat().st_size > 0
     table = load_nb201()
     column = table.accuracy(cfg.metric)
     values = list(column.values())
