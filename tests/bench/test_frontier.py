@@ -116,3 +116,20 @@ def test_seed_agreement_pairs_recipes_that_differ_only_in_their_seed():
     mean = [(seed0[c] + seed1[c]) / 2 for c in cells]
     assert point["spearman"] == pytest.approx(spearmanr(mean, [truth[c] for c in cells]).statistic)
     assert point["cpu_seconds_per_cell"] == 3.0  # both seeds' training
+
+
+def test_the_ensemble_meets_its_members_on_every_cell_undefined_scores_last(tmp_path):
+    scores = stored_scores(tmp_path / "s.json")  # NASWOT undefined on nb201-42
+    truth = {c: float(i) for i, c in enumerate(CELLS)}
+    cfg = frontier.FrontierConfig.__new__(frontier.FrontierConfig)  # only its bootstrap fields
+    object.__setattr__(cfg, "n_resamples", 50)
+    object.__setattr__(cfg, "seed", 0)
+    rows = {r["source"]: r for r in frontier.ensemble_vs_members(scores, truth, cfg)}
+    cells = sorted(CELLS)
+    y = [truth[c] for c in cells]
+    filled = {m: [-1e9 if scores[m][c] is None else scores[m][c] for c in cells]
+              for m in frontier.ENSEMBLE}
+    assert rows["naswot"]["cells"] == len(CELLS)
+    assert rows["naswot"]["spearman"] == pytest.approx(spearmanr(filled["naswot"], y).statistic)
+    rank_sum = sum(rankdata(filled[m]) for m in frontier.ENSEMBLE)
+    assert rows["ensemble"]["spearman"] == pytest.approx(spearmanr(rank_sum, y).statistic)
