@@ -63,6 +63,8 @@ RECIPES: tuple[Recipe, ...] = (
            seed=1),
     Recipe("random ipc50 16px 200ep (D2M protocol at 16px)", ipc=50, train={"epochs": 200},
            cells=24),
+    Recipe("random ipc50 16px 200ep (D2M protocol at 16px) seed 1", ipc=50,
+           train={"epochs": 200}, cells=24, seed=1),
 )
 
 
