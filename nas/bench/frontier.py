@@ -65,6 +65,8 @@ RECIPES: tuple[Recipe, ...] = (
            cells=24),
     Recipe("random ipc50 16px 200ep (D2M protocol at 16px) seed 1", ipc=50,
            train={"epochs": 200}, cells=24, seed=1),
+    Recipe("dm ipc50 16px 200ep (D2M protocol at 16px)", method="dm", ipc=50,
+           train={"epochs": 200}, cells=24, options={"iterations": 200, "batch_real": 64}),
 )
 
 
