@@ -182,12 +182,15 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
                              rank_sum, zero_cost_s, cfg))  # the baseline of shorter recipes
     db = db if isinstance(db, Database) else Database(db)
     finals: list[tuple[Recipe, int, dict[str, float], float]] = []  # final-val per recipe
+    datasets: dict[int | None, tuple] = {}  # by resolution: recipes share the decoded split
     for recipe in recipes:
         cells = top[:recipe.cells] if recipe.cells else top
-        data = api.load_data(DataConfig(path=str(resolve_data_path(data_path)),
-                                        resize=recipe.resize, per_class=cfg.per_class,
-                                        test_per_class=cfg.test_per_class))
-        dataset = api.register_dataset(db, data)
+        if recipe.resize not in datasets:
+            data = api.load_data(DataConfig(path=str(resolve_data_path(data_path)),
+                                            resize=recipe.resize, per_class=cfg.per_class,
+                                            test_per_class=cfg.test_per_class))
+            datasets[recipe.resize] = data, api.register_dataset(db, data)
+        data, dataset = datasets[recipe.resize]
         seed = cfg.seed if recipe.seed is None else recipe.seed
         proxy = api.build_proxy(db, data, dataset, recipe.method, ipc=recipe.ipc, seed=seed,
                                 options=recipe.options)
