@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -193,6 +193,20 @@ class Evaluator:
         self.eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
                           "test": (data.normalize(data.test_images), data.test_labels)}
         self.source = source_label(proxy, elf)
+        method = get_proxy(proxy.method) if proxy else None
+        self.stream = method.stream(data, ipc=proxy.ipc, seed=proxy.seed, options=proxy.params,
+                                    artifacts_dir=db.home / "artifacts") if (
+            method and method.stream) else None
+
+    def run_config(self, space_name: str, arch_id: str, train_config: TrainConfig
+                   ) -> TrainConfig:
+        """The protocol ``arch_id`` trains with: ``train_config``, except that a proxy drawing
+        fresh images (``d2m-fly``) trains the epochs that fit a fixed set's latency."""
+        if self.stream is None:
+            return train_config
+        macs = get_space(space_name).macs(arch_id, **self.shape)
+        return replace(train_config, epochs=self.stream.epochs_within_latency(
+            macs, train_config.epochs))
 
     def _elf_training(self, spec, seed: int) -> dict:
         """Extra ``train`` arguments for ELF (none without it); trains the feature net once."""
@@ -223,10 +237,11 @@ class Evaluator:
     def record(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                status: str, epochs: int, accuracies: dict, train_loss: float | None,
                wall_seconds: float, device: str, compiled: bool = False, bf16: bool = False,
-               search_id: int | None = None, curve: dict | None = None) -> RunRecord:
+               search_id: int | None = None, curve: dict | None = None,
+               fresh_seconds: float = 0.0) -> RunRecord:
         """Store (commit) one run of ``arch_id`` on this evaluator's data source;
         ``compiled``: whether its training step ran under torch.compile, ``bf16``: under bf16
-        autocast."""
+        autocast; ``fresh_seconds``: of ``wall_seconds``, spent drawing fresh images."""
         space = get_space(space_name)
         spec = space.parse(arch_id)
         run = RunRecord(
@@ -235,7 +250,7 @@ class Evaluator:
             proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
             config={"train": train_config.to_dict(), "source": self.source,
                     "elf": self.elf.to_dict() if self.elf else None, "compiled": compiled,
-                    "bf16": bf16},
+                    "bf16": bf16, **({"fresh_seconds": fresh_seconds} if self.stream else {})},
             status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
             train_loss=train_loss, num_params=space.count_params(spec, **self.shape),
             macs=space.count_macs(spec, **self.shape), wall_seconds=wall_seconds,
@@ -269,8 +284,9 @@ class Evaluator:
         start = time.perf_counter()
         try:
             result = train(partial(space.build, spec, **self.shape), self.train_set,
-                           train_config, seed=seed, eval_sets=self.eval_sets,
-                           device=self.device, on_epoch=watched if on_epoch else None,
+                           self.run_config(space_name, arch_id, train_config), seed=seed,
+                           eval_sets=self.eval_sets, device=self.device,
+                           on_epoch=watched if on_epoch else None, fresh_set=self.stream,
                            **self._elf_training(spec, seed))
         except BaseException:
             if stopped:
@@ -281,7 +297,7 @@ class Evaluator:
         return record(status=result.status, epochs=result.epochs_done,
                       accuracies=result.accuracies, train_loss=result.train_loss,
                       wall_seconds=result.wall_seconds, compiled=result.compiled,
-                      bf16=result.bf16, curve=result.curve)
+                      bf16=result.bf16, curve=result.curve, fresh_seconds=result.fresh_seconds)
 
     def train_in_workers(self, plan: EvaluationPlan, pending: list[str], workers: int,
                          on_run: Callable[[RunRecord], None] = lambda run: None) -> set[str]:
@@ -292,8 +308,9 @@ class Evaluator:
         if len(pending) < 2 or workers < 2 or self.elf is not None:
             return set()
         shared = {"train_set": self.train_set, "eval_sets": self.eval_sets,
-                  "shape": self.shape}
-        jobs = longest_first([(plan.space, arch_id, plan.train, plan.seed)
+                  "shape": self.shape, "stream": self.stream}
+        jobs = longest_first([(plan.space, arch_id, self.run_config(plan.space, arch_id,
+                                                                    plan.train), plan.seed)
                               for arch_id in pending], self.shape)
         with worker_pool(min(workers, len(pending)), threads_per_worker=1,
                          shared=shared) as pool:
@@ -304,7 +321,8 @@ class Evaluator:
                                    train_loss=result.train_loss,
                                    wall_seconds=result.wall_seconds, device=device,
                                    compiled=result.compiled, bf16=result.bf16,
-                                   search_id=plan.search_id, curve=result.curve))
+                                   search_id=plan.search_id, curve=result.curve,
+                                   fresh_seconds=result.fresh_seconds))
         return set(pending)
 
 
@@ -323,7 +341,8 @@ def train_on_shared(job: TrainJob) -> tuple[str, TrainResult, str]:
     data = shared_data()
     space = get_space(space_name)
     result = train(partial(space.build, space.parse(arch_id), **data["shape"]),
-                   data["train_set"], config, seed=seed, eval_sets=data["eval_sets"])
+                   data["train_set"], config, seed=seed, eval_sets=data["eval_sets"],
+                   fresh_set=data.get("stream"))
     return arch_id, result, device_name(torch.device("cpu"))
 
 

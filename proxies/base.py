@@ -61,6 +61,26 @@ class BuildFn(Protocol):
                  artifacts_dir: Path) -> ProxySet: ...
 
 
+class EpochStream(Protocol):
+    """Training images drawn afresh while a candidate trains (a proxy's on-the-fly mode)."""
+
+    def __call__(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training set of ``epoch`` (2, 3, ...; epoch 1 trains on the stored set), in
+        the trainer's input space, the same for the same epoch on every call."""
+        ...
+
+    def epochs_within_latency(self, candidate_macs: float, epochs: int) -> int:
+        """How many of ``epochs`` a candidate of ``candidate_macs`` forward multiply-adds per
+        image trains so that drawing and training cost no more than ``epochs`` on a fixed
+        set of the same size."""
+        ...
+
+
+class StreamFn(Protocol):
+    def __call__(self, data: PreparedData, *, ipc: int, seed: int, options: dict,
+                 artifacts_dir: Path) -> EpochStream: ...
+
+
 @dataclass(frozen=True)
 class ProxyMethod:
     """A registered proxy method: ``build`` makes a ProxySet from prepared data."""
@@ -74,6 +94,7 @@ class ProxyMethod:
     generates: bool = False  # makes its images (any IPC), rather than picking or starting
     # from real ones, which bounds the IPC by the real images of each class
     options: type | None = None  # dataclass of the build options it accepts (None: none)
+    stream: StreamFn | None = None  # draws fresh training images every epoch (on the fly)
 
     def check_options(self, options: dict) -> None:
         """Raise ValueError (one line) unless ``options`` are valid build options."""
@@ -102,12 +123,15 @@ _REGISTRY: dict[str, ProxyMethod] = {}
 
 def register_proxy(name: str, description: str, *, uses_ipc: bool = True,
                    consumes: str | None = None, generates: bool = False,
-                   options: type | None = None) -> Callable[[BuildFn], BuildFn]:
+                   options: type | None = None, stream: StreamFn | None = None
+                   ) -> Callable[[BuildFn], BuildFn]:
     """Decorator filing a build function under ``name``; ``generates``: the method makes
-    any number of images per class (a generator), so the IPC is not bounded by the data."""
+    any number of images per class (a generator), so the IPC is not bounded by the data;
+    ``stream``: candidates train on images drawn afresh every epoch, the built set being the
+    first epoch's."""
     def wrap(fn: BuildFn) -> BuildFn:
         _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc, consumes, generates,
-                                      options)
+                                      options, stream)
         return fn
     return wrap
 

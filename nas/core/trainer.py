@@ -91,6 +91,7 @@ class TrainResult:
     bf16: bool = False  # whether it trained and scored under bf16 autocast (``uses_bf16``)
     losses: list[float] = field(default_factory=list)  # mean training loss of every epoch
     curve_val: list[tuple[int, float]] = field(default_factory=list)  # see curve_every
+    fresh_seconds: float = 0.0  # of ``wall_seconds``, spent drawing ``fresh_set``'s images
 
     @property
     def curve(self) -> dict:
@@ -212,6 +213,7 @@ def train(
     on_epoch: EpochCallback | None = None,
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     extra_modules: Sequence[nn.Module] = (),
+    fresh_set: Callable[[int], TensorPair] | None = None,
 ) -> TrainResult:
     """Train ``make_net()`` on ``train_set`` = (float images (N, C, H, W), int64 labels).
 
@@ -221,7 +223,11 @@ def train(
     val_acc)`` is called every ``config.report_every`` epochs (it may raise to stop, e.g. to
     prune). ``loss_fn(net, x, y)`` replaces cross-entropy (e.g. for extra supervision);
     ``extra_modules`` (e.g. its adapter heads) are moved to ``device``, put in train mode and
-    optimised with the network. Inputs other than ``extra_modules`` are not mutated.
+    optimised with the network. ``fresh_set(epoch)``, when given, is called at the start of
+    every epoch after the first and returns that epoch's training set (as many images as
+    ``train_set``, e.g. drawn afresh from a generator); the time it takes is part of
+    ``wall_seconds`` and reported as ``fresh_seconds``. Inputs other than ``extra_modules``
+    are not mutated.
     """
     device = torch.device(device)
     use_amp = uses_bf16(config, device)
@@ -249,8 +255,14 @@ def train(
     subset = ((eval_sets["val"][0][:CURVE_IMAGES], eval_sets["val"][1][:CURVE_IMAGES])
               if "val" in eval_sets else None)
     every = curve_every(n, len(subset[1])) if subset else 0
-    start, epoch, epoch_loss = time.perf_counter(), 0, 0.0
+    start, epoch, epoch_loss, fresh_seconds = time.perf_counter(), 0, 0.0, 0.0
     for epoch in range(1, config.epochs + 1):
+        if fresh_set is not None and epoch > 1:
+            drawn = time.perf_counter()
+            images, labels = (t.to(device) for t in fresh_set(epoch))
+            fresh_seconds += time.perf_counter() - drawn
+            if len(labels) != n:
+                raise ValueError(f"fresh_set({epoch}) gave {len(labels)} images, not {n}")
         if epoch == decay_epoch + 1 and decay_epoch > 0:  # lr x0.1 with a fresh optimiser
             # (momentum buffers dropped), as the reference evaluation loop does
             optimizer = torch.optim.SGD(params, lr=config.lr * 0.1, momentum=config.momentum,
@@ -275,7 +287,7 @@ def train(
         if not math.isfinite(epoch_loss):
             return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
                                epoch * n / (time.perf_counter() - start), history, compiled,
-                               use_amp, losses, curve_val)
+                               use_amp, losses, curve_val, fresh_seconds)
         if subset and (epoch % every == 0 or epoch == config.epochs):
             curve_val.append((epoch, evaluate(net, *subset, batch_size=eval_batch, amp=use_amp,
                                               memory_format=memory_format)))
@@ -295,4 +307,4 @@ def train(
             on_epoch(epoch, accuracies["val"])
     return TrainResult("finished", accuracies, epoch_loss, epoch,
                        time.perf_counter() - start, epoch * n / train_seconds, history, compiled,
-                       use_amp, losses, curve_val)
+                       use_amp, losses, curve_val, fresh_seconds)
