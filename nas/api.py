@@ -21,7 +21,7 @@ from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
 from proxies import ProxyRequest, ProxySet, get_proxy
-from proxies.artifacts import MADE_BY
+from proxies.artifacts import MADE_BY, build_path
 from search_spaces import get_space
 from storage import (
     Database,
@@ -84,7 +84,10 @@ def stored_artifact(db: Database, dataset: DatasetRecord, kind: str, prefix: str
     if prefix:
         raise ValueError(f"no {kind} with hash {prefix!r} for dataset {dataset.key}; "
                          "see `nas proxy list`")
-    raise ValueError(f"no {kind} stored for dataset {dataset.key}; run `{MADE_BY[kind]}` first")
+    stored = {k for k in MADE_BY if find_artifact(db, dataset.id, k) is not None}
+    raise ValueError(f"no {kind} stored for dataset {dataset.key}; make it with "
+                     f"{', then '.join(build_path(kind, stored))} (with this command's dataset "
+                     "flags)")
 
 
 def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,

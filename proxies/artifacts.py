@@ -13,3 +13,23 @@ MADE_BY = {  # the command that stores an artifact of each kind
     D2M_GENERATOR: "nas distill --method d2m",
     D3_PRIORS: "nas distill --method d3",
 }
+
+BUILT_FROM = {  # the artifact kind each kind is made from (d2m refines a pre-trained generator)
+    D2M_GENERATOR: GAN_GENERATOR,
+}
+
+# What a command costs at the README's CPU budget (CIFAR-10 at 16x16, 4,500 training images,
+# 2 cores): measured for benchmarks/results/README.md ("Generator families")
+COST = {
+    GAN_GENERATOR: "`nas pretrain --width 16 --iterations 6000`, about 10 CPU-minutes",
+    D2M_GENERATOR: "`nas distill --method d2m --iterations 200`, about 1 CPU-minute",
+}
+
+
+def build_path(kind: str, stored: set[str]) -> list[str]:
+    """The commands (with their cost where measured) that make an artifact of ``kind``, in
+    order, starting after the last kind of its chain already in ``stored``."""
+    chain = [kind]
+    while chain[-1] in BUILT_FROM and BUILT_FROM[chain[-1]] not in stored:
+        chain.append(BUILT_FROM[chain[-1]])
+    return [COST.get(k, f"`{MADE_BY[k]}`") for k in reversed(chain)]

@@ -15,7 +15,7 @@ from nas.core.data import PreparedData
 from nas.core.runtime import default_device, device_name
 from nas.distillers.registry import register_distiller
 from nas.distillers.store import copy_in, job_key, record_artifact
-from proxies.artifacts import D2M_GENERATOR, GAN_GENERATOR
+from proxies.artifacts import BUILT_FROM, D2M_GENERATOR, GAN_GENERATOR
 from proxies.base import file_hash
 from proxies.d2m.checkpoint import generator_file, load_generator
 from proxies.d2m.distill import D2MConfig, distill
@@ -78,7 +78,7 @@ def import_generator(db: Database, data: PreparedData, dataset: DatasetRecord,
                   seconds=0.0, device="imported")
 
 
-@register_distiller("d2m", D2MConfig, kind=D2M_GENERATOR, refines=GAN_GENERATOR)
+@register_distiller("d2m", D2MConfig, kind=D2M_GENERATOR, refines=BUILT_FROM[D2M_GENERATOR])
 def distill_generator(db: Database, data: PreparedData, dataset: DatasetRecord,
                       config: D2MConfig, *, seed: int = 0, progress: bool = True,
                       base: str | None = None) -> ProxyRecord:

@@ -89,11 +89,15 @@ def test_search_trains_on_the_d2m_proxy(project):
                  "d1-w32-relu-instance-avg", "--epochs", "1", *common]) == 0
 
 
-def test_d2m_without_a_distilled_generator_fails_with_a_clear_message(tmp_path, capsys):
+def test_d2m_without_a_distilled_generator_names_the_whole_path(tmp_path, capsys):
     data = write_image_folder(tmp_path / "data", n_train=4, n_test=2)
     common = ["--data", str(data), "--classes", *TWO, "--db", f"sqlite:///{tmp_path / 'nas.db'}"]
-    assert main(["proxy", "--method", "d2m", "--ipc", "1", *common]) == 2
-    assert "nas distill --method d2m" in capsys.readouterr().err
+    for command in (["proxy", "--method", "d2m", "--ipc", "1"],
+                    ["search", "--proxy", "d2m-fly", "--space", "convnet720"]):
+        assert main([*command, *common]) == 2
+        (err,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert 0 <= err.index("nas pretrain") < err.index("nas distill --method d2m")
+        assert "CPU-minute" in err
     assert main(["distill", "--method", "d2m", *common]) == 2
     assert "nas pretrain" in capsys.readouterr().err
     assert main(["pretrain", "--from-checkpoint", str(tmp_path / "none.pt"), *common]) == 2
