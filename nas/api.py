@@ -20,8 +20,9 @@ from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
-from proxies import ProxyRequest, ProxySet, get_proxy
+from proxies import ProxyRequest, ProxySet, UnknownProxyError, get_proxy, list_proxies
 from proxies.artifacts import MADE_BY, build_path
+from proxies.imported import imported_key
 from search_spaces import get_space
 from storage import (
     Database,
@@ -90,10 +91,38 @@ def stored_artifact(db: Database, dataset: DatasetRecord, kind: str, prefix: str
                      "flags)")
 
 
+def imported_names(db: Database) -> list[str]:
+    """Names of the sets imported into ``db`` (`nas proxy import`), oldest first."""
+    return [p.method for p in list_proxy_records(db) if "imported" in p.params]
+
+
+def imported_set(db: Database, dataset_key: str, name: str) -> ProxyRecord:
+    """The set imported under ``name``, read without writing.
+
+    Raises:
+        UnknownProxyError: nothing was imported under ``name`` (lists methods and sets).
+        ValueError: it was imported for another dataset than ``dataset_key``.
+    """
+    found = find_proxy(db, imported_key(name))
+    if found is None:
+        raise UnknownProxyError(
+            f"unknown proxy method {name!r}, nor a set imported under that name; methods: "
+            f"{', '.join(list_proxies())}; imported sets: "
+            f"{', '.join(imported_names(db)) or 'none'} (`nas proxy import FILE --name "
+            f"{name}` imports one)")
+    dataset = next(d for d in list_datasets(db) if d.id == found.dataset_id)
+    if dataset.key != dataset_key:
+        raise ValueError(f"set {name!r} was imported for dataset {dataset.key} "
+                         f"({dataset.summary['shape']}, classes {dataset.summary['classes']}); "
+                         "give the dataset flags it was imported with")
+    return found
+
+
 def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,
                 ipc: int, seed: int = 0, options: dict | None = None, artifact: str = ""
                 ) -> ProxyRecord:
-    """Build (or find, by key) a proxy set, save it beside the database and record it.
+    """Build (or find, by key) a proxy set, save it beside the database and record it; a
+    ``method`` that names an imported set returns that set (whatever ``ipc`` and ``seed``).
 
     Without ``options``, a distilled set already stored for (dataset, method, ipc, seed) is
     reused whatever options it was distilled with (the latest one), so `nas search --proxy dm`
@@ -102,10 +131,12 @@ def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method
     ``artifact``, by default the dataset's newest.
 
     Raises:
-        UnknownProxyError, ValueError: an invalid request (see ``ProxyRequest``), or no
-            stored artifact to sample from.
+        UnknownProxyError, ValueError: an invalid request (see ``ProxyRequest``), no
+            stored artifact to sample from, or no set imported under ``method``.
     """
     request = ProxyRequest(method, ipc=ipc, seed=seed, artifact=artifact)
+    if request.imported:
+        return imported_set(db, dataset.key, method)
     request.check_data(data)
     spec = request.spec
     if not options and spec.consumes is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -148,16 +149,39 @@ def get_proxy(name: str) -> ProxyMethod:
             f"unknown proxy method {name!r}; available: {', '.join(list_proxies())}") from None
 
 
+SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # names of imported sets
+
+
+def is_set_name(name: str) -> bool:
+    """Whether ``name`` could name an imported set: a valid name that no method holds."""
+    return name not in _REGISTRY and SET_NAME.fullmatch(name) is not None
+
+
+def _read_not_built(data: PreparedData, *, ipc: int, seed: int, options: dict,
+                    artifacts_dir: Path) -> ProxySet:
+    raise ValueError("an imported set is read from the database (`nas proxy import`), not "
+                     "built")
+
+
+# What a request for an imported set behaves as: its IPC is the file's, so no data bounds it.
+IMPORTED = ProxyMethod("imported", _read_not_built, "a set imported with `nas proxy import`",
+                       generates=True)
+
+
 @dataclass(frozen=True)
 class ProxyRequest:
     """A validated request for a proxy set: every entry point (CLI, API, search, benchmark)
     builds one, so a bad method, IPC or seed fails here, before any data or database work.
 
+    ``method``: a registered proxy method, or the name of a set imported into the database
+    (``imported``; found there by ``nas.api.build_proxy``, which ignores ``ipc`` and ``seed``
+    for it: the set is the file's).
+
     ``artifact``: content-hash prefix of the stored artifact a consuming proxy (d2m, d3)
     samples from; empty means the dataset's newest.
 
     Raises:
-        UnknownProxyError: the method is not registered.
+        UnknownProxyError: the method is neither registered nor a valid set name.
         ValueError: IPC below 1 for a method that uses it, a negative seed, or an artifact
             named for a method that consumes none; ``check_data``: an IPC above the real
             images of a class for a method that samples real images.
@@ -169,7 +193,7 @@ class ProxyRequest:
     artifact: str = ""
 
     def __post_init__(self) -> None:
-        spec = get_proxy(self.method)
+        spec = self.spec
         if spec.uses_ipc and self.ipc < 1:
             raise ValueError(f"--ipc must be at least 1, got {self.ipc}")
         if self.seed < 0:
@@ -179,8 +203,12 @@ class ProxyRequest:
                              "drop --artifact")
 
     @property
+    def imported(self) -> bool:
+        return is_set_name(self.method)
+
+    @property
     def spec(self) -> ProxyMethod:
-        return get_proxy(self.method)
+        return IMPORTED if self.imported else get_proxy(self.method)
 
     def check_data(self, data: PreparedData) -> None:
         """Refuse an IPC the data cannot fill: a method that picks (or starts from) real

@@ -81,6 +81,14 @@ def write_idx(root: Path, *, n_train: int = 10, n_test: int = 4, size: int = 28,
     return root
 
 
+def write_dc_result(path: Path, experiments: list[tuple]) -> Path:
+    """A result file as the dataset-condensation code saves it (``res_*.pt``): one
+    [images, labels] per experiment, and its accuracies as numpy scalars."""
+    torch.save({"data": [[x, y] for x, y in experiments],
+                "accs_all_exps": {"ConvNet": [np.float64(0.25), np.float64(0.5)]}}, path)
+    return path
+
+
 def two_class_data(tmp_path_factory, name: str, n_train: int):
     """The red and green classes of a tiny written image folder, prepared with their own
     cache (for module-scoped fixtures, which cannot use the per-test cache fixture)."""

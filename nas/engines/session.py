@@ -17,7 +17,6 @@ from nas.core.data import PreparedData
 from nas.core.elf import feature_network
 from nas.engines.config import SearchConfig, SearchJob
 from nas.engines.study import default_study_name, make_storage, retrying
-from proxies import get_proxy
 from storage import Database, DatasetRecord, ProxyRecord, create_search, exclusive
 
 SETUP_LOCK = "nas-search-setup"
@@ -137,14 +136,16 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
     config = job.search
     if config.prune is not None and config.prune not in PRUNERS:
         raise ValueError(f"unknown pruner {config.prune!r}; choose one of {sorted(PRUNERS)}")
-    method = get_proxy(config.proxy)
+    request = config.proxy_request
     data = data or api.load_data(job.data)  # bad data fails before the database is touched
     with exclusive(job.db_url, SETUP_LOCK):
         db = Database(job.db_url)
+        if request.imported:  # an unknown set name fails before anything is written
+            api.imported_set(db, data.key, config.proxy)
         dataset = api.register_dataset(db, data)
         proxy = api.build_proxy(db, data, dataset, config.proxy, ipc=config.ipc,
                                 seed=config.proxy_seed, artifact=config.artifact
-                                ) if method.uses_ipc else None
+                                ) if request.spec.uses_ipc else None
         if config.elf is not None:  # trained once here, read from disk by every worker
             feature_network(data, config.elf, db.home / "artifacts")
         storage = make_storage(job.db_url, config.heartbeat_seconds)  # creates Optuna's tables

@@ -16,7 +16,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 import nas.cli.data
 from nas.cli import main
@@ -105,6 +107,22 @@ CASES: list[tuple[str, str]] = [
     ("bench two-stage --space convnet720 --truth {tmp}/none.csv", "convnet720 needs --truth"),
     ("bench two-stage --ipc 500 --sample 8 --calibration 3", "--ipc 500 is more than the 18"),
     ("search --strategy sh --space nb201 --fidelities params full:0", "unknown score 'full:0'"),
+    # proxy import and export: files that do not fit the 3-class 16x16 RGB dataset
+    ("proxy import {tmp}/res_five_classes.pt --name x --values cifar10-standardized",
+     "res_five_classes.pt has 5 classes (labels 0..4), the dataset 3 (blue, green, red)"),
+    ("proxy import {tmp}/grey.npz --name x --values unit",
+     "grey.npz has 1-channel images, the dataset 3-channel ones"),
+    ("proxy import {tmp}/broken.pt --name x", "broken.pt as a torch file"),
+    ("proxy import {tmp}/table.txt --name x", "unknown layout of"),
+    ("proxy import {tmp}/big --name x --values standardized",
+     "has 32x32 images, the dataset 16x16: pass --rescale"),
+    ("proxy import {tmp}/big --name x --rescale", "say what big's pixel values are: --values"),
+    ("proxy import {tmp}/soft --name x --values standardized", "has soft labels (6x3 floats)"),
+    ("proxy import {tmp}/grey.npz", "needs --name NAME"),
+    ("proxy import {tmp}/grey.npz --name dm", "--name 'dm': use 1-64 letters"),
+    ("proxy export nothing {tmp}/out.npz", "no stored set 'nothing'"),
+    ("proxy export nothing {tmp}/out.txt", "cannot tell a layout from 'out.txt'"),
+    ("proxy import", "`nas proxy import` takes FILE, got []"),
     # dashboard
     ("dashboard --port 99999", "port must be an integer from 1 to 65535, got '99999'"),
     ("dashboard --port http", "port must be an integer from 1 to 65535, got 'http'"),
@@ -138,8 +156,24 @@ def prepare(root: Path) -> dict[str, str]:
            "wall_seconds": 1.0, "device": "cpu", "versions": {}}
     (tmp / "other.json").write_text(json.dumps({"format_version": 1, "runs": [row]}))
     (tmp / "table.txt").write_text("x")
+    _write_set_files(tmp)
     (tmp / "afile.txt").write_text("not a directory")
     return {"data": str(data), "db": db, "tmp": str(tmp)}
+
+
+def _write_set_files(tmp: Path) -> None:
+    """Distilled-set files the proxy import cases refuse."""
+    torch.save({"data": [[torch.randn(10, 3, 16, 16), torch.arange(10) % 5]]},
+               tmp / "res_five_classes.pt")
+    np.savez(tmp / "grey.npz", images=np.random.default_rng(0).random((6, 1, 16, 16)),
+             labels=np.arange(6) % 3)
+    (tmp / "broken.pt").write_bytes(b"not a torch file")
+    for folder, images, labels in (
+            ("big", torch.randn(6, 3, 32, 32), torch.arange(6) % 3),
+            ("soft", torch.randn(6, 3, 16, 16), torch.softmax(torch.randn(6, 3), 1))):
+        (tmp / folder).mkdir()
+        torch.save(images, tmp / folder / "images_best.pt")
+        torch.save(labels, tmp / folder / "labels_best.pt")
 
 
 def command_line(case: str, places: dict[str, str]) -> list[str]:
