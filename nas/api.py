@@ -20,7 +20,14 @@ from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
-from proxies import ProxyRequest, ProxySet, UnknownProxyError, get_proxy, list_proxies
+from proxies import (
+    ProxyRequest,
+    ProxySet,
+    UnknownProxyError,
+    get_proxy,
+    list_proxies,
+    method_of,
+)
 from proxies.artifacts import MADE_BY, build_path
 from proxies.imported import imported_key
 from search_spaces import get_space
@@ -227,7 +234,7 @@ class Evaluator:
         self.eval_sets = {"val": (data.normalize(data.val_images), data.val_labels),
                           "test": (data.normalize(data.test_images), data.test_labels)}
         self.source = source_label(proxy, elf)
-        method = get_proxy(proxy.method) if proxy else None
+        method = method_of(proxy.method) if proxy else None
         self.stream = method.stream(data, ipc=proxy.ipc, seed=proxy.seed, options=proxy.params,
                                     artifacts_dir=db.home / "artifacts") if (
             method and method.stream) else None

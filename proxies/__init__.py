@@ -13,9 +13,10 @@ from proxies.base import (
     UnknownProxyError,
     get_proxy,
     list_proxies,
+    method_of,
     register_proxy,
 )
 from proxies.d2m import generate as _d2m  # noqa: F401  (registers d2m)
 
 __all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "UnknownProxyError", "get_proxy",
-           "list_proxies", "register_proxy"]
+           "list_proxies", "method_of", "register_proxy"]

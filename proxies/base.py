@@ -168,6 +168,16 @@ IMPORTED = ProxyMethod("imported", _read_not_built, "a set imported with `nas pr
                        generates=True)
 
 
+def method_of(name: str) -> ProxyMethod:
+    """What a proxy name stands for: its registered method, or ``IMPORTED`` for a valid
+    name no method holds (the set imported under it).
+
+    Raises:
+        UnknownProxyError: neither.
+    """
+    return IMPORTED if is_set_name(name) else get_proxy(name)
+
+
 @dataclass(frozen=True)
 class ProxyRequest:
     """A validated request for a proxy set: every entry point (CLI, API, search, benchmark)
@@ -208,7 +218,7 @@ class ProxyRequest:
 
     @property
     def spec(self) -> ProxyMethod:
-        return IMPORTED if self.imported else get_proxy(self.method)
+        return method_of(self.method)
 
     def check_data(self, data: PreparedData) -> None:
         """Refuse an IPC the data cannot fill: a method that picks (or starts from) real
