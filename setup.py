@@ -9,7 +9,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["nas", "nas.*", "proxies", "proxies.*", "search_spaces",
                                     "search_spaces.*", "storage", "storage.*"]),
-    package_data={"search_spaces": ["data/*.csv.gz"]},  # NAS-Bench-201's published table
+    # NAS-Bench-201's published table; the benchmarks' named recipes, contenders and protocols
+    package_data={"search_spaces": ["data/*.csv.gz"], "nas.bench": ["experiments/*.toml"]},
     install_requires=[
         "torch>=2.2,<3",
         "numpy>=1.24",

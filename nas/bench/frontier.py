@@ -21,6 +21,7 @@ from nas import api
 from nas.analysis import metrics
 from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
+from nas.bench import named
 from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
@@ -31,14 +32,12 @@ from storage import Database
 ENSEMBLE = DEFAULT_MEMBERS
 CURVE_POINTS = tuple(s for s in CURVE_SCORES if s != "final-val")  # read from each run's curve
 VAL_CURVE = ("best-val", "val-auc")  # need more than the final validation point
-FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the recipe the lead runs found
-
-
 @dataclass(frozen=True)
 class Recipe:
-    """One way to train the prefiltered cells: a proxy set and a training protocol."""
+    """One way to train the prefiltered cells: a proxy set and a training protocol (an entry
+    of ``experiments/frontier.toml``, see ``recipe``)."""
 
-    name: str
+    name: str  # the entry's name (selects it; the label is made from the fields)
     method: str = "random"  # proxy method; "random" with ipc = all images is full data
     ipc: int = 10
     resize: int | None = 16  # None: CIFAR-10's native 32x32
@@ -47,27 +46,30 @@ class Recipe:
     options: dict = field(default_factory=dict)  # proxy build options
     seed: int | None = None  # proxy and training seed; None: the frontier's seed
 
+    @property
+    def label(self) -> str:
+        """E.g. ``"random ipc10 16px 50ep lr.05 b50 flip seed 1"``."""
+        seed = "" if self.seed is None else f" seed {self.seed}"
+        return (f"{self.method} ipc{self.ipc} {self.resize or 32}px "
+                f"{named.train_label(self.train)}{seed}")
 
-RECIPES: tuple[Recipe, ...] = (
-    Recipe("random ipc10 16px 50ep (toolkit protocol)", train={"epochs": 50}),
-    Recipe("random ipc10 16px 50ep lr.05 b50 flip", train={"epochs": 50, **FAST}),
-    Recipe("dm ipc10 16px 50ep lr.05 b50 flip", method="dm", train={"epochs": 50, **FAST},
-           options={"iterations": 200, "batch_real": 64}),
-    Recipe("full data 16px 1ep lr.05 b50 flip", ipc=900, train={"epochs": 1, **FAST}),
-    Recipe("random ipc50 16px 30ep lr.05 b50 flip", ipc=50, train={"epochs": 30, **FAST}),
-    Recipe("random ipc10 32px 50ep lr.05 b50 flip", resize=None,
-           train={"epochs": 50, **FAST}),
-    Recipe("random ipc50 32px 200ep (D2M protocol)", ipc=50, resize=None,
-           train={"epochs": 200}, cells=24),
-    Recipe("random ipc10 16px 50ep lr.05 b50 flip seed 1", train={"epochs": 50, **FAST},
-           seed=1),
-    Recipe("random ipc50 16px 200ep (D2M protocol at 16px)", ipc=50, train={"epochs": 200},
-           cells=24),
-    Recipe("random ipc50 16px 200ep (D2M protocol at 16px) seed 1", ipc=50,
-           train={"epochs": 200}, cells=24, seed=1),
-    Recipe("dm ipc50 16px 200ep (D2M protocol at 16px)", method="dm", ipc=50,
-           train={"epochs": 200}, cells=24, options={"iterations": 200, "batch_real": 64}),
-)
+
+def recipe(name: str) -> Recipe:
+    """The recipe ``name`` of ``experiments/frontier.toml``.
+
+    Raises:
+        ValueError: an unknown name (one line listing the valid ones).
+    """
+    fields = named.entry("frontier", name)
+    train = {"epochs": fields.pop("epochs"), **named.training(fields.pop("training"))}
+    if fields.get("resize") == "native":
+        fields["resize"] = None
+    return Recipe(name, train=train, **fields)
+
+
+def recipes(names: list[str] | None = None) -> tuple[Recipe, ...]:
+    """The named recipes (default: every recipe, in file order)."""
+    return tuple(recipe(n) for n in (named.names("frontier") if names is None else names))
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,14 @@ def ensemble_vs_members(scores: dict[str, dict[str, float]], truth: dict[str, fl
     return rows
 
 
-def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES, *,
+def run_frontier(db: Database | str | None, cfg: FrontierConfig,
+                 chosen: tuple[Recipe, ...] | None = None, *,
                  data_path: str | None = None, workers: int = 1,
                  note: Callable[[str], None] = print) -> dict:
     """Train every recipe on the prefiltered cells (cached runs are reused) and return the
-    frontier: one point per recipe plus the ensemble's own point, at zero training cost."""
+    frontier: one point per recipe plus the ensemble's own point, at zero training cost.
+    ``chosen``: the recipes to train (default: every recipe of ``experiments/frontier.toml``)."""
+    chosen = recipes() if chosen is None else chosen
     stored = json.loads(Path(cfg.scores).read_text())
     top, rank_sum = ensemble_top(stored["scores"], cfg.top_fraction)
     space = get_space("nb201")
@@ -177,24 +182,24 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
     points = [_point("zero-cost ensemble", top, rank_sum, truth, rank_sum, zero_cost_s, cfg)]
     points += [_point(f"{m}", top, stored["scores"][m], truth, rank_sum,
                       stored["seconds_per_cell"][m], cfg) for m in ENSEMBLE]
-    for n in sorted({r.cells for r in recipes if r.cells and r.cells < len(top)}):
+    for n in sorted({r.cells for r in chosen if r.cells and r.cells < len(top)}):
         points.append(_point(f"zero-cost ensemble, first {n} cells", top[:n], rank_sum, truth,
                              rank_sum, zero_cost_s, cfg))  # the baseline of shorter recipes
     db = db if isinstance(db, Database) else Database(db)
     finals: list[tuple[Recipe, int, dict[str, float], float]] = []  # final-val per recipe
     datasets: dict[int | None, tuple] = {}  # by resolution: recipes share the decoded split
-    for recipe in recipes:
-        cells = top[:recipe.cells] if recipe.cells else top
-        if recipe.resize not in datasets:
+    for rec in chosen:
+        cells = top[:rec.cells] if rec.cells else top
+        if rec.resize not in datasets:
             data = api.load_data(DataConfig(path=str(resolve_data_path(data_path)),
-                                            resize=recipe.resize, per_class=cfg.per_class,
+                                            resize=rec.resize, per_class=cfg.per_class,
                                             test_per_class=cfg.test_per_class))
-            datasets[recipe.resize] = data, api.register_dataset(db, data)
-        data, dataset = datasets[recipe.resize]
-        seed = cfg.seed if recipe.seed is None else recipe.seed
-        proxy = api.build_proxy(db, data, dataset, recipe.method, ipc=recipe.ipc, seed=seed,
-                                options=recipe.options)
-        plan = api.EvaluationPlan("nb201", cells, TrainConfig(**recipe.train), seed=seed)
+            datasets[rec.resize] = data, api.register_dataset(db, data)
+        data, dataset = datasets[rec.resize]
+        seed = cfg.seed if rec.seed is None else rec.seed
+        proxy = api.build_proxy(db, data, dataset, rec.method, ipc=rec.ipc, seed=seed,
+                                options=rec.options)
+        plan = api.EvaluationPlan("nb201", cells, TrainConfig(**rec.train), seed=seed)
         runs = api.evaluate_architectures(db, data, dataset, proxy, plan, workers=workers)
         cpu = (sum(r.wall_seconds for r in runs) + proxy.build_seconds) / len(cells)
         for score_name in ("final-val", *CURVE_POINTS):  # the same runs, read other ways
@@ -205,14 +210,14 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig, recipes=RECIPES
             if any(v is None for v in score.values()):
                 continue  # runs stored before curves were kept
             score = undefined_last(score)  # diverged runs last
-            name = recipe.name if score_name == "final-val" else f"{recipe.name} [{score_name}]"
+            name = rec.label if score_name == "final-val" else f"{rec.label} [{score_name}]"
             point = _point(name, cells, score, truth, rank_sum, cpu, cfg) | with_ensemble(
                 score, rank_sum, truth, cfg)
             note(f"{name}: rho {point['spearman']:.3f}, minus ensemble "
                  f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
-            points.append(point | {"recipe_config": asdict(recipe), "score": score_name})
+            points.append(point | {"recipe_config": asdict(rec), "score": score_name})
             if score_name == "final-val":
-                finals.append((recipe, seed, score, cpu))
+                finals.append((rec, seed, score, cpu))
     seeds, seed_points = seed_agreement(finals, truth, rank_sum, cfg)
     return {"config": asdict(cfg), "cells": top, "sample": sample,
             "points": points + seed_points, "seed_agreement": seeds}
@@ -232,12 +237,12 @@ def seed_agreement(finals: list[tuple[Recipe, int, dict[str, float], float]],
     for group in (g for g in groups.values() if len(g) > 1):
         cells = [c for c in group[0][2] if all(c in g[2] for g in group)]
         a, b = ([g[2][c] for c in cells] for g in group[:2])
-        rows.append({"recipe": group[0][0].name, "seeds": [g[1] for g in group[:2]],
+        rows.append({"recipe": group[0][0].label, "seeds": [g[1] for g in group[:2]],
                      "cells": len(cells), "spearman": metrics.spearman(a, b),
                      "spearman_ci": metrics.bootstrap_ci(a, b, n_resamples=cfg.n_resamples,
                                                          seed=cfg.seed)})
         mean = {c: sum(g[2][c] for g in group) / len(group) for c in cells}
-        name = f"{group[0][0].name}, mean of {len(group)} seeds"
+        name = f"{group[0][0].label}, mean of {len(group)} seeds"
         points.append(_point(name, cells, mean, truth, rank_sum, sum(g[3] for g in group), cfg)
                       | with_ensemble(mean, rank_sum, truth, cfg) | {"score": "final-val"})
     return rows, points

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from nas.analysis import metrics
+from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
 from nas.engines.evolution import FIDELITY, anytime, charged, incumbent
 from nas.published import load_nb201
 
-FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the nb201 recipe of the frontier
 # (mean, sd) of the returned cell's CIFAR-10 test accuracy (%), as published
 ANCHORS = (
     ("REA (NAS-Bench-201; 12,000 s simulated, 500 runs)", 93.92, 0.30),
@@ -39,9 +39,10 @@ ANCHORS = (
 
 @dataclass(frozen=True)
 class Contender:
-    """One strategy with its scores, as ``SearchConfig`` fields."""
+    """One strategy with its scores, as ``SearchConfig`` fields (an entry of
+    ``experiments/contenders.toml``, see ``contender``)."""
 
-    name: str
+    name: str  # the entry's name (selects it; the label is made from the fields)
     strategy: str
     settings: dict = field(default_factory=dict)
 
@@ -50,40 +51,32 @@ class Contender:
         config = SearchConfig(space="nb201", strategy=self.strategy, **self.settings)
         return (config.rea_score,) if self.strategy == "rea" else config.fidelities
 
+    @property
+    def label(self) -> str:
+        """E.g. ``"sh params>synflow>ensemble>train50"``; also names its studies."""
+        return f"{self.strategy} {'>'.join(f.replace(':', '') for f in self.ladder)}"
 
-CONTENDERS = {
-    c.name: c for c in (
-        # one bracket of the sh below without its training rungs: the same 64 cells drawn
-        # (same seed), the ensemble's best returned; the data proxy's contribution is the
-        # difference
-        Contender("zero-cost only", "sh", {"fidelities": ("ensemble",), "bracket": 64,
-                                           "cpu_budget": 1e-9}),
-        Contender("sh ensemble>train25>train50", "sh", {
-            "fidelities": ("ensemble", "train:25", "train:50"), "bracket": 64, "eta": 4}),
-        # one bracket up the whole zero-cost ladder, cheapest first (params is free, synflow
-        # ~0.2 s, NASWOT ~1.7 s a cell): 1024 cells -> 256 -> 64 -> the best 16 trained on
-        # the proxy, or 1 epoch on the whole training split (reduced training); the same
-        # bracket without its training rung (same seed, same cells) is what the search
-        # returns without either
-        Contender("sh params>synflow>ensemble>train50", "sh", {
-            "fidelities": ("params", "synflow", "ensemble", "train:50"), "bracket": 1024,
-            "eta": 4, "trials": 1024 + 256 + 64 + 16}),
-        Contender("sh params>synflow>ensemble>full1", "sh", {
-            "fidelities": ("params", "synflow", "ensemble", "full:1"), "bracket": 1024,
-            "eta": 4, "trials": 1024 + 256 + 64 + 16}),
-        Contender("sh params>synflow>ensemble", "sh", {
-            "fidelities": ("params", "synflow", "ensemble"), "bracket": 1024, "eta": 4,
-            "trials": 1024 + 256 + 64}),
-        Contender("rea ensemble", "rea", {"rea_score": "ensemble", "population": 10,
-                                          "sample": 3}),
-        Contender("rea train50", "rea", {"rea_score": "train:50", "population": 10,
-                                         "sample": 3}),
-    )}
+
+def contender(name: str) -> Contender:
+    """The contender ``name`` of ``experiments/contenders.toml`` (lists as tuples).
+
+    Raises:
+        ValueError: an unknown name (one line listing the valid ones).
+    """
+    fields = named.entry("contenders", name)
+    settings = {k: tuple(v) if isinstance(v, list) else v
+                for k, v in fields.pop("settings", {}).items()}
+    return Contender(name, settings=settings, **fields)
+
+
+def contenders() -> dict[str, Contender]:
+    """Every contender of ``experiments/contenders.toml`` by name, in file order."""
+    return {n: contender(n) for n in named.names("contenders")}
 
 
 @dataclass(frozen=True)
 class OutcomeConfig:
-    contenders: tuple[str, ...] = ("zero-cost only", "sh ensemble>train25>train50")
+    contenders: tuple[str, ...] = ("zero-cost-only", "sh-ensemble-train25-train50")
     seeds: int = 10  # search seeds per contender
     budget: float = 3600.0  # charged CPU-seconds per search
     resize: int = 16  # the frontier's 16 px: proxy training ~14 CPU-s per cell at IPC 10
@@ -104,27 +97,28 @@ def search_config(contender: Contender, seed: int, cfg: OutcomeConfig) -> Search
     settings = {"cpu_budget": cfg.budget, "trials": 10**9, **contender.settings}
     return SearchConfig(space="nb201", proxy="random", ipc=cfg.ipc, strategy=contender.strategy,
                         seed=seed, train_seed=0,
-                        train=TrainConfig(epochs=cfg.epochs, **FAST),
-                        study=f"outcome/{contender.name}/seed{seed}", **settings)
+                        train=TrainConfig(epochs=cfg.epochs, **named.training("nb201-fast")),
+                        study=f"outcome/{contender.label}/seed{seed}", **settings)
 
 
 def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None,
                 data: DataConfig | None = None, truth: dict[str, float] | None = None,
-                contenders: dict[str, Contender] = CONTENDERS, workers: int = 1,
+                catalog: dict[str, Contender] | None = None, workers: int = 1,
                 note: Callable[[str], None] = print) -> dict:
     """Run every contender for every seed (cached measurements are reused and charged) and
     judge the returned cells by ``truth`` (default: the published table's ``cfg.metric``).
     Each search's curve lists (charged seconds, accuracy, cell) where its returned cell
     changed."""
-    unknown = [c for c in cfg.contenders if c not in contenders]
+    catalog = contenders() if catalog is None else catalog
+    unknown = [c for c in cfg.contenders if c not in catalog]
     if unknown:
-        raise ValueError(f"unknown contender(s) {unknown}; choose from {list(contenders)}")
+        raise ValueError(f"unknown contender(s) {unknown}; choose from {', '.join(catalog)}")
     data = data or DataConfig(path=str(resolve_data_path(data_path)), resize=cfg.resize,
                               per_class=cfg.per_class, test_per_class=cfg.test_per_class)
     truth = truth if truth is not None else load_nb201().accuracy(cfg.metric)
     rows = []
     for name in cfg.contenders:
-        contender = contenders[name]
+        contender = catalog[name]
         searches = []
         for seed in range(cfg.seeds):
             summary = run_search(SearchJob(db_url, data, search_config(contender, seed, cfg)),
@@ -137,10 +131,10 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
                              "charged_seconds": charged(summary.trials),
                              "evaluations": {f: evaluations[f] for f in ladder},
                              "curve": curve})
-            note(f"{name} seed {seed}: {truth[chosen]:.2f} after "
+            note(f"{contender.label} seed {seed}: {truth[chosen]:.2f} after "
                  f"{searches[-1]['charged_seconds']:.0f} charged s")
         accs = [s["accuracy"] for s in searches]
-        rows.append({"contender": name, "strategy": contender.strategy,
+        rows.append({"contender": contender.label, "name": name, "strategy": contender.strategy,
                      "scores": " > ".join(contender.ladder), "settings": contender.settings,
                      "mean": statistics.mean(accs),
                      "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,

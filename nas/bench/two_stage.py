@@ -32,6 +32,7 @@ from nas import api
 from nas.analysis import metrics
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZeroCostConfig, iter_scores
+from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.trainer import TrainConfig
 from nas.ground_truth import read_ground_truth
@@ -43,7 +44,6 @@ from storage import Database
 PREFILTER, PROXY = "prefilter", "proxy"
 REGIMES = ("auto", PREFILTER, PROXY)  # auto: calibration decides
 INNER_RULES = ("sum", "proxy")
-FAST = {"lr": 0.05, "batch_size": 50, "augment": "flip"}  # the frontier's NAS-Bench-201 recipe
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class TwoStageConfig:
     proxy_method: str = "random"
     ipc: int = 10
     epochs: int = 50  # proxy training
-    train: dict = field(default_factory=lambda: dict(FAST))  # TrainConfig overrides (both)
+    # TrainConfig overrides of both trainings: the frontier's NAS-Bench-201 protocol
+    train: dict = field(default_factory=lambda: named.training("nb201-fast"))
     resize: int | None = 16
     per_class: int | None = 1000
     test_per_class: int | None = 200

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.analysis.render import check_out_dir
-from nas.bench import fidelity, search_outcome, two_stage
+from nas.bench import fidelity, named, search_outcome, two_stage
 from nas.bench import frontier as frontier_bench
 from nas.bench import zero_cost_literature as literature
 from nas.bench.mix import MixConfig, MixReport, run_mix
@@ -320,17 +320,14 @@ class FrontierCommand:
                             help="per-cell zero-cost scores (`nas bench nb201-zero-cost`)")
         parser.add_argument("--top-fraction", type=float,
                             default=frontier_bench.FrontierConfig.top_fraction)
-        parser.add_argument("--recipes", nargs="+", type=int, default=None, metavar="I",
-                            help="indices into the recipe list (default: all), e.g. 0 1")
+        parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
+                            help="recipes of nas/bench/experiments/frontier.toml (default: "
+                                 f"all): {', '.join(named.names('frontier'))}")
         _add_run_flags(parser, "nb201-frontier.json/.md/.png")
 
     def take_action(self, args: argparse.Namespace) -> int:
+        recipes = frontier_bench.recipes(args.recipes)  # an unknown name fails first
         cfg = frontier_bench.FrontierConfig(scores=args.scores, top_fraction=args.top_fraction)
-        recipes = frontier_bench.RECIPES
-        if args.recipes:
-            if not all(0 <= i < len(recipes) for i in args.recipes):
-                raise ValueError(f"--recipes takes indices 0..{len(recipes) - 1}")
-            recipes = tuple(recipes[i] for i in args.recipes)
         check_out_dir(args.out)
         result = frontier_bench.run_frontier(args.db, cfg, recipes, data_path=args.data,
                                              workers=workers_of(args), note=console.print)
@@ -410,14 +407,17 @@ class SearchOutcomeCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--space", choices=["nb201"], default="nb201")
-        parser.add_argument("--contenders", nargs="+", default=None,
-                            help=f"of {list(search_outcome.CONTENDERS)}")
+        parser.add_argument("--contenders", nargs="+", default=None, metavar="NAME",
+                            help="contenders of nas/bench/experiments/contenders.toml: "
+                                 f"{', '.join(named.names('contenders'))}")
         parser.add_argument("--seeds", type=int, default=search_outcome.OutcomeConfig.seeds)
         parser.add_argument("--budget", type=float, default=search_outcome.OutcomeConfig.budget,
                             help="charged CPU-seconds per search")
         _add_run_flags(parser, "nb201-search-outcome.json/.md/.png")
 
     def take_action(self, args: argparse.Namespace) -> int:
+        for name in args.contenders or ():
+            search_outcome.contender(name)  # an unknown name fails before anything is read
         changes = {"contenders": tuple(args.contenders)} if args.contenders else {}
         cfg = search_outcome.OutcomeConfig(seeds=args.seeds, budget=args.budget, **changes)
         check_out_dir(args.out)

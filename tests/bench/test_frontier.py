@@ -50,7 +50,7 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
                                      data_path=str(data), note=lambda s: None)
 
     first = run("a.db")
-    scores = {r.name: [p["score"] for p in first["points"] if p["recipe"].startswith(r.name)]
+    scores = {r.name: [p["score"] for p in first["points"] if p["recipe"].startswith(r.label)]
               for r in (recipe, one_epoch)}
     assert scores["tiny"] == ["final-val", *frontier.CURVE_POINTS]
     assert scores["one epoch"] == ["final-val", "sotl", "sotl-e"]  # one validation point

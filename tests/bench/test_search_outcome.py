@@ -29,7 +29,7 @@ def _outcome(tmp_path, name: str, truth: dict[str, float]) -> dict:
     cfg = OutcomeConfig(contenders=tuple(CONTENDERS), seeds=1, budget=1e6, ipc=4, epochs=1)
     data = DataConfig(path=str(write_tiny_folder(tmp_path / "data")))
     return run_outcome(f"sqlite:///{tmp_path / name}", cfg, data=data, truth=truth,
-                       contenders=CONTENDERS, note=lambda line: None)
+                       catalog=CONTENDERS, note=lambda line: None)
 
 
 def test_permuted_published_accuracies_change_no_choice_of_any_search(tmp_path, monkeypatch):
