@@ -176,6 +176,13 @@ PRESETS: dict[str, FidelityPreset] = {
     "cpu-full": dataclasses.replace(
         _CPU, description="the cpu preset, truth on all 45,000 training images at 16x16",
         per_class=None, test_per_class=None, truth_epochs=20),
+    # The D2M paper's NAS configuration against the same truth: IPC 50, 200 proxy epochs
+    # (DC protocol, DSA, 16x16), D2M both as a fixed set and on the fly (its protocol).
+    "cpu-full-ipc50": dataclasses.replace(
+        _CPU, description="the paper's NAS table at IPC 50 x 200 epochs, truth on all 45,000 "
+        "training images at 16x16", per_class=None, test_per_class=None, truth_epochs=20,
+        ipc=50, proxy_epochs=200,
+        proxies=("random", "dm", "datadam", "d2m", "d2m-fly", "dsa", "cafe")),
     # The same at the D2M paper's truth protocol for a GPU: 32x32, 100 epochs on all images.
     "gpu-full": dataclasses.replace(
         _CPU, description="the cpu preset's proxies, truth on all images at 32x32 (GPU)",
