@@ -17,7 +17,7 @@ from nas.analysis import metrics
 from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS
-from nas.core.runtime import versions
+from nas.core.runtime import machine, versions
 from nas.core.trainer import protocol_of
 from storage import (
     Database,
@@ -309,7 +309,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         "rows": rows,
         "within_top": prefilter,
         "pairwise": pairwise_differences(rows, cfg),
-        "environment": {"versions": versions()},
+        "environment": {"versions": versions(), "machine": machine()},
         **({"preset": cfg.extra} if cfg.extra else {}),
     }
 

@@ -24,6 +24,7 @@ from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.bench import named
 from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.published import load_nb201
 from search_spaces import get_space
@@ -219,7 +220,7 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig,
             if score_name == "final-val":
                 finals.append((rec, seed, score, cpu))
     seeds, seed_points = seed_agreement(finals, truth, rank_sum, cfg)
-    return {"config": asdict(cfg), "cells": top, "sample": sample,
+    return {"config": asdict(cfg), "machine": machine(), "cells": top, "sample": sample,
             "points": points + seed_points, "seed_agreement": seeds}
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from nas.analysis import metrics
 from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
 from nas.engines.evolution import FIDELITY, anytime, charged, incumbent
@@ -144,7 +145,7 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
                                                           for s in searches)
                                      for f in contender.ladder},
                      "searches": searches})
-    return {"config": asdict(cfg), "data": data.to_dict(), "rows": rows,
+    return {"config": asdict(cfg), "data": data.to_dict(), "machine": machine(), "rows": rows,
             "anchors": [{"source": s, "mean": m, "sd": sd} for s, m, sd in ANCHORS]}
 
 

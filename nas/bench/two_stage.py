@@ -34,6 +34,7 @@ from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZeroCostConfig, iter_scores
 from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.ground_truth import read_ground_truth
 from nas.published import load_nb201
@@ -214,7 +215,8 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
         sources["proxy alone"] = ({a: _final_val(proxy_runs[a]) for a in archs},
                                   proxy.build_seconds + sum(proxy_runs[a].wall_seconds
                                                             for a in archs))
-    return {"config": asdict(cfg), "data": data_config.to_dict(), "candidates": len(archs),
+    return {"config": asdict(cfg), "data": data_config.to_dict(), "machine": machine(),
+            "candidates": len(archs),
             "regime": regime, "calibration": {"archs": calib, "ensemble_rho": rho_z,
                                               "proxy_rho": rho_p},
             "top": top, "rows": judge(sources, truth, top, cfg)}

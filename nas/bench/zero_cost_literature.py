@@ -29,7 +29,7 @@ from torch import nn
 from nas.analysis import metrics, zero_cost
 from nas.analysis.zero_cost import score_architecture
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare, resolve_data_path
-from nas.core.runtime import versions
+from nas.core.runtime import machine, versions
 from nas.core.trainer import build_seeded
 from nas.published import load_nb201
 from search_spaces import Nb201Spec, get_space, nb201
@@ -270,7 +270,7 @@ def _result(config: LiteratureConfig, origin: str, scores: dict, seconds: dict, 
         "cells": {m: len(v) for m, v in scores.items()}, "planned": planned,
         "wall_seconds": elapsed,
         "seconds_per_cell": {m: float(np.mean(s)) for m, s in seconds.items()},
-        "threads": torch.get_num_threads(), "versions": versions(),
+        "threads": torch.get_num_threads(), "versions": versions(), "machine": machine(),
         "published": PUBLISHED,
         "spearman": correlations(scores, truth),
         "scores": scores,

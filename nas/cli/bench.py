@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.analysis.render import check_out_dir
-from nas.bench import fidelity, named, search_outcome, two_stage
+from nas.bench import fidelity, named, search_outcome, tables, two_stage
 from nas.bench import frontier as frontier_bench
 from nas.bench import zero_cost_literature as literature
 from nas.bench.mix import MixConfig, MixReport, run_mix
@@ -32,7 +32,7 @@ from nas.cli.common import (
 )
 from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
-from nas.core.runtime import device_name, versions
+from nas.core.runtime import device_name, machine, versions
 from nas.demo import DemoConfig, run_demo
 from storage import default_url
 
@@ -67,7 +67,7 @@ class BenchCommand:
                            "nb201-zero-cost": ZeroCostLiteratureCommand(),
                            "frontier": FrontierCommand(),
                            "search-outcome": SearchOutcomeCommand(),
-                           "two-stage": TwoStageCommand()}
+                           "two-stage": TwoStageCommand(), "tables": TablesCommand()}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -209,7 +209,7 @@ class SpeedBenchCommand:
 def _write_json(path: str, report: dict) -> None:
     """Write a speed report with the library versions and the machine it was measured on."""
     environment = {"versions": versions(), "device": device_name(torch.device("cpu")),
-                   "cpus": os.cpu_count()}
+                   "cpus": os.cpu_count(), "machine": machine()}
     Path(path).write_text(json.dumps({**report, "environment": environment}, indent=1))
 
 
@@ -379,6 +379,33 @@ class TwoStageCommand:
         result = two_stage.run_two_stage(args.db, cfg, data_path=args.data,
                                          workers=workers_of(args), note=console.print)
         _write_result(args.out / f"two-stage-{args.space}", result, two_stage.markdown)
+        return 0
+
+
+class TablesCommand:
+    """``nas bench tables``: the tables generated from the results' JSON, rewritten in place
+    between their markers in README.md and docs (``nas.bench.tables``)."""
+
+    help = "rewrite the tables generated from benchmarks/results/*.json (--check: only compare)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--check", action="store_true",
+                            help="change nothing; list each block that differs, exit 1 if any")
+        parser.add_argument("--root", type=Path, default=Path("."),
+                            help="the repository's root (default: here)")
+
+    def take_action(self, args: argparse.Namespace) -> int:
+        missing = [f for f in tables.FILES if not (args.root / f).is_file()]
+        if missing:
+            raise ValueError(f"--root {args.root} lacks {', '.join(missing)}; run from the "
+                             "repository's root or give --root")
+        if args.check:
+            stale = tables.stale(args.root)
+            for line in stale:
+                console.print(f"differs from its JSON: {line}; run `nas bench tables`")
+            return 1 if stale else 0
+        for path in tables.write(args.root):
+            console.print(f"rewrote {path}")
         return 0
 
 

@@ -60,6 +60,26 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features that decide torch's kernels (and whether training uses bf16: ``uses_bf16``)
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+@cache
+def machine() -> dict:
+    """What a timing was measured on, recorded with every result: the CPU's model, its ISA
+    flags among ``ISA_FLAGS`` (None where /proc/cpuinfo is absent), its logical cores, and the
+    GPU's name (None without CUDA)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info
+                          if line.startswith("flags")), [])
+        isa: list[str] | None = [f for f in ISA_FLAGS if f in flags]
+    except OSError:
+        isa = None
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu_model(), "isa": isa, "cores": os.cpu_count(), "gpu": gpu}
+
+
 @cache
 def versions() -> dict[str, str]:
     """Library versions recorded with every run."""

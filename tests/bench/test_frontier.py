@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import rankdata, spearmanr
 
 from nas.bench import frontier
+from nas.core.runtime import machine
 from nas.published import PublishedTable, load_nb201
 from tests.datasets import write_image_folder
 
@@ -75,6 +76,7 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
     assert [p["selected_acc"] for p in first["points"]] != \
         [p["selected_acc"] for p in second["points"]]  # the judge did change
     assert dataclasses.asdict(recipe) == first["points"][-1]["recipe_config"]
+    assert first["machine"] == machine()  # the machine its timings were measured on
 
 
 def test_with_ensemble_ranks_cells_by_the_sum_of_both_ranks():

@@ -1,0 +1,295 @@
+"""Tables generated from the results' JSON, so each number has one source.
+
+A markdown file shows a generated table between ``<!-- generated:NAME -->`` and
+``<!-- /generated -->``; ``BLOCKS[NAME]`` renders it from the files in ``benchmarks/results/``.
+``nas bench tables`` rewrites every block of ``FILES``; ``nas bench tables --check`` (run by
+the test suite) names each block whose text differs from its source, so a number edited by
+hand in a copy fails CI. Text outside the markers is hand-written and never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path("benchmarks/results")
+FILES = ("README.md", "docs/nas-bench-201.md", "benchmarks/results/README.md")
+BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)",
+                   re.DOTALL)
+FRONTIER_BUDGET = 120.0  # CPU-s per cell: "affordable" on a 2-core machine (the README's bar)
+PROXY_NAMES = {"random": "random", "dm": "DM", "dsa": "DSA", "cafe": "CAFE",
+               "datadam": "DataDAM", "d2m": "D2M", "d3": "D3"}
+
+
+Row = tuple[str, str, str, list[tuple[str, str]]]  # question, answer, machine, (text, path)
+
+
+def _load(results: Path, name: str) -> dict:
+    return json.loads((results / name).read_text())
+
+
+UNRECORDED = "2-core AMD EPYC CPU (ISA not recorded)"  # results written before ``machine``
+
+
+def describe(machine: dict) -> str:
+    """``nas.core.runtime.machine()`` in words: GPU, else CPU model, cores and ISA flags."""
+    cpu = f"{machine['cpu']}, {machine['cores']} cores, {'/'.join(machine['isa'] or ['?'])}"
+    return f"{machine['gpu']} ({cpu})" if machine.get("gpu") else cpu
+
+
+def _devices(report: dict) -> str:
+    """The machine a fidelity report recorded, else the devices its runs recorded (truth,
+    proxies, zero-cost scores), which name no ISA."""
+    if "machine" in report["environment"]:
+        return describe(report["environment"]["machine"])
+    found = list(report["ground_truth"]["protocol"].get("devices") or [])
+    for row in report["rows"]:
+        found += (row.get("protocol") or {}).get("devices") or []
+    devices = ", ".join(dict.fromkeys(d for d in found if d != "published"))
+    return devices + ("; ISA not recorded" if "cpu" in devices else "")
+
+
+def _machine(result: dict) -> str:
+    return describe(result["machine"]) if "machine" in result else UNRECORDED
+
+
+def _proxy_rhos(report: dict, digits: int) -> str:
+    rows = [r for r in report["rows"] if r["kind"] == "proxy" and "+" not in r["name"]
+            and "/" not in r["name"]]  # one row per method: no ELF rows, no second seeds
+    rows.sort(key=lambda r: -r["metrics"]["spearman"])
+    return ", ".join(f"{PROXY_NAMES.get(r['method'], r['method'])} "
+                     f"{r['metrics']['spearman']:.{digits}f}" for r in rows)
+
+
+def _best_zero_cost(report: dict) -> dict:
+    return max((r for r in report["rows"] if r["kind"] == "zero-cost"),
+               key=lambda r: r["metrics"]["spearman"])
+
+
+def _ci(values, fmt: str = ".2f") -> str:
+    lo, hi = values
+    return f"[{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _convnet_full(results: Path) -> Row:
+    r = _load(results, "cpu-full.json")
+    z = _best_zero_cost(r)
+    return ("Do proxies rank 32 ConvNets like full training (truth: 20 epochs on all 45,000 "
+            "images)?",
+            f"Spearman {_proxy_rhos(r, 2)}; best zero-cost score "
+            f"{z['metrics']['spearman']:.2f} ({z['name']})", _devices(r),
+            [("cpu-full.md", "benchmarks/results/cpu-full.md")])
+
+
+def _convnet_cpu(results: Path) -> Row:
+    r = _load(results, "cpu-paper-table.json")
+    return ("The same proxies built on the CPU, truth 15 epochs on 4,500 images",
+            _proxy_rhos(r, 3), _devices(r),
+            [("cpu-paper-table.md", "benchmarks/results/cpu-paper-table.md")])
+
+
+def _nb201_cpu(results: Path) -> Row:
+    r = _load(results, "nb201-cpu.json")
+    proxies = [x["metrics"]["spearman"] for x in r["rows"] if x["kind"] == "proxy"]
+    params = next(x for x in r["rows"] if x["name"] == "params")["metrics"]
+    return (f"Do they rank {len(r['architectures'])} NAS-Bench-201 cells (truth: published "
+            "accuracies)?",
+            f"every data proxy {min(proxies):.2f} to {max(proxies):.2f}; #params "
+            f"{params['spearman']:.2f} {_ci(params['spearman_ci'])}", _devices(r),
+            [("nb201-cpu.md", "benchmarks/results/nb201-cpu.md")])
+
+
+def _two_stage(results: Path) -> Row:
+    nb, cn = (_load(results, f"two-stage-{s}.json") for s in ("nb201", "convnet720"))
+    rows = {s: {r["source"]: r for r in x["rows"]} for s, x in (("nb", nb), ("cn", cn))}
+    cal = nb["calibration"]
+    side = "proxy" if cal["proxy_rho"] > cal["ensemble_rho"] else "ensemble"
+    proxy = rows["nb"]["proxy alone"]
+    return (f"And on {nb['candidates']} random NAS-Bench-201 cells; can a calibration tell "
+            "which to trust?",
+            f"Proxy {proxy['spearman']:.2f} {_ci(proxy['spearman_ci'])}, zero-cost ensemble "
+            f"{rows['nb']['ensemble']['spearman']:.2f}; the calibration (short full-data "
+            f"training) sides with the {side} ({cal['proxy_rho']:.2f} vs "
+            f"{cal['ensemble_rho']:.2f}); on convnet720 with the {cn['regime']}: proxy "
+            f"{rows['cn']['proxy alone']['spearman']:.3f} vs ensemble "
+            f"{rows['cn']['ensemble']['spearman']:.3f}",
+            _machine(nb),
+            [("two-stage-nb201.md", "benchmarks/results/two-stage-nb201.md"),
+             ("convnet720", "benchmarks/results/two-stage-convnet720.md")])
+
+
+def frontier_points(result: dict) -> list[dict]:
+    """Each recipe's point by its final validation accuracy (no curve scores, no means)."""
+    return [p for p in result["points"] if "recipe_config" in p and p["score"] == "final-val"]
+
+
+def _frontier(results: Path) -> Row:
+    r = _load(results, "nb201-frontier.json")
+    ensemble = r["points"][0]
+    affordable = [p for p in frontier_points(r) if p["cpu_seconds_per_cell"] <= FRONTIER_BUDGET]
+    best = max(affordable, key=lambda p: p["spearman"])
+    baseline = next(p for p in r["points"] if "recipe_config" not in p
+                    and p["recipe"].startswith("zero-cost ensemble")
+                    and p["cells"] == best["cells"])
+    above = [p for p in frontier_points(r) if p["minus_ensemble_ci"][0] > 0]
+    n_sample = r["sample"][0]["cells"]
+    return (f"Inside the zero-cost ensemble's top {r['config']['top_fraction']:.0%} of "
+            f"{n_sample:,} NAS-Bench-201 cells ({len(r['cells'])}), does training rank them "
+            "better than the ensemble?",
+            f"{'Yes' if above else 'Not by any paired interval'}: ensemble "
+            f"{ensemble['spearman']:.2f} {_ci(ensemble['spearman_ci'])}; the best recipe at "
+            f"≤{FRONTIER_BUDGET:.0f} CPU-s per cell, {best['recipe']} "
+            f"({best['cpu_seconds_per_cell']:.0f} CPU-s), {best['spearman']:.2f} on "
+            f"{best['cells']} cells against the ensemble's {baseline['spearman']:.2f} there "
+            f"({best['minus_ensemble']:+.2f} {_ci(best['minus_ensemble_ci'], '+.2f')})",
+            _machine(r),
+            [("nb201-frontier.md", "benchmarks/results/nb201-frontier.md")])
+
+
+def _search_outcome(results: Path) -> Row:
+    r = _load(results, "nb201-search-outcome.json")
+    rows = sorted(r["rows"], key=lambda x: -x["mean"])
+    rea = r["anchors"][0]
+    return (f"Does a search on a CPU return a top NAS-Bench-201 cell (published accuracy, "
+            f"{r['config']['seeds']} seeds)?",
+            "; ".join(f"{x['contender']}: {x['mean']:.2f} ± {x['sd']:.2f} % in "
+                      f"{x['median_cpu_hours']:.2f} charged CPU-h" for x in rows)
+            + f"; {rea['source'].split(' (')[0]} (published) {rea['mean']:.2f}",
+            _machine(r) + ", under load",
+            [("nb201-search-outcome.md", "benchmarks/results/nb201-search-outcome.md")])
+
+
+def _zero_cost(results: Path) -> Row:
+    r = _load(results, "nb201-zero-cost.json")
+    target = next(iter(r["published"].values()))["target"]
+    rho = {m: r["spearman"][m][target] for m in ("synflow", "grad_norm", "naswot")}
+    pub = {m: r["published"][m]["rho"] for m in ("synflow", "grad_norm")}
+    return (f"Do the zero-cost baselines match the literature "
+            f"({r['spearman']['synflow']['n']:,} NAS-Bench-201 cells)?",
+            f"synflow {rho['synflow']:.3f} (published {pub['synflow']:.3f}), grad_norm "
+            f"{rho['grad_norm']:.3f} ({pub['grad_norm']:.3f}), NASWOT {rho['naswot']:.3f}",
+            _machine(r),
+            [("nb201-zero-cost.md", "benchmarks/results/nb201-zero-cost.md")])
+
+
+def _generators(results: Path) -> Row:
+    first = _load(results, "generator-families-2026-12-03.json")["accuracy"]
+    longer = _load(results, "generator-families-cvae6000-2026-12-03.json")["accuracy"]
+
+    def mean(acc: dict, source: str, ipc: int) -> str:
+        values = [v["test_acc"] for k, v in acc.items() if k.startswith(f"{source}/ipc{ipc}/")]
+        return f"{100 * statistics.mean(values):.1f}%"
+
+    cells = [(name, acc, source) for name, acc, source in (
+        ("cvae + D2M", longer, "cvae+d2m"), ("biggan + D2M", first, "biggan+d2m"),
+        ("random real", first, "random"))]
+    return ("How good are D2M's generated sets (ConvNet-3 test accuracy, IPC 10 / 50)?",
+            ", ".join(f"{name} {mean(acc, s, 10)} / {mean(acc, s, 50)}"
+                      for name, acc, s in cells),
+            UNRECORDED,
+            [("generator families", "benchmarks/results/README.md#generator-families-for-d2m")])
+
+
+def _speed(results: Path) -> Row:
+    mixes = [_load(results, f"speed-mix-50ep-2026-12-03-bf16{s}.json") for s in ("", "-2")]
+    single = _load(results, "speed-200ep-default-arch-2026-12-03-bf16.json")
+    train = {r["trainer"]: r["train_seconds"] for r in single["runs"]}
+    archs = mixes[0]["runs"][0]["architectures"]
+    return (f"How fast does the toolkit train a NAS mix ({archs} architectures, 2 cores)?",
+            f"{mixes[0]['ratio']:.2f}x and {mixes[1]['ratio']:.2f}x the architectures/hour of "
+            f"a plain PyTorch loop (bf16); ConvNet-3 at protocol length "
+            f"{train['reference'] / train['toolkit']:.2f}x",
+            _machine(mixes[0]["environment"]) if "machine" in mixes[0]["environment"]
+            else f"{mixes[0]['environment']['device']}, AVX512-BF16 (its runs used bf16)",
+            [("speed", "benchmarks/results/README.md#speed")])
+
+
+MEASURED: tuple[Callable[[Path], Row], ...] = (
+    _convnet_full, _convnet_cpu, _nb201_cpu, _two_stage, _frontier, _search_outcome,
+    _zero_cost, _generators, _speed)
+
+
+def measured(results: Path, page: str) -> str:
+    """The README's "What it measured": one row per result, every number read from its JSON,
+    with the machine its runs recorded; links relative to ``page``'s directory."""
+    lines = ["| question | answer | measured on | source |", "|---|---|---|---|"]
+    for row in MEASURED:
+        question, answer, machine, sources = row(results)
+        links = ", ".join(f"[{text}]({_relative(path, page)})" for text, path in sources)
+        lines.append(f"| {question} | {answer} | {machine} | {links} |")
+    return "\n".join(lines) + "\n"
+
+
+def _relative(path: str, page: str) -> str:
+    """``path`` (from the repository root, maybe with ``#anchor``) as a link from ``page``."""
+    file, _, anchor = path.partition("#")
+    link = os.path.relpath(file, os.path.dirname(page) or ".")
+    return link + (f"#{anchor}" if anchor else "")
+
+
+def frontier_recipes(results: Path, page: str) -> str:
+    """Each frontier recipe's final-validation point, cheapest first, and its seed agreement
+    (``page`` unused: no links)."""
+    r = _load(results, "nb201-frontier.json")
+    lines = ["| recipe (`--recipes` name) | cells | CPU-s per cell | Spearman [95% CI] | minus "
+             "the ensemble [95% CI] |", "|---|---|---|---|---|"]
+    for p in [r["points"][0], *sorted(frontier_points(r),
+                                      key=lambda p: p["cpu_seconds_per_cell"])]:
+        name = p["recipe"] + (f" (`{p['recipe_config']['name']}`)" if "recipe_config" in p
+                              else "")
+        lines.append(f"| {name} | {p['cells']} | {p['cpu_seconds_per_cell']:.3g} | "
+                     f"{p['spearman']:.2f} {_ci(p['spearman_ci'])} | {p['minus_ensemble']:+.2f} "
+                     f"{_ci(p['minus_ensemble_ci'], '+.2f')} |")
+    lines += ["", "| recipe | seeds | cells | Spearman between the seeds' rankings [95% CI] |",
+              "|---|---|---|---|"]
+    lines += [f"| {x['recipe']} | {x['seeds'][0]} vs {x['seeds'][1]} | {x['cells']} | "
+              f"{x['spearman']:.2f} {_ci(x['spearman_ci'])} |" for x in r["seed_agreement"]]
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS: dict[str, Callable[[Path, str], str]] = {"measured": measured,
+                                            "frontier-recipes": frontier_recipes}
+
+
+def fill(text: str, results: Path, page: str) -> str:
+    """``text`` (of ``page``, a path from the repository root) with every generated block
+    re-rendered from ``results``.
+
+    Raises:
+        ValueError: a block names no entry of ``BLOCKS``.
+    """
+    def render(match: re.Match) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise ValueError(f"unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
+        return match[1] + BLOCKS[name](results, page) + match[4]
+
+    return BLOCK.sub(render, text)
+
+
+def stale(root: Path) -> list[str]:
+    """``FILE: NAME`` for each block under ``root`` that differs from its source."""
+    out = []
+    for name in FILES:
+        text = (root / name).read_text()
+        fresh = {m["name"]: m["body"] for m in BLOCK.finditer(fill(text, root / RESULTS, name))}
+        out += [f"{name}: {m['name']}" for m in BLOCK.finditer(text)
+                if fresh[m["name"]] != m["body"]]
+    return out
+
+
+def write(root: Path) -> list[Path]:
+    """Re-render every block of ``FILES`` under ``root``; returns the files that changed."""
+    changed = []
+    for name in FILES:
+        path = root / name
+        text = path.read_text()
+        new = fill(text, root / RESULTS, name)
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
