@@ -160,8 +160,9 @@ def _hard_labels(found: SetFile, data: PreparedData, cfg: ImportConfig, what: st
     present = labels.unique()
     if len(labels) == 0 or int(labels.min()) < 0 or len(present) != k \
             or int(present.max()) != k - 1:
+        found_k = max(len(present), int(labels.max()) + 1) if len(labels) else 0
         span = f"labels {int(labels.min())}..{int(labels.max())}" if len(labels) else "none"
-        raise ValueError(f"{what} has {len(present)} classes ({span}), the dataset {named}; "
+        raise ValueError(f"{what} has {found_k} classes ({span}), the dataset {named}; "
                          "import into a dataset of the same classes (--classes)")
     return labels
 

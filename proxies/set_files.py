@@ -100,7 +100,9 @@ def _torch_load(path: Path) -> object:
         with torch.serialization.safe_globals(_TORCH_SAFE):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, or holding code
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        if reason.startswith("Weights only load failed"):  # torch's advice is to trust it
+            reason = "it holds no torch.save data of tensors and plain values"
         raise DataError(f"cannot read {path} as a torch file: {reason}") from None
 
 

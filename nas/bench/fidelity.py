@@ -4,7 +4,7 @@ scores -> ground truth -> report) at a named scale, each preset one row of data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
 from nas.distillers import distiller_of
 from nas.published import load_nb201, record_published
-from proxies import ProxyRequest, get_proxy, list_proxies
+from proxies import ProxyRequest, get_proxy, list_proxies, method_of
 from search_spaces import get_space
 from storage import Database, DatasetRecord, find_artifact
 
@@ -221,16 +221,18 @@ def get_preset(name: str) -> FidelityPreset:
         raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}") from None
 
 
-def available_proxies(preset: FidelityPreset, note: Callable[[str], None]) -> list[str]:
-    """The preset's data proxies that are registered here; ``note`` is told of the others."""
+def available_proxies(preset: FidelityPreset, note: Callable[[str], None],
+                      imported: Collection[str] = ()) -> list[str]:
+    """The preset's data proxies that are registered here or ``imported`` (names of sets in
+    the database); ``note`` is told of the others."""
     registered = list_proxies()
     chosen = []
     for method in preset.proxies:
-        if method in registered and get_proxy(method).uses_ipc:
+        if method in imported or (method in registered and get_proxy(method).uses_ipc):
             chosen.append(method)
         else:
-            note(f"skipping proxy {method!r}: not registered here (registered: "
-                 f"{', '.join(registered)})")
+            note(f"skipping proxy {method!r}: not registered here nor imported (registered: "
+                 f"{', '.join(registered)}; imported: {', '.join(imported) or 'none'})")
     return chosen
 
 
@@ -243,7 +245,7 @@ def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, m
         ValueError: the distiller refines an artifact the dataset lacks (d2m without a
             pre-trained generator; names the command that makes one).
     """
-    kind = get_proxy(method).consumes
+    kind = method_of(method).consumes
     if kind is None or find_artifact(db, dataset.id, kind) is not None:
         return
     distiller = distiller_of(kind)
@@ -286,7 +288,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
         preset.space, archs[:preset.second_seed_sample], preset.proxy_train_config(),
         seed=preset.seed + 1)
     built = {}
-    for method in available_proxies(preset, note):
+    for method in available_proxies(preset, note, api.imported_names(db)):
         try:
             ensure_distilled(db, data, dataset, method, preset.distill.get(method, {}),
                              seed=preset.seed, progress=progress)
@@ -296,6 +298,9 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
         except ValueError as exc:  # e.g. d2m without a pre-trained generator on this dataset
             note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
             continue
+        if built[method].ipc != preset.ipc:  # an imported set keeps its file's IPC
+            note(f"proxy {method!r} is the imported set {built[method].label} (the preset's "
+                 f"IPC is {preset.ipc})")
         api.evaluate_architectures(db, data, dataset, built[method], proxy_plan,
                                    progress=progress, workers=workers)
         if second and (preset.second_seed_proxies is None

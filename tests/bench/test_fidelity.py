@@ -1,11 +1,17 @@
 import json
 
+import numpy as np
 import pytest
+import torch
 
+import nas.api
 from nas.bench import fidelity as bench
 from nas.cli import main
+from nas.proxy_files import import_set
 from proxies import list_proxies
+from proxies.imported import ImportConfig
 from storage import Database, list_datasets, list_proxy_records, list_runs, list_scores
+from tests.datasets import write_image_folder
 
 
 def test_tiny_preset_runs_the_whole_pipeline_and_writes_the_report(tiny_bench):
@@ -51,6 +57,31 @@ def test_unregistered_proxies_are_skipped_with_a_note():
         bench.dataclasses.replace(preset, proxies=("random", "no-such-proxy")), notes.append)
     assert chosen == ["random"]
     assert len(notes) == 1 and "no-such-proxy" in notes[0]
+
+
+def test_an_imported_set_is_available_to_a_preset_by_name():
+    notes = []
+    preset = bench.dataclasses.replace(bench.PRESETS["cpu"], proxies=("mine", "other"))
+    assert bench.available_proxies(preset, notes.append, imported=["mine"]) == ["mine"]
+    assert len(notes) == 1 and "'other': not registered here nor imported" in notes[0]
+
+
+def test_a_preset_ranks_with_an_imported_set(tmp_path):
+    """The tiny preset with an imported set as its only data proxy: a row of the report."""
+    preset = bench.dataclasses.replace(bench.PRESETS["tiny"], proxies=("mine",), zero_cost=(),
+                                       elf=(), distill={}, sample=3)
+    data_dir = write_image_folder(tmp_path / "data", n_train=20, n_test=10)
+    data = nas.api.load_data(preset.data_config(str(data_dir)))
+    pixels = torch.cat([data.train_images[data.train_labels == c][:2] for c in range(3)])
+    np.savez(tmp_path / "set.npz", images=pixels.numpy(),
+             labels=np.repeat(np.arange(3), 2))
+    db = Database(f"sqlite:///{tmp_path / 'nas.db'}")
+    import_set(db, data, tmp_path / "set.npz", ImportConfig("mine"))
+    notes = []
+    report, _ = bench.run_fidelity(db, preset, tmp_path / "report", data_path=str(data_dir),
+                                   progress=False, note=notes.append)
+    assert [r["name"] for r in report["rows"]] == ["mine-ipc2"]
+    assert any("imported set mine-ipc2 (the preset's IPC is 3)" in n for n in notes)
 
 
 def test_presets_are_one_table_from_smoke_test_to_paper_protocol():
