@@ -103,6 +103,14 @@ def imported_names(db: Database) -> list[str]:
     return [p.method for p in list_proxy_records(db) if "imported" in p.params]
 
 
+def unknown_set(name: str, imported: list[str]) -> UnknownProxyError:
+    """The error for a proxy name that is no method and no set in ``imported``."""
+    return UnknownProxyError(
+        f"unknown proxy method {name!r}, nor a set imported under that name; methods: "
+        f"{', '.join(list_proxies())}; imported sets: {', '.join(imported) or 'none'} "
+        f"(`nas proxy import FILE --name {name}` imports one)")
+
+
 def imported_set(db: Database, dataset_key: str, name: str) -> ProxyRecord:
     """The set imported under ``name``, read without writing.
 
@@ -112,11 +120,7 @@ def imported_set(db: Database, dataset_key: str, name: str) -> ProxyRecord:
     """
     found = find_proxy(db, imported_key(name))
     if found is None:
-        raise UnknownProxyError(
-            f"unknown proxy method {name!r}, nor a set imported under that name; methods: "
-            f"{', '.join(list_proxies())}; imported sets: "
-            f"{', '.join(imported_names(db)) or 'none'} (`nas proxy import FILE --name "
-            f"{name}` imports one)")
+        raise unknown_set(name, imported_names(db))
     dataset = next(d for d in list_datasets(db) if d.id == found.dataset_id)
     if dataset.key != dataset_key:
         raise ValueError(f"set {name!r} was imported for dataset {dataset.key} "

@@ -17,7 +17,14 @@ from nas.core.data import PreparedData
 from nas.core.elf import feature_network
 from nas.engines.config import SearchConfig, SearchJob
 from nas.engines.study import default_study_name, make_storage, retrying
-from storage import Database, DatasetRecord, ProxyRecord, create_search, exclusive
+from storage import (
+    Database,
+    DatasetRecord,
+    ProxyRecord,
+    create_search,
+    exclusive,
+    sqlite_file,
+)
 
 SETUP_LOCK = "nas-search-setup"
 PRUNERS = {
@@ -137,6 +144,9 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
     if config.prune is not None and config.prune not in PRUNERS:
         raise ValueError(f"unknown pruner {config.prune!r}; choose one of {sorted(PRUNERS)}")
     request = config.proxy_request
+    database_file = sqlite_file(job.db_url)
+    if request.imported and database_file is not None and not database_file.exists():
+        raise api.unknown_set(config.proxy, [])  # a new database holds no imported set
     data = data or api.load_data(job.data)  # bad data fails before the database is touched
     with exclusive(job.db_url, SETUP_LOCK):
         db = Database(job.db_url)

@@ -70,3 +70,11 @@ def test_import_search_and_report_an_imported_set(tmp_path):
     sent = torch.load(res, weights_only=False)["data"][0]
     assert torch.equal(back[1], sent[1])
     assert torch.allclose(back[0], sent[0], atol=1e-5)
+
+
+def test_searching_an_unknown_set_on_a_new_database_creates_nothing(tmp_path):
+    status, _, err = run("search", "--proxy", "not-imported", "--data",
+                         str(write_image_folder(tmp_path / "data")), "--db",
+                         f"sqlite:///{tmp_path / 'nas.db'}")
+    assert status == 2 and "'not-imported', nor a set imported under that name" in err
+    assert not (tmp_path / "nas.db").exists()

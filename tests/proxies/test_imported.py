@@ -224,6 +224,18 @@ def test_a_folder_of_class_images_maps_classes_by_name(project, tmp_path):
     assert torch.equal(back.images, data.normalize(found.images))
 
 
+def test_channels_last_uint8_npz_is_read_as_the_dataset_reads_pixels(project, tmp_path):
+    db, data, _, _ = project
+    picks = torch.cat([torch.nonzero(data.train_labels == c).flatten()[:3] for c in range(3)])
+    pixels, labels = data.train_images[picks], data.train_labels[picks]
+    np.savez(tmp_path / "hwc.npz", images=pixels.permute(0, 2, 3, 1).numpy(),
+             labels=labels.numpy())
+    done = import_set(db, data, tmp_path / "hwc.npz", ImportConfig("hwc"))
+    back = api.load_proxy_set(done.proxy)
+    assert done.proxy.params["imported"]["values"] == "uint8"
+    assert torch.equal(back.images, data.normalize(pixels))
+
+
 def test_stored_set_names_any_set_and_refuses_ambiguity(project):
     db, _, _, built = project
     assert stored_set(db, built.label)[0].id == built.id
