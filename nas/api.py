@@ -20,10 +20,10 @@ from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
+from nas.errors import InputError, UnknownNameError
 from proxies import (
     ProxyRequest,
     ProxySet,
-    UnknownProxyError,
     get_proxy,
     list_proxies,
     method_of,
@@ -70,12 +70,12 @@ def registered_dataset(db: Database, data: PreparedData) -> DatasetRecord:
     """The stored record of ``data``, read without writing.
 
     Raises:
-        ValueError: no command has recorded this dataset in ``db`` (so it has no runs).
+        InputError: no command has recorded this dataset in ``db`` (so it has no runs).
     """
     for dataset in list_datasets(db):
         if dataset.key == data.key:
             return dataset
-    raise ValueError(f"the database holds nothing on dataset {data.key}; give the dataset "
+    raise InputError(f"the database holds nothing on dataset {data.key}; give the dataset "
                      "flags its runs were made with (`nas proxy list` shows its datasets)")
 
 
@@ -84,16 +84,16 @@ def stored_artifact(db: Database, dataset: DatasetRecord, kind: str, prefix: str
     """The newest stored artifact of ``kind`` whose hash starts with ``prefix`` (any if empty).
 
     Raises:
-        ValueError: none is stored (names the command that makes one, or `nas proxy list`).
+        InputError: none is stored (names the command that makes one, or `nas proxy list`).
     """
     found = find_artifact(db, dataset.id, kind, prefix)
     if found is not None:
         return found
     if prefix:
-        raise ValueError(f"no {kind} with hash {prefix!r} for dataset {dataset.key}; "
+        raise InputError(f"no {kind} with hash {prefix!r} for dataset {dataset.key}; "
                          "see `nas proxy list`")
     stored = {k for k in MADE_BY if find_artifact(db, dataset.id, k) is not None}
-    raise ValueError(f"no {kind} stored for dataset {dataset.key}; make it with "
+    raise InputError(f"no {kind} stored for dataset {dataset.key}; make it with "
                      f"{', then '.join(build_path(kind, stored))} (with this command's dataset "
                      "flags)")
 
@@ -103,9 +103,9 @@ def imported_names(db: Database) -> list[str]:
     return [p.method for p in list_proxy_records(db) if "imported" in p.params]
 
 
-def unknown_set(name: str, imported: list[str]) -> UnknownProxyError:
+def unknown_set(name: str, imported: list[str]) -> UnknownNameError:
     """The error for a proxy name that is no method and no set in ``imported``."""
-    return UnknownProxyError(
+    return UnknownNameError(
         f"unknown proxy method {name!r}, nor a set imported under that name; methods: "
         f"{', '.join(list_proxies())}; imported sets: {', '.join(imported) or 'none'} "
         f"(`nas proxy import FILE --name {name}` imports one)")
@@ -115,15 +115,15 @@ def imported_set(db: Database, dataset_key: str, name: str) -> ProxyRecord:
     """The set imported under ``name``, read without writing.
 
     Raises:
-        UnknownProxyError: nothing was imported under ``name`` (lists methods and sets).
-        ValueError: it was imported for another dataset than ``dataset_key``.
+        UnknownNameError: nothing was imported under ``name`` (lists methods and sets).
+        InputError: it was imported for another dataset than ``dataset_key``.
     """
     found = find_proxy(db, imported_key(name))
     if found is None:
         raise unknown_set(name, imported_names(db))
     dataset = next(d for d in list_datasets(db) if d.id == found.dataset_id)
     if dataset.key != dataset_key:
-        raise ValueError(f"set {name!r} was imported for dataset {dataset.key} "
+        raise InputError(f"set {name!r} was imported for dataset {dataset.key} "
                          f"({dataset.summary['shape']}, classes {dataset.summary['classes']}); "
                          "give the dataset flags it was imported with")
     return found
@@ -142,7 +142,7 @@ def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method
     ``artifact``, by default the dataset's newest.
 
     Raises:
-        UnknownProxyError, ValueError: an invalid request (see ``ProxyRequest``), no
+        UnknownNameError, InputError: an invalid request (see ``ProxyRequest``), no
             stored artifact to sample from, or no set imported under ``method``.
     """
     request = ProxyRequest(method, ipc=ipc, seed=seed, artifact=artifact)
@@ -193,7 +193,7 @@ class EvaluationPlan:
 
     def __post_init__(self) -> None:
         if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
 
     def check_data(self, data: PreparedData) -> None:
         """Raise InvalidArchitectureError unless every architecture runs on the data's image
@@ -228,7 +228,7 @@ class Evaluator:
     def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
                  proxy: ProxyRecord | None, elf: ElfConfig | None = None):
         if elf is not None and proxy is None:
-            raise ValueError(ELF_NEEDS_PROXY)
+            raise InputError(ELF_NEEDS_PROXY)
         self.db, self.data, self.dataset, self.proxy, self.elf = db, data, dataset, proxy, elf
         self._feature_net = None
         self.device = default_device()

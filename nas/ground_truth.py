@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nas.api import run_key
 from nas.core.trainer import TrainConfig
+from nas.errors import InputError
 from search_spaces import get_space
 from storage import Database, DatasetRecord, RunRecord, get_run, list_runs, record_run
 
@@ -46,7 +47,7 @@ def _row(dataset: DatasetRecord, run: RunRecord) -> dict:
 def check_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
-        raise ValueError(f"ground-truth file {path} must end in .csv or .json")
+        raise InputError(f"ground-truth file {path} must end in .csv or .json")
     return suffix[1:]
 
 
@@ -58,7 +59,7 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
     rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)
             if r.status in ("finished", "diverged")]  # a pruned search run is no ground truth
     if not rows:
-        raise ValueError(f"no ground-truth runs on dataset {dataset.key} to export; run "
+        raise InputError(f"no ground-truth runs on dataset {dataset.key} to export; run "
                          "`nas ground-truth` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "json":
@@ -76,25 +77,25 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
 
 
 def _check_columns(names: list[str] | None, where: str) -> None:
-    """Raise ValueError naming the missing and the unexpected columns, if any."""
+    """Raise InputError naming the missing and the unexpected columns, if any."""
     given = {LEGACY_COLUMNS.get(n, n) for n in names or ()}
     missing = [c for c in COLUMNS if c not in given]
     extra = sorted(given - set(COLUMNS))
     problems = ([f"missing column(s) {missing}"] if missing else []) + (
         [f"unexpected column(s) {extra}"] if extra else [])
     if problems:
-        raise ValueError(f"{where}: {'; '.join(problems)}; write the file with "
+        raise InputError(f"{where}: {'; '.join(problems)}; write the file with "
                          "`nas ground-truth --export`")
 
 
 def _read(path: Path) -> list[dict]:
     kind = check_format(path)
     if not path.is_file():
-        raise ValueError(f"ground-truth file {path} does not exist (or is not a file)")
+        raise InputError(f"ground-truth file {path} does not exist (or is not a file)")
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ValueError(f"cannot read ground-truth file {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read ground-truth file {path}: {exc.strerror}") from None
     try:
         if kind == "json":
             rows = json.loads(text)["runs"]
@@ -110,10 +111,10 @@ def _read(path: Path) -> list[dict]:
                     row[k] = json.loads(row[k])
                 rows.append(row)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a ground-truth export ({exc!r}); write one with "
+        raise InputError(f"{path} is not a ground-truth export ({exc!r}); write one with "
                          "`nas ground-truth --export`") from None
     if not rows:
-        raise ValueError(f"{path} holds no ground-truth runs")
+        raise InputError(f"{path} holds no ground-truth runs")
     return [_clean(row, path, i) for i, row in enumerate(rows, start=1)]
 
 
@@ -121,7 +122,7 @@ def _clean(row: dict, path: Path, line: int) -> dict:
     row = {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
     missing = [c for c in COLUMNS if c not in row]
     if missing:
-        raise ValueError(f"{path} row {line} lacks {missing}; expected columns {list(COLUMNS)}")
+        raise InputError(f"{path} row {line} lacks {missing}; expected columns {list(COLUMNS)}")
     out = {c: row[c] for c in COLUMNS}
     try:
         for c in _FLOAT_COLUMNS:
@@ -131,13 +132,13 @@ def _clean(row: dict, path: Path, line: int) -> dict:
         known = {f.name for f in fields(TrainConfig)}
         unknown = set(out["train"]) - known
         if unknown:
-            raise ValueError(f"unknown training options {sorted(unknown)}")
+            raise InputError(f"unknown training options {sorted(unknown)}")
         out["train_config"] = TrainConfig(**out["train"])
         get_space(out["space"]).parse(out["arch_id"])
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path} row {line}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{path} row {line}: {str(exc).splitlines()[0]}") from None
     if out["status"] not in ("finished", "diverged"):
-        raise ValueError(f"{path} row {line}: status {out['status']!r} is not finished/diverged")
+        raise InputError(f"{path} row {line}: status {out['status']!r} is not finished/diverged")
     return out
 
 
@@ -154,14 +155,14 @@ def read_ground_truth(path: Path, dataset_key: str) -> GroundTruthFile:
     """Read and validate the whole file (no database needed, so a bad file writes nothing).
 
     Raises:
-        ValueError: unreadable or malformed file, missing or unexpected columns (named), no
+        InputError: unreadable or malformed file, missing or unexpected columns (named), no
             runs, or no row of ``dataset_key`` (the message names the keys found).
     """
     rows = _read(path)
     mine = [r for r in rows if r["dataset_key"] == dataset_key]
     if not mine:
         keys = sorted({r["dataset_key"] for r in rows})
-        raise ValueError(f"{path} holds ground truth of dataset(s) {keys}, not of {dataset_key}; "
+        raise InputError(f"{path} holds ground truth of dataset(s) {keys}, not of {dataset_key}; "
                          "prepare the data with the same flags (--resize, --classes, "
                          "--per-class, ...) as where it was measured")
     return GroundTruthFile(path, mine, len(rows) - len(mine))
@@ -175,7 +176,7 @@ def import_ground_truth(db: Database, dataset: DatasetRecord, source: Path | Gro
     written; runs already stored here are kept.
 
     Raises:
-        ValueError: see ``read_ground_truth`` (the database is unchanged).
+        InputError: see ``read_ground_truth`` (the database is unchanged).
     """
     table = source if isinstance(source, GroundTruthFile) else read_ground_truth(source,
                                                                                  dataset.key)

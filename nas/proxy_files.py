@@ -16,6 +16,7 @@ from pathlib import Path
 from nas import api
 from nas.core.data import PreparedData
 from nas.core.runtime import versions
+from nas.errors import InputError
 from proxies.imported import DC_CIFAR10, ImportConfig, conform, file_values, imported_key
 from proxies.set_files import FORMATS, format_of_path, read_set, write_set
 from storage import (
@@ -55,7 +56,7 @@ def import_set(db: Database | str | None, data: PreparedData, path: Path, cfg: I
 
     Raises:
         DataError: the file is missing, unreadable, or in no known layout.
-        ValueError: the set does not fit ``data`` (see ``proxies.imported.conform``), or
+        InputError: the set does not fit ``data`` (see ``proxies.imported.conform``), or
             ``cfg.name`` already holds another set.
     """
     start = time.perf_counter()
@@ -68,7 +69,7 @@ def import_set(db: Database | str | None, data: PreparedData, path: Path, cfg: I
         if _same_import(old, proxy_set.info["imported"]):
             api.imported_set(db, data.key, cfg.name)  # same dataset, or refuse
             return Imported(existing, notices, fresh=False)
-        raise ValueError(f"--name {cfg.name!r} already holds the set imported from "
+        raise InputError(f"--name {cfg.name!r} already holds the set imported from "
                          f"{old['source']} ({old['format']}); choose another name")
     dataset = api.register_dataset(db, data)
     target = db.home / "artifacts" / "proxies" / f"imported-{cfg.name}-{key}.pt"
@@ -86,7 +87,7 @@ def stored_set(db: Database, ref: str) -> tuple[ProxyRecord, DatasetRecord]:
     that one set carries, or a prefix of a set's key or content hash (`nas proxy list`).
 
     Raises:
-        ValueError: no stored set, or several, answer to ``ref``.
+        InputError: no stored set, or several, answer to ``ref``.
     """
     sets = [p for p in list_proxy_records(db) if p.ipc is not None and p.artifact_path]
     for match in (lambda p: p.key == imported_key(ref) and "imported" in p.params,
@@ -95,12 +96,12 @@ def stored_set(db: Database, ref: str) -> tuple[ProxyRecord, DatasetRecord]:
                       p.key.startswith(ref) or (p.artifact_hash or "").startswith(ref))):
         found = [p for p in sets if match(p)]
         if len(found) > 1:
-            raise ValueError(f"{len(found)} stored sets answer to {ref!r}; name one by its "
+            raise InputError(f"{len(found)} stored sets answer to {ref!r}; name one by its "
                              f"hash: {', '.join((p.artifact_hash or '')[:12] for p in found)}")
         if found:
             dataset = next(d for d in list_datasets(db) if d.id == found[0].dataset_id)
             return found[0], dataset
-    raise ValueError(f"no stored set {ref!r}; give an imported set's name, a label or a hash "
+    raise InputError(f"no stored set {ref!r}; give an imported set's name, a label or a hash "
                      "from `nas proxy list`")
 
 
@@ -111,14 +112,14 @@ def export_set(db: Database, ref: str, path: Path, *, fmt: str | None = None,
     (an image folder always holds uint8). Returns the paths written.
 
     Raises:
-        ValueError: ``ref`` names no single set, ``path`` exists, or an unknown layout.
+        InputError: ``ref`` names no single set, ``path`` exists, or an unknown layout.
     """
     path = Path(path).expanduser()
     fmt = fmt or format_of_path(path)
     if fmt not in FORMATS:
-        raise ValueError(f"--format {fmt!r}: choose from {list(FORMATS)}")
+        raise InputError(f"--format {fmt!r}: choose from {list(FORMATS)}")
     if path.exists():
-        raise ValueError(f"{path} exists; remove it or name another file")
+        raise InputError(f"{path} exists; remove it or name another file")
     proxy, dataset = stored_set(db, ref)
     proxy_set = api.load_proxy_set(proxy)
     summary = dataset.summary

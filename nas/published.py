@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas.errors import InputError
 from search_spaces import Nb201Spec, get_space, nb201
 from storage import Database, DatasetRecord, RunRecord, record_run
 
@@ -49,7 +50,7 @@ class PublishedTable:
 
     def accuracy(self, column: str) -> dict[str, float]:
         if column not in self.values:
-            raise ValueError(f"unknown benchmark column {column!r}; available: "
+            raise InputError(f"unknown benchmark column {column!r}; available: "
                              f"{sorted(self.values)}")
         return self.values[column]
 
@@ -67,7 +68,7 @@ def resolve_table_path(flag: str | None = None) -> Path | None:
             path = Path(given).expanduser()
             path = path / SHARED_FILE if path.is_dir() else path
             if not path.is_file():
-                raise ValueError(f"NAS-Bench-201 table not found at {path}")
+                raise InputError(f"NAS-Bench-201 table not found at {path}")
             return path
     for candidate in shared_candidates():
         if (candidate / SHARED_FILE).is_file():
@@ -79,7 +80,7 @@ def load_nb201(flag: str | None = None) -> PublishedTable:
     """The NAS-Bench-201 table (see module docstring for where it is looked up).
 
     Raises:
-        ValueError: a file lacking the columns, or whose index-to-cell mapping disagrees with
+        InputError: a file lacking the columns, or whose index-to-cell mapping disagrees with
             the nb201 space (a different benchmark file).
     """
     path = resolve_table_path(flag)
@@ -94,15 +95,15 @@ def load_nb201(flag: str | None = None) -> PublishedTable:
         try:
             spec = specs[int(row["arch_index"])]
             if "arch_str" in row and row["arch_str"] != spec.id:
-                raise ValueError(f"index {row['arch_index']} is {row['arch_str']}, "
+                raise InputError(f"index {row['arch_index']} is {row['arch_str']}, "
                                  f"not {spec.id}")
             for c in COLUMNS:
                 values[c][spec.id] = float(row[c])
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"{origin} line {line} is not a NAS-Bench-201 row ({exc}); "
+            raise InputError(f"{origin} line {line} is not a NAS-Bench-201 row ({exc}); "
                              f"expected columns arch_index, {', '.join(COLUMNS)}") from None
     if len(values["cifar10_test_acc"]) != nb201.NUM_ARCHS:
-        raise ValueError(f"{origin} holds {len(values['cifar10_test_acc'])} cells, not "
+        raise InputError(f"{origin} holds {len(values['cifar10_test_acc'])} cells, not "
                          f"{nb201.NUM_ARCHS}")
     return PublishedTable("NAS-Bench-201", "nb201", origin, values)
 
@@ -124,10 +125,10 @@ def record_published(db: Database, dataset: DatasetRecord, arch_ids: list[str],
     Each run's config names the source (``published NAS-Bench-201 cifar10``) for reports.
 
     Raises:
-        ValueError: unknown metric or architecture id.
+        InputError: unknown metric or architecture id.
     """
     if metric not in METRICS:
-        raise ValueError(f"unknown benchmark metric {metric!r}; choose from {list(METRICS)}")
+        raise InputError(f"unknown benchmark metric {metric!r}; choose from {list(METRICS)}")
     table = table or load_nb201()
     trained_on, test_column, val_column = METRICS[metric]
     space = get_space(table.space)

@@ -10,7 +10,6 @@ from proxies.base import (
     ProxyMethod,
     ProxyRequest,
     ProxySet,
-    UnknownProxyError,
     get_proxy,
     list_proxies,
     method_of,
@@ -18,5 +17,5 @@ from proxies.base import (
 )
 from proxies.d2m import generate as _d2m  # noqa: F401  (registers d2m)
 
-__all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "UnknownProxyError", "get_proxy",
+__all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "get_proxy",
            "list_proxies", "method_of", "register_proxy"]

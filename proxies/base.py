@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 from collections.abc import Callable
@@ -13,6 +12,8 @@ from typing import Protocol
 import torch
 
 from nas.core.data import PreparedData
+from nas.errors import InputError
+from nas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,10 @@ class ProxySet:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.float32 or self.images.dim() != 4:
-            raise ValueError(f"proxy images must be float32 (N,C,H,W), got {self.images.dtype} "
+            raise InputError(f"proxy images must be float32 (N,C,H,W), got {self.images.dtype} "
                              f"{tuple(self.images.shape)}")
         if self.labels.dtype != torch.int64 or len(self.labels) != len(self.images):
-            raise ValueError("proxy labels must be int64 with one label per image")
+            raise InputError("proxy labels must be int64 with one label per image")
 
     def save(self, path: Path) -> str:
         """Write atomically and return the file's content hash."""
@@ -103,23 +104,18 @@ class ProxyMethod:
         if not given:
             return
         if self.options is None:
-            raise ValueError(f"proxy {self.name!r} takes no build options, got {sorted(given)}")
+            raise InputError(f"proxy {self.name!r} takes no build options, got {sorted(given)}")
         known = [f.name for f in fields(self.options)]
         unknown = sorted(set(given) - set(known))
         if unknown:
-            raise ValueError(f"unknown {self.name} option(s) {unknown}; choose from {known}")
+            raise InputError(f"unknown {self.name} option(s) {unknown}; choose from {known}")
         try:
             self.options(**given)
         except TypeError as exc:
-            raise ValueError(f"bad {self.name} options {given}: {exc}") from None
+            raise InputError(f"bad {self.name} options {given}: {exc}") from None
 
 
-class UnknownProxyError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-_REGISTRY: dict[str, ProxyMethod] = {}
+PROXIES: Registry[ProxyMethod] = Registry("proxy method")
 
 
 def register_proxy(name: str, description: str, *, uses_ipc: bool = True,
@@ -131,22 +127,19 @@ def register_proxy(name: str, description: str, *, uses_ipc: bool = True,
     ``stream``: candidates train on images drawn afresh every epoch, the built set being the
     first epoch's."""
     def wrap(fn: BuildFn) -> BuildFn:
-        _REGISTRY[name] = ProxyMethod(name, fn, description, uses_ipc, consumes, generates,
-                                      options, stream)
+        PROXIES.add(name, ProxyMethod(name, fn, description, uses_ipc, consumes, generates,
+                                      options, stream))
         return fn
     return wrap
 
 
 def list_proxies(pattern: str = "*") -> list[str]:
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    return PROXIES.names(pattern)
 
 
 def get_proxy(name: str) -> ProxyMethod:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownProxyError(
-            f"unknown proxy method {name!r}; available: {', '.join(list_proxies())}") from None
+    """Raises UnknownNameError listing the registered methods."""
+    return PROXIES.get(name)
 
 
 SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # names of imported sets
@@ -154,12 +147,12 @@ SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # names of imported s
 
 def is_set_name(name: str) -> bool:
     """Whether ``name`` could name an imported set: a valid name that no method holds."""
-    return name not in _REGISTRY and SET_NAME.fullmatch(name) is not None
+    return name not in PROXIES and SET_NAME.fullmatch(name) is not None
 
 
 def _read_not_built(data: PreparedData, *, ipc: int, seed: int, options: dict,
                     artifacts_dir: Path) -> ProxySet:
-    raise ValueError("an imported set is read from the database (`nas proxy import`), not "
+    raise InputError("an imported set is read from the database (`nas proxy import`), not "
                      "built")
 
 
@@ -173,7 +166,7 @@ def method_of(name: str) -> ProxyMethod:
     name no method holds (the set imported under it).
 
     Raises:
-        UnknownProxyError: neither.
+        UnknownNameError: neither.
     """
     return IMPORTED if is_set_name(name) else get_proxy(name)
 
@@ -191,8 +184,8 @@ class ProxyRequest:
     samples from; empty means the dataset's newest.
 
     Raises:
-        UnknownProxyError: the method is neither registered nor a valid set name.
-        ValueError: IPC below 1 for a method that uses it, a negative seed, or an artifact
+        UnknownNameError: the method is neither registered nor a valid set name.
+        InputError: IPC below 1 for a method that uses it, a negative seed, or an artifact
             named for a method that consumes none; ``check_data``: an IPC above the real
             images of a class for a method that samples real images.
     """
@@ -205,11 +198,11 @@ class ProxyRequest:
     def __post_init__(self) -> None:
         spec = self.spec
         if spec.uses_ipc and self.ipc < 1:
-            raise ValueError(f"--ipc must be at least 1, got {self.ipc}")
+            raise InputError(f"--ipc must be at least 1, got {self.ipc}")
         if self.seed < 0:
-            raise ValueError(f"proxy seed must be >= 0, got {self.seed}")
+            raise InputError(f"proxy seed must be >= 0, got {self.seed}")
         if self.artifact and spec.consumes is None:
-            raise ValueError(f"proxy {self.method!r} samples from no stored artifact; "
+            raise InputError(f"proxy {self.method!r} samples from no stored artifact; "
                              "drop --artifact")
 
     @property
@@ -230,7 +223,7 @@ class ProxyRequest:
         smallest = int(counts.min())
         if self.ipc > smallest:
             name = data.class_names[int(counts.argmin())]
-            raise ValueError(f"--ipc {self.ipc} is more than the {smallest} training images of "
+            raise InputError(f"--ipc {self.ipc} is more than the {smallest} training images of "
                              f"class {name!r}; {self.method} uses real images, so pass --ipc "
                              f"{smallest} or less (or more data: --per-class)")
 
@@ -241,5 +234,5 @@ def options_config(options: dict, presets: dict) -> object:
     options = dict(options)
     name = options.pop("preset", "paper")
     if name not in presets:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+        raise InputError(f"unknown preset {name!r}; choose from {sorted(presets)}")
     return replace(presets[name], **options)

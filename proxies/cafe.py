@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from nas.core.augment import DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from proxies.base import ProxySet
 from proxies.pixel_set import (
     PixelSet,
     block_activations,
     matching_convnet,
-    register_distiller,
+    register_pixel_proxy,
     siamese_for_batch,
 )
 from search_spaces import build_convnet
@@ -63,7 +64,7 @@ class CAFEConfig:
         for name in ("iterations", "batch_real", "batch_train", "watch_window", "max_outer",
                      "max_inner", "watch_real", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"CAFE {name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"CAFE {name} must be >= 1, got {getattr(self, name)}")
         DSAConfig(self.augment).families  # noqa: B018 - validates the strategy
 
     def lr_at(self, iteration: int) -> float:
@@ -180,6 +181,6 @@ def distill_cafe(data: PreparedData, ipc: int, config: CAFEConfig, *, seed: int,
     return syn.result()
 
 
-register_distiller(
+register_pixel_proxy(
     "cafe", "pixel-space feature alignment with a discrimination loss (CAFE)",
     CAFEConfig, PRESETS, distill_cafe)

@@ -18,13 +18,14 @@ import torch
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from proxies.base import ProxySet
 from proxies.d2m.losses import attention_map
 from proxies.pixel_set import (
     PixelSet,
     block_activations,
     matching_convnet,
-    register_distiller,
+    register_pixel_proxy,
     siamese_for_batch,
 )
 from search_spaces import build_convnet
@@ -48,7 +49,7 @@ class DataDAMConfig:
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.batch_real < 1 or self.checkpoint_every < 1:
-            raise ValueError("DataDAM iterations, batch_real and checkpoint_every must be >= 1")
+            raise InputError("DataDAM iterations, batch_real and checkpoint_every must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +115,6 @@ def distill_datadam(data: PreparedData, ipc: int, config: DataDAMConfig, *, seed
     return syn.result()
 
 
-register_distiller(
+register_pixel_proxy(
     "datadam", "pixel-space attention matching (DataDAM), distilled for each IPC",
     DataDAMConfig, PRESETS, distill_datadam)

@@ -16,9 +16,10 @@ import torch
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
+from nas.errors import InputError
 from proxies.base import ProxySet
 from proxies.d2m.model_pool import ModelPool
-from proxies.pixel_set import PixelSet, register_distiller, siamese_for_batch
+from proxies.pixel_set import PixelSet, register_pixel_proxy, siamese_for_batch
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class DMConfig:
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_real", "width", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"DM {name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"DM {name} must be at least 1, got {getattr(self, name)}")
         if self.lr < 0 or self.momentum < 0:
-            raise ValueError(f"DM lr and momentum must be >= 0, got {self.lr} and "
+            raise InputError(f"DM lr and momentum must be >= 0, got {self.lr} and "
                              f"{self.momentum}")
         DSAConfig(self.augment).families  # noqa: B018  (raises for an unknown DSA family)
 
@@ -77,6 +78,6 @@ def distill_dm(data: PreparedData, ipc: int, config: DMConfig, *, seed: int, wor
     return syn.result()
 
 
-register_distiller(
+register_pixel_proxy(
     "dm", "pixel-space distribution matching (DM), distilled for each IPC",
     DMConfig, {"paper": DMConfig()}, distill_dm)

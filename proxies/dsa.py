@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from proxies.base import ProxySet
-from proxies.pixel_set import PixelSet, matching_convnet, register_distiller, siamese_for_batch
+from proxies.pixel_set import PixelSet, matching_convnet, register_pixel_proxy, siamese_for_batch
 from search_spaces import build_convnet
 
 # reference: (outer loop, inner loop) per IPC; other IPCs use the largest entry below them
@@ -48,7 +49,7 @@ class DSAMatchConfig:
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.batch_real < 1 or self.checkpoint_every < 1:
-            raise ValueError("DSA iterations, batch_real and checkpoint_every must be >= 1")
+            raise InputError("DSA iterations, batch_real and checkpoint_every must be >= 1")
 
     def loops(self, ipc: int) -> tuple[int, int]:
         outer, inner = LOOPS[max(k for k in LOOPS if k <= max(ipc, 1))]
@@ -131,6 +132,6 @@ def distill_dsa(data: PreparedData, ipc: int, config: DSAMatchConfig, *, seed: i
     return syn.result()
 
 
-register_distiller(
+register_pixel_proxy(
     "dsa", "pixel-space gradient matching with siamese augmentation (DSA)",
     DSAMatchConfig, PRESETS, distill_dsa)

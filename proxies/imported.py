@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.core.data import PreparedData
+from nas.errors import InputError
 from proxies.artifacts import MADE_BY
 from proxies.base import ProxySet, is_set_name
 from proxies.set_files import SetFile
@@ -63,16 +64,16 @@ class ImportConfig:
 
     def __post_init__(self) -> None:
         if not is_set_name(self.name) or self.name in MADE_BY:
-            raise ValueError(f"--name {self.name!r}: use 1-64 letters, digits, '.', '_' or "
+            raise InputError(f"--name {self.name!r}: use 1-64 letters, digits, '.', '_' or "
                              "'-' (first a letter or digit), not a proxy method or artifact "
                              "kind")
         if self.values is not None and self.values not in VALUES:
-            raise ValueError(f"--values {self.values!r}: choose from {list(VALUES)}")
+            raise InputError(f"--values {self.values!r}: choose from {list(VALUES)}")
         if self.soft_labels not in SOFT_LABELS:
-            raise ValueError(f"--soft-labels {self.soft_labels!r}: choose from "
+            raise InputError(f"--soft-labels {self.soft_labels!r}: choose from "
                              f"{list(SOFT_LABELS)}")
         if self.entry < 0:
-            raise ValueError(f"--entry must be >= 0, got {self.entry}")
+            raise InputError(f"--entry must be >= 0, got {self.entry}")
 
 
 def unit_affine(values: str, mean: Sequence[float], std: Sequence[float], channels: int
@@ -82,7 +83,7 @@ def unit_affine(values: str, mean: Sequence[float], std: Sequence[float], channe
     if values in ("standardized", "cifar10-standardized"):
         if values == "cifar10-standardized":
             if channels != 3:
-                raise ValueError(f"--values cifar10-standardized is for 3-channel images, "
+                raise InputError(f"--values cifar10-standardized is for 3-channel images, "
                                  f"these have {channels}")
             mean, std = DC_CIFAR10
         a, b = torch.tensor(std), torch.tensor(mean)
@@ -132,27 +133,27 @@ def _hard_labels(found: SetFile, data: PreparedData, cfg: ImportConfig, what: st
     named = f"{k} ({', '.join(data.class_names)})"
     if labels.dim() == 2 and labels.is_floating_point():
         if labels.shape[1] != k:
-            raise ValueError(f"{what} has soft labels over {labels.shape[1]} classes, the "
+            raise InputError(f"{what} has soft labels over {labels.shape[1]} classes, the "
                              f"dataset {named}")
         if cfg.soft_labels != "argmax":
-            raise ValueError(f"{what} has soft labels ({n}x{k} floats); training takes one "
+            raise InputError(f"{what} has soft labels ({n}x{k} floats); training takes one "
                              "class per image: pass --soft-labels argmax to use each image's "
                              "largest class")
         notices.append("soft labels: each image trains on its largest class (argmax)")
         labels = labels.argmax(1)
     if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"{what} has labels of {labels.dtype} {tuple(labels.shape)}; expected "
+        raise InputError(f"{what} has labels of {labels.dtype} {tuple(labels.shape)}; expected "
                          "integer classes (N,) or soft labels (N, classes)")
     if len(labels) != n:
-        raise ValueError(f"{what} has {n} images but {len(labels)} labels")
+        raise InputError(f"{what} has {n} images but {len(labels)} labels")
     labels = labels.long()
     names = found.class_names
     if names is not None and not all(x.isdigit() for x in names):
         if len(names) != k:
-            raise ValueError(f"{what} has {len(names)} classes, the dataset {named}")
+            raise InputError(f"{what} has {len(names)} classes, the dataset {named}")
         unknown = sorted(set(names) - set(data.class_names))
         if unknown:
-            raise ValueError(f"{what} has classes {unknown} the dataset lacks; its classes "
+            raise InputError(f"{what} has classes {unknown} the dataset lacks; its classes "
                              f"are {list(data.class_names)}")
         return torch.tensor([data.class_names.index(x) for x in names])[labels]
     if names is not None:  # digit folder names are class indices
@@ -162,7 +163,7 @@ def _hard_labels(found: SetFile, data: PreparedData, cfg: ImportConfig, what: st
             or int(present.max()) != k - 1:
         found_k = max(len(present), int(labels.max()) + 1) if len(labels) else 0
         span = f"labels {int(labels.min())}..{int(labels.max())}" if len(labels) else "none"
-        raise ValueError(f"{what} has {found_k} classes ({span}), the dataset {named}; "
+        raise InputError(f"{what} has {found_k} classes ({span}), the dataset {named}; "
                          "import into a dataset of the same classes (--classes)")
     return labels
 
@@ -174,10 +175,10 @@ def _value_kind(found: SetFile, cfg: ImportConfig, what: str) -> str:
     else:
         inherent = recorded
     if cfg.values is not None and inherent is not None and cfg.values != inherent:
-        raise ValueError(f"--values {cfg.values} but {what} holds {inherent} values")
+        raise InputError(f"--values {cfg.values} but {what} holds {inherent} values")
     kind = cfg.values or inherent
     if kind is None:
-        raise ValueError(f"say what {what}'s pixel values are: --values "
+        raise InputError(f"say what {what}'s pixel values are: --values "
                          f"{'|'.join(VALUES)} (dataset-condensation CIFAR-10 sets: "
                          "cifar10-standardized)")
     return kind
@@ -185,14 +186,14 @@ def _value_kind(found: SetFile, cfg: ImportConfig, what: str) -> str:
 
 def _check_range(images: torch.Tensor, kind: str, what: str) -> None:
     if not torch.isfinite(images.float()).all():
-        raise ValueError(f"{what} holds NaN or infinite pixel values")
+        raise InputError(f"{what} holds NaN or infinite pixel values")
     if kind not in RANGES:
         return
     low, high = RANGES[kind]
     lo, hi = float(images.min()), float(images.max())
     if lo < low or hi > high or (kind == "uint8" and not torch.equal(images.float(),
                                                                      images.float().round())):
-        raise ValueError(f"{what}'s values span {lo:.3g}..{hi:.3g}, not {kind} pixels; pass "
+        raise InputError(f"{what}'s values span {lo:.3g}..{hi:.3g}, not {kind} pixels; pass "
                          f"the --values that says what it holds ({'|'.join(VALUES)})")
 
 
@@ -215,7 +216,7 @@ def _check_statistics(raw: torch.Tensor, standardized: torch.Tensor, kind: str,
         return
     fits = [v for v in VALUES if v not in (kind, "uint8") and _fits(raw, v, data)]
     hint = f"--values {fits[0]} fits" if fits else "no --values fits (ZCA-whitened sets do not)"
-    raise ValueError(f"{what} read as {kind}: {misfit} in the dataset's standardised space "
+    raise InputError(f"{what} read as {kind}: {misfit} in the dataset's standardised space "
                      f"(accepted: |mean| <= {MEAN_LIMIT:g}, std {STD_LIMITS[0]:g}-"
                      f"{STD_LIMITS[1]:g}); {hint}")
 
@@ -237,7 +238,7 @@ def conform(found: SetFile, data: PreparedData, cfg: ImportConfig, source: Path
     provenance (format, source path and content hash, values, entry, rescaling).
 
     Raises:
-        ValueError: a class count or order, channel count, resolution (without
+        InputError: a class count or order, channel count, resolution (without
             ``cfg.rescale``), value range or statistics, or labels that do not fit ``data``.
     """
     what, notices = source.name, []
@@ -247,16 +248,16 @@ def conform(found: SetFile, data: PreparedData, cfg: ImportConfig, source: Path
             and images.shape[-1] in (1, 3):
         images = images.permute(0, 3, 1, 2)  # channels-last, as numpy code often writes
     if images.dim() != 4:
-        raise ValueError(f"{what} has images of shape {tuple(images.shape)}; expected "
+        raise InputError(f"{what} has images of shape {tuple(images.shape)}; expected "
                          "(N, C, H, W)")
     n, channels, height, width = images.shape
     if channels != data.channels:
-        raise ValueError(f"{what} has {channels}-channel images, the dataset "
+        raise InputError(f"{what} has {channels}-channel images, the dataset "
                          f"{data.channels}-channel ones")
     if height != width:
-        raise ValueError(f"{what} has {height}x{width} images; only square ones are taken")
+        raise InputError(f"{what} has {height}x{width} images; only square ones are taken")
     if height != data.im_size and not cfg.rescale:
-        raise ValueError(f"{what} has {height}x{width} images, the dataset "
+        raise InputError(f"{what} has {height}x{width} images, the dataset "
                          f"{data.im_size}x{data.im_size}: pass --rescale to resize them, or "
                          f"use a dataset of that size (--resize {height})")
     kind = _value_kind(found, cfg, what)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from nas.core.augment import AugParams
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
+from nas.errors import InputError
 from proxies.base import ProxySet, options_config, register_proxy
 from proxies.d2m.checkpoint import atomic_save
 from proxies.d2m.model_pool import POOL_DEPTH
@@ -46,7 +47,7 @@ def block_activations(net: ConvNet, x: torch.Tensor) -> tuple[list[torch.Tensor]
 def matching_convnet(data: PreparedData, width: int, method: str) -> ConvNetSpec:
     """The distillers' ConvNet: the dataset's depth, ``width`` filters, instance norm."""
     if data.im_size not in POOL_DEPTH:
-        raise ValueError(f"{method} has no ConvNet depth for {data.im_size}x{data.im_size}")
+        raise InputError(f"{method} has no ConvNet depth for {data.im_size}x{data.im_size}")
     return ConvNetSpec(depth=POOL_DEPTH[data.im_size], width=width)
 
 
@@ -73,19 +74,19 @@ class PixelSet:
     the distiller's every random draw, so a resumed job continues the same sequence.
 
     Raises:
-        ValueError: IPC below 1, or a class with fewer than ``ipc`` training images.
+        InputError: IPC below 1, or a class with fewer than ``ipc`` training images.
     """
 
     def __init__(self, data: PreparedData, ipc: int, config: ImageOptimizer, *, seed: int,
                  device: torch.device | str, method: str, workdir: Path):
         if ipc < 1:
-            raise ValueError(f"ipc must be at least 1, got {ipc}")
+            raise InputError(f"ipc must be at least 1, got {ipc}")
         k = data.num_classes
         rng = torch.Generator().manual_seed(seed)
         device = torch.device(device)
         init = class_balanced_indices(data.train_labels, ipc, k, rng)
         if len(init) != ipc * k:
-            raise ValueError(f"every class needs at least {ipc} training images for "
+            raise InputError(f"every class needs at least {ipc} training images for "
                              f"{method} init")
         self.data, self.ipc, self.rng, self.device = data, ipc, rng, device
         self.images = data.normalize(data.train_images[init]).to(device).requires_grad_(True)
@@ -139,7 +140,7 @@ class PixelSet:
         return ProxySet(self.images.detach().cpu().float().contiguous(), self.labels)
 
 
-def register_distiller(name: str, description: str, config: type, presets: dict,
+def register_pixel_proxy(name: str, description: str, config: type, presets: dict,
                        distill: Callable[..., ProxySet]) -> None:
     """File ``distill(data, ipc, config, *, seed, workdir, device)`` as proxy ``name``: its
     options are ``preset`` (a key of ``presets``, default "paper") and fields of ``config``;

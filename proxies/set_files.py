@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nas.core.data import DataError
 from nas.core.data.loaders import hash_files
+from nas.errors import InputError
 
 FORMATS = ("dc-result", "tensor-pair", "npz", "image-folder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -113,7 +114,7 @@ def _read_dc(path: Path, entry: int) -> SetFile:
         raise DataError(f"unknown layout of {path}: a torch file without a dataset-condensation "
                         f"'data' list; {LAYOUTS_HELP}")
     if not 0 <= entry < len(data):
-        raise ValueError(f"--entry {entry}: {path.name} holds {len(data)} set(s), 0.."
+        raise InputError(f"--entry {entry}: {path.name} holds {len(data)} set(s), 0.."
                          f"{len(data) - 1}")
     pair = data[entry]
     if not (isinstance(pair, list | tuple) and len(pair) == 2
@@ -168,7 +169,7 @@ def _read_folder(path: Path) -> SetFile:
     arrays = [_decode(p) for p in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"images under {path} differ in shape {sorted(shapes)[:3]}; resize "
+        raise InputError(f"images under {path} differ in shape {sorted(shapes)[:3]}; resize "
                          "them to one size first")
     stacked = np.stack(arrays)
     stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
@@ -182,7 +183,7 @@ def read_set(path: Path, *, entry: int = 0) -> SetFile:
 
     Raises:
         DataError: missing, unreadable, or in no known layout.
-        ValueError: ``entry`` out of range; images of one folder differ in size.
+        InputError: ``entry`` out of range; images of one folder differ in size.
     """
     path = Path(path).expanduser()
     fmt = detect_format(path)
@@ -204,7 +205,7 @@ def format_of_path(path: Path) -> str:
         return "npz"
     if not path.suffix:
         return "image-folder"
-    raise ValueError(f"cannot tell a layout from {path.name!r}; name a .pt, images_*.pt, .npz "
+    raise InputError(f"cannot tell a layout from {path.name!r}; name a .pt, images_*.pt, .npz "
                      "or a folder, or pass --format")
 
 
@@ -234,7 +235,7 @@ def write_set(path: Path, fmt: str, images: torch.Tensor, labels: torch.Tensor, 
                  mean=np.array(meta["mean"]), std=np.array(meta["std"]))
         return [path]
     if images.dtype != torch.uint8:
-        raise ValueError("an image folder holds 8-bit pixels; convert the set to uint8 first")
+        raise InputError("an image folder holds 8-bit pixels; convert the set to uint8 first")
     written = []
     pixels = images.permute(0, 2, 3, 1).numpy()
     for i, (img, label) in enumerate(zip(pixels, labels.tolist(), strict=True)):

@@ -7,12 +7,12 @@ from the last block's maps), so training, zero-cost scores and ELF need no space
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from nas.registry import Registry
 from search_spaces import nb201
 from search_spaces.convnet720 import (
     ConvNetSpec,
@@ -30,17 +30,11 @@ __all__ = [
     "InvalidArchitectureError",
     "Nb201Spec",
     "SearchSpace",
-    "UnknownSpaceError",
     "build_convnet",
     "build_nb201",
     "get_space",
     "list_spaces",
 ]
-
-
-class UnknownSpaceError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -61,26 +55,19 @@ class SearchSpace:
         return self.count_macs(self.parse(arch_id), **shape)
 
 
-_SPACES: dict[str, SearchSpace] = {
-    "convnet720": SearchSpace(
-        "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_macs,
-        check_input_size,
-    ),
-    "nb201": SearchSpace(
-        "nb201", nb201.enumerate_specs, Nb201Spec.parse, build_nb201, nb201.count_params,
-        nb201.count_macs, nb201.check_input_size,
-    ),
-}
+SPACES: Registry[SearchSpace] = Registry("search space")
+SPACES.add("convnet720", SearchSpace(
+    "convnet720", enumerate_specs, ConvNetSpec.parse, build_convnet, count_params, count_macs,
+    check_input_size))
+SPACES.add("nb201", SearchSpace(
+    "nb201", nb201.enumerate_specs, Nb201Spec.parse, build_nb201, nb201.count_params,
+    nb201.count_macs, nb201.check_input_size))
 
 
 def list_spaces(pattern: str = "*") -> list[str]:
-    return sorted(name for name in _SPACES if fnmatch.fnmatch(name, pattern))
+    return SPACES.names(pattern)
 
 
 def get_space(name: str) -> SearchSpace:
-    try:
-        return _SPACES[name]
-    except KeyError:
-        raise UnknownSpaceError(
-            f"unknown search space {name!r}; available: {', '.join(list_spaces())}"
-        ) from None
+    """Raises UnknownNameError listing the registered spaces."""
+    return SPACES.get(name)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
+from nas.errors import InputError
+
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (32, 64, 128, 256)
 ACTIVATIONS = ("sigmoid", "relu", "leakyrelu")
@@ -23,7 +25,7 @@ LEAKY_SLOPE = 0.01  # DC benchmark's LeakyReLU(negative_slope=0.01)
 _ID_PATTERN = re.compile(r"^d(\d+)-w(\d+)-([a-z]+)-([a-z]+)-([a-z]+)$")
 
 
-class InvalidArchitectureError(ValueError):
+class InvalidArchitectureError(InputError):
     """Raised for an architecture id or spec outside the space."""
 
 

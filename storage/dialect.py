@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from nas.errors import InputError
 from storage.errors import DatabaseUnreachableError, StorageError
 
 SQLITE_BUSY_TIMEOUT_S = 60  # several local processes share a file: wait this long, don't fail
@@ -162,11 +163,11 @@ def exclusive(url: str, name: str) -> AbstractContextManager:
     """Hold the lock ``name`` on database ``url`` for the ``with`` block (blocks until free).
 
     Raises:
-        ValueError: for a database other than SQLite or PostgreSQL.
+        InputError: for a database other than SQLite or PostgreSQL.
     """
     parsed = make_url(url)
     try:
         return _LOCKS[parsed.get_backend_name()](parsed, name)
     except KeyError:
-        raise ValueError(f"searches run on SQLite or PostgreSQL, not {parsed.get_backend_name()}"
+        raise InputError(f"searches run on SQLite or PostgreSQL, not {parsed.get_backend_name()}"
                          f" ({parsed.render_as_string(hide_password=True)})") from None

@@ -1,7 +1,9 @@
 """The storage layer's errors."""
 
+from nas.errors import UserError
 
-class StorageError(RuntimeError):
+
+class StorageError(UserError, RuntimeError):
     """A database operation failed or the schema does not match this code."""
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from nas.errors import InputError
+
 CURVE_SCORES = ("final-val", "best-val", "val-auc", "sotl", "sotl-e")
 SOTL_EPOCHS = 1  # E of SoTL-E
 
@@ -21,7 +23,7 @@ def curve_score(name: str, curve: dict | None, *, last_epochs: int = SOTL_EPOCHS
     acc], ...]}); None when the run kept no curve, or not the part this score reads, or its
     losses are not finite (a diverged run). Higher is better for every score."""
     if name not in CURVE_SCORES:
-        raise ValueError(f"unknown score {name!r}; choose from {list(CURVE_SCORES)}")
+        raise InputError(f"unknown score {name!r}; choose from {list(CURVE_SCORES)}")
     if not curve:
         return None
     losses, val = curve.get("train_loss") or [], curve.get("val_acc") or []

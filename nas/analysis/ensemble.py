@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.stats import rankdata
 
+from nas.errors import InputError
+
 DEFAULT_MEMBERS = ("params", "synflow", "naswot")
 RULES = ("sum", "min")  # sum: Borda count; min: an architecture is as good as its worst rank
 
@@ -21,12 +23,12 @@ def rank_ensemble(scores: Mapping[str, Mapping[str, float]],
                   members: tuple[str, ...] = DEFAULT_MEMBERS, rule: str = "sum"
                   ) -> dict[str, float]:
     """Combine ``scores[member][arch]`` into one score per architecture every member scored
-    (finite values only). Raises ValueError on an unknown rule or a member with no scores."""
+    (finite values only). Raises InputError on an unknown rule or a member with no scores."""
     if rule not in RULES:
-        raise ValueError(f"unknown ensemble rule {rule!r}; choose from {list(RULES)}")
+        raise InputError(f"unknown ensemble rule {rule!r}; choose from {list(RULES)}")
     missing = [m for m in members if not scores.get(m)]
     if missing:
-        raise ValueError(f"the ensemble needs scores of {missing}; score them first")
+        raise InputError(f"the ensemble needs scores of {missing}; score them first")
     archs = sorted(set.intersection(*({a for a, v in scores[m].items()
                                        if v is not None and np.isfinite(v)}
                                       for m in members)))

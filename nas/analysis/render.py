@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
+from nas.errors import InputError
 
 COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "ρ test acc [95% CI]", "Kendall",
            "top-10 ρ", "top-{fraction} overlap", "selected acc (rank)", "regret", "stored values",
@@ -298,12 +299,12 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Raise ValueError unless ``out_dir`` is a directory or can become one (call it before
+    """Raise InputError unless ``out_dir`` is a directory or can become one (call it before
     any work, so a bad ``--out`` fails at once)."""
     for path in (out_dir, *out_dir.parents):
         if path.exists():
             if not path.is_dir():
-                raise ValueError(f"--out {out_dir}: {path} is a file, not a directory; "
+                raise InputError(f"--out {out_dir}: {path} is a file, not a directory; "
                                  "name a directory for the report")
             return
 

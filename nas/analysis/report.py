@@ -19,6 +19,7 @@ from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS
 from nas.core.runtime import machine, versions
 from nas.core.trainer import protocol_of
+from nas.errors import InputError
 from storage import (
     Database,
     DatasetRecord,
@@ -63,24 +64,24 @@ class ReportConfig:
         for name, flag in (("proxy_epochs", "--proxy-epochs"), ("truth_epochs", "--truth-epochs")):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{flag} must be at least 1, got {value}")
+                raise InputError(f"{flag} must be at least 1, got {value}")
         if not 0 < self.within_fraction <= 1:
-            raise ValueError(f"within-top fraction must be in (0, 1], got "
+            raise InputError(f"within-top fraction must be in (0, 1], got "
                              f"{self.within_fraction}")
         if self.prefilter_k is not None and self.prefilter_k < 3:
-            raise ValueError(f"--prefilter-k must be at least 3, got {self.prefilter_k}")
+            raise InputError(f"--prefilter-k must be at least 3, got {self.prefilter_k}")
         if self.n_resamples < 1:
-            raise ValueError(f"--resamples must be at least 1, got {self.n_resamples}")
+            raise InputError(f"--resamples must be at least 1, got {self.n_resamples}")
         if self.seed < 0:
-            raise ValueError(f"report seed must be >= 0, got {self.seed}")
+            raise InputError(f"report seed must be >= 0, got {self.seed}")
         if not self.ks or min(self.ks) < 1 or not 0 < self.top_fraction <= 1:
-            raise ValueError(f"top-k sizes must be >= 1 and the top fraction in (0, 1], got "
+            raise InputError(f"top-k sizes must be >= 1 and the top fraction in (0, 1], got "
                              f"{self.ks} and {self.top_fraction}")
         unknown = sorted(set(self.curve_scores) - set(CURVE_SCORES))
         if unknown:
-            raise ValueError(f"unknown --score {unknown}; choose from {list(CURVE_SCORES)}")
+            raise InputError(f"unknown --score {unknown}; choose from {list(CURVE_SCORES)}")
         if self.truth_metric not in TRUTH_METRICS:
-            raise ValueError(f"truth metric {self.truth_metric!r} is not one of "
+            raise InputError(f"truth metric {self.truth_metric!r} is not one of "
                              f"{list(TRUTH_METRICS)}")
 
 
@@ -246,7 +247,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     averaged over seeds. Proxies are scored by validation accuracy after training on them.
 
     Raises:
-        ValueError: no ground truth, or no proxy/baseline shares an architecture with it.
+        InputError: no ground truth, or no proxy/baseline shares an architecture with it.
     """
     chance = 1 / len(dataset.summary["classes"])
     selection = set(cfg.arch_ids) if cfg.arch_ids else None
@@ -254,7 +255,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         list_runs(db, dataset_id=dataset.id, full_data=True), cfg.space, selection,
         cfg.truth_epochs)
     if not truth_runs:
-        raise ValueError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
+        raise InputError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
                          "run `nas ground-truth` (or import one with --import) first")
     truth = _by_arch(truth_runs, cfg.truth_metric, chance)
     rows, stored = [], list_proxy_records(db, dataset.id)
@@ -282,7 +283,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     if cfg.zero_cost:
         rows += _zero_cost_rows(db, dataset, truth, selection, cfg)
     if not rows:
-        raise ValueError("no proxy or zero-cost baseline shares an architecture with the ground "
+        raise InputError("no proxy or zero-cost baseline shares an architecture with the ground "
                          "truth; run `nas search` or `nas bench fidelity` first")
     prefilter = _within_top(rows, cfg)
     return {
@@ -393,7 +394,7 @@ def _within_top(rows: list[dict], cfg: ReportConfig) -> dict:
     names = {r["name"]: r for r in rows}
     name = cfg.prefilter or f"ensemble({'+'.join(cfg.ensemble)})"
     if cfg.prefilter and name not in names:
-        raise ValueError(f"--prefilter {name!r} is not a row of this report; choose from "
+        raise InputError(f"--prefilter {name!r} is not a row of this report; choose from "
                          f"{sorted(names)}")
     chosen = names.get(name)
     pre = {a["arch_id"]: a["score"] for a in chosen["architectures"]} if chosen else {}

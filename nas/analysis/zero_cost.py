@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from nas.core.data import PreparedData
 from nas.core.runtime import device_name, versions
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from search_spaces import get_space
 from storage import Database, DatasetRecord, ScoreRecord, get_score, record_score
 
@@ -39,10 +40,10 @@ class ZeroCostConfig:
 
     def __post_init__(self) -> None:
         if self.batches < 1 or self.batch_size < 1:
-            raise ValueError(f"zero-cost batches and batch size must be at least 1, got "
+            raise InputError(f"zero-cost batches and batch size must be at least 1, got "
                              f"{self.batches} and {self.batch_size}")
         if self.seed < 0:
-            raise ValueError(f"zero-cost seed must be >= 0, got {self.seed}")
+            raise InputError(f"zero-cost seed must be >= 0, got {self.seed}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,10 +140,10 @@ def score_architecture(space_name: str, arch_id: str, method: str, data: Prepare
     """Score one architecture with one method; returns (value or None if undefined, seconds).
 
     Raises:
-        ValueError: for an unknown method (the message lists the valid ones).
+        InputError: for an unknown method (the message lists the valid ones).
     """
     if method not in ZERO_COST_METHODS:
-        raise ValueError(f"unknown zero-cost method {method!r}; choose from "
+        raise InputError(f"unknown zero-cost method {method!r}; choose from "
                          f"{list(ZERO_COST_METHODS)}")
     space = get_space(space_name)
     spec = space.parse(arch_id)

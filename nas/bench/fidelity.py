@@ -17,6 +17,7 @@ from nas.core.elf import ElfConfig
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
 from nas.distillers import distiller_of
+from nas.errors import InputError, UserError
 from nas.published import load_nb201, record_published
 from proxies import ProxyRequest, get_proxy, list_proxies, method_of
 from search_spaces import get_space
@@ -66,41 +67,41 @@ class FidelityPreset:
         """Validate a preset (and the overrides replacing its fields) before any work.
 
         Raises:
-            ValueError: a size, epoch count or seed out of range, an unknown zero-cost method,
+            InputError: a size, epoch count or seed out of range, an unknown zero-cost method,
                 or a build option its proxy does not take (``--option``).
         """
         for name in ("sample", "ipc", "proxy_epochs", "truth_epochs", "zero_cost_batches"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         for name in ("resize", "per_class", "test_per_class"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
         if self.ground_truth not in GROUND_TRUTHS:
-            raise ValueError(f"ground_truth {self.ground_truth!r} is not one of "
+            raise InputError(f"ground_truth {self.ground_truth!r} is not one of "
                              f"{list(GROUND_TRUTHS)}")
         if self.ground_truth == "nb201" and self.space != "nb201":
-            raise ValueError("published NAS-Bench-201 ground truth needs space='nb201'")
+            raise InputError("published NAS-Bench-201 ground truth needs space='nb201'")
         _build("proxy training options", TrainConfig, {"epochs": self.proxy_epochs,
                                                        **self.proxy_train})
         unknown = sorted(set(self.zero_cost) - set(ZERO_COST_METHODS))
         if unknown:
-            raise ValueError(f"unknown zero-cost method(s) {unknown}; choose from "
+            raise InputError(f"unknown zero-cost method(s) {unknown}; choose from "
                              f"{list(ZERO_COST_METHODS)}")
         registered = list_proxies()
         for method, options in self.proxy_options.items():
             if method not in registered:
-                raise ValueError(f"--option names unknown proxy {method!r}; registered: "
+                raise InputError(f"--option names unknown proxy {method!r}; registered: "
                                  f"{', '.join(registered)}")
             get_proxy(method).check_options(options)
         _build("elf_options", ElfConfig, self.elf_options)
         for method, options in self.distill.items():
             kind = get_proxy(method).consumes if method in registered else None
             if kind is None:
-                raise ValueError(f"distill options name {method!r}, which samples from no "
+                raise InputError(f"distill options name {method!r}, which samples from no "
                                  "distilled artifact")
             _build(f"{method} distill options", distiller_of(kind).config, options)
 
@@ -125,11 +126,11 @@ class FidelityPreset:
 
 
 def _build(what: str, config: type, options: dict) -> None:
-    """Build ``config(**options)`` to validate it; an unknown field is a one-line ValueError."""
+    """Build ``config(**options)`` to validate it; an unknown field is a one-line InputError."""
     try:
         config(**options)
     except TypeError as exc:
-        raise ValueError(f"bad {what} {options}: {exc}") from None
+        raise InputError(f"bad {what} {options}: {exc}") from None
 
 
 # D3 at a CPU budget: the trajectory term with a small expert beats MMD alone at half the
@@ -218,7 +219,7 @@ def get_preset(name: str) -> FidelityPreset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}") from None
+        raise InputError(f"unknown preset {name!r}; choose from {list(PRESETS)}") from None
 
 
 def available_proxies(preset: FidelityPreset, note: Callable[[str], None],
@@ -242,7 +243,7 @@ def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, m
     dataset already has one; the proxy then samples its sets from the newest artifact.
 
     Raises:
-        ValueError: the distiller refines an artifact the dataset lacks (d2m without a
+        InputError: the distiller refines an artifact the dataset lacks (d2m without a
             pre-trained generator; names the command that makes one).
     """
     kind = method_of(method).consumes
@@ -295,7 +296,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             built[method] = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
                                             seed=preset.seed,
                                             options=preset.proxy_options.get(method, {}))
-        except ValueError as exc:  # e.g. d2m without a pre-trained generator on this dataset
+        except UserError as exc:  # e.g. d2m without a pre-trained generator on this dataset
             note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
             continue
         if built[method].ipc != preset.ipc:  # an imported set keeps its file's IPC

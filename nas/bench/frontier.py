@@ -26,6 +26,7 @@ from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
+from nas.errors import InputError
 from nas.published import load_nb201
 from search_spaces import get_space
 from storage import Database
@@ -85,10 +86,29 @@ class FrontierConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.top_fraction <= 1:
-            raise ValueError(f"--top-fraction must be in (0, 1], got {self.top_fraction}")
+            raise InputError(f"--top-fraction must be in (0, 1], got {self.top_fraction}")
         if not Path(self.scores).is_file():
-            raise ValueError(f"--scores {self.scores} is not a file; run `nas bench "
+            raise InputError(f"--scores {self.scores} is not a file; run `nas bench "
                              "nb201-zero-cost --sample 1000` first")
+
+
+def read_scores(path: str) -> dict:
+    """The per-cell zero-cost scores ``nas bench nb201-zero-cost`` wrote to ``path``.
+
+    Raises:
+        InputError: the file is not JSON, or lacks the ensemble members' scores or seconds.
+    """
+    fix = "write it with `nas bench nb201-zero-cost --sample 1000`"
+    try:
+        stored = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"--scores {path} is not a readable JSON file ({exc}); {fix}") from None
+    missing = [f"{part}.{m}" for part in ("scores", "seconds_per_cell") for m in ENSEMBLE
+               if not isinstance(stored, dict) or not isinstance(stored.get(part), dict)
+               or m not in stored[part]]
+    if missing:
+        raise InputError(f"--scores {path} lacks {missing}; {fix}")
+    return stored
 
 
 def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
@@ -171,7 +191,7 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig,
     frontier: one point per recipe plus the ensemble's own point, at zero training cost.
     ``chosen``: the recipes to train (default: every recipe of ``experiments/frontier.toml``)."""
     chosen = recipes() if chosen is None else chosen
-    stored = json.loads(Path(cfg.scores).read_text())
+    stored = read_scores(cfg.scores)
     top, rank_sum = ensemble_top(stored["scores"], cfg.top_fraction)
     space = get_space("nb201")
     published = load_nb201().accuracy(cfg.metric)  # read only to judge, never to choose

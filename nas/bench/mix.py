@@ -34,6 +34,7 @@ from nas.core.parallel import check_workers, cpu_cores, shared_data, worker_pool
 from nas.core.selection import select_architectures
 from nas.core.stacked import train_stacked
 from nas.core.trainer import TrainConfig, train, uses_bf16
+from nas.errors import InputError
 from search_spaces import get_space
 
 
@@ -55,12 +56,12 @@ class MixConfig:
     def __post_init__(self) -> None:
         for name in ("ipc", "epochs", "resize", "test_per_class"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         if self.convnets < 0 or self.cells < 0 or self.convnets + self.cells < 1:
-            raise ValueError("--convnets and --cells must be >= 0, and one of them >= 1")
+            raise InputError("--convnets and --cells must be >= 0, and one of them >= 1")
         if self.stacked_seeds < 0 or self.stacked_seeds == 1:
-            raise ValueError(f"--stacked-seeds must be 0 (skip) or at least 2, "
+            raise InputError(f"--stacked-seeds must be 0 (skip) or at least 2, "
                              f"got {self.stacked_seeds}")
         check_workers(self.workers)
 

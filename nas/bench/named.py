@@ -10,6 +10,8 @@ import tomllib
 from functools import cache
 from importlib import resources
 
+from nas.errors import UnknownNameError
+
 KINDS = {"training": "training protocol", "frontier": "frontier recipe",
          "contenders": "contender"}
 
@@ -29,11 +31,11 @@ def entry(kind: str, name: str) -> dict:
     """A copy of one entry's fields.
 
     Raises:
-        ValueError: no entry of that name (one line listing the valid names).
+        UnknownNameError: no entry of that name (one line listing the valid names).
     """
     table = _table(kind)
     if name not in table:
-        raise ValueError(f"unknown {KINDS[kind]} {name!r}; choose from {', '.join(table)}")
+        raise UnknownNameError(f"unknown {KINDS[kind]} {name!r}; choose from {', '.join(table)}")
     return copy.deepcopy(table[name])
 
 

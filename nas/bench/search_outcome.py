@@ -25,6 +25,7 @@ from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
 from nas.engines.evolution import FIDELITY, anytime, charged, incumbent
+from nas.errors import InputError
 from nas.published import load_nb201
 
 # (mean, sd) of the returned cell's CIFAR-10 test accuracy (%), as published
@@ -89,7 +90,7 @@ class OutcomeConfig:
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.budget <= 0:
-            raise ValueError(f"--seeds must be >= 1 and --budget > 0, got {self.seeds} and "
+            raise InputError(f"--seeds must be >= 1 and --budget > 0, got {self.seeds} and "
                              f"{self.budget}")
 
 
@@ -113,7 +114,7 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
     catalog = contenders() if catalog is None else catalog
     unknown = [c for c in cfg.contenders if c not in catalog]
     if unknown:
-        raise ValueError(f"unknown contender(s) {unknown}; choose from {', '.join(catalog)}")
+        raise InputError(f"unknown contender(s) {unknown}; choose from {', '.join(catalog)}")
     data = data or DataConfig(path=str(resolve_data_path(data_path)), resize=cfg.resize,
                               per_class=cfg.per_class, test_per_class=cfg.test_per_class)
     truth = truth if truth is not None else load_nb201().accuracy(cfg.metric)

@@ -23,6 +23,7 @@ import torch
 from nas.bench.trainers import cpu_seconds, make_net
 from nas.core.parallel import cpu_cores, worker_pool
 from nas.core.trainer import TensorPair, TrainConfig, train
+from nas.errors import InputError
 from search_spaces import ConvNetSpec, count_macs
 
 DEFAULT_ARCH = ConvNetSpec().id  # d3-w128-relu-instance-avg, the literature's ConvNet-3
@@ -53,12 +54,12 @@ class SpeedConfig:
     def __post_init__(self) -> None:
         for name in ("ipc", "classes", "test_per_class", "epochs", "grid_epochs", "workers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         if self.resize is not None and self.resize < 1:
-            raise ValueError(f"--resize must be at least 1, got {self.resize}")
+            raise InputError(f"--resize must be at least 1, got {self.resize}")
         if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
 
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:

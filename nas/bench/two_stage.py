@@ -36,6 +36,7 @@ from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
+from nas.errors import InputError
 from nas.ground_truth import read_ground_truth
 from nas.published import load_nb201
 from proxies import ProxyRequest
@@ -71,18 +72,18 @@ class TwoStageConfig:
 
     def __post_init__(self) -> None:
         if self.space not in ("nb201", "convnet720"):
-            raise ValueError(f"--space must be nb201 or convnet720, got {self.space!r}")
+            raise InputError(f"--space must be nb201 or convnet720, got {self.space!r}")
         if not 0 < self.keep <= 1:
-            raise ValueError(f"--keep must be in (0, 1], got {self.keep}")
+            raise InputError(f"--keep must be in (0, 1], got {self.keep}")
         if self.calibration < 3 or self.sample < self.calibration:
-            raise ValueError(f"--calibration must be >= 3 and <= --sample, got "
+            raise InputError(f"--calibration must be >= 3 and <= --sample, got "
                              f"{self.calibration} and {self.sample}")
         if self.regime not in REGIMES:
-            raise ValueError(f"--regime must be one of {list(REGIMES)}, got {self.regime!r}")
+            raise InputError(f"--regime must be one of {list(REGIMES)}, got {self.regime!r}")
         if self.inner not in INNER_RULES:
-            raise ValueError(f"--inner must be one of {list(INNER_RULES)}, got {self.inner!r}")
+            raise InputError(f"--inner must be one of {list(INNER_RULES)}, got {self.inner!r}")
         if self.space == "convnet720" and not (self.truth and Path(self.truth).is_file()):
-            raise ValueError(f"convnet720 needs --truth, a ground-truth CSV; got {self.truth}")
+            raise InputError(f"convnet720 needs --truth, a ground-truth CSV; got {self.truth}")
         TrainConfig(epochs=self.epochs, **self.train)  # unknown fields fail here
 
 

@@ -31,10 +31,13 @@ from nas.analysis.zero_cost import score_architecture
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare, resolve_data_path
 from nas.core.runtime import machine, versions
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from nas.published import load_nb201
 from search_spaces import Nb201Spec, get_space, nb201
 
 SPACE = "nb201"
+# what `_score` measures: the toolkit's zero-cost scores and the released codes' variants
+METHODS = (*zero_cost.ZERO_COST_METHODS, "synflow_published")
 # target of the published protocol first; the others for reference
 TARGETS = ("cifar10valid_ori_test_acc", "cifar10_valid_acc", "cifar10_test_acc")
 
@@ -63,6 +66,21 @@ class LiteratureConfig:
                                 "grad_norm", "naswot")
     time_limit_s: float | None = None  # stop starting new cells after this many seconds
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sample <= nb201.NUM_ARCHS:
+            raise InputError(f"--sample must be between 1 and {nb201.NUM_ARCHS}, the cells "
+                             f"of NAS-Bench-201; got {self.sample}")
+        if self.seed < 0:
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
+        if min(self.batch_size, self.naswot_batch_size) < 1:
+            raise InputError(f"batch sizes must be at least 1, got {self.batch_size} and "
+                             f"{self.naswot_batch_size}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise InputError(f"unknown --methods {unknown}; choose from {list(METHODS)}")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise InputError(f"--time-limit must be positive, got {self.time_limit_s}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,7 +176,7 @@ def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = Non
     kept and only the others are scored; wall times add up.
 
     Raises:
-        ValueError: data other than CIFAR-10 at 32x32, or a result to resume of another
+        InputError: data other than CIFAR-10 at 32x32, or a result to resume of another
             configuration.
     """
     start = time.perf_counter()
@@ -170,7 +188,7 @@ def run(config: LiteratureConfig, out_json: Path, *, data_path: str | None = Non
     path = str(resolve_data_path(data_path))
     data = prepare(load_raw(path), DataConfig(path=path))
     if (data.im_size, data.num_classes) != (32, 10):
-        raise ValueError(f"the published protocol is CIFAR-10 at 32x32; got {data.num_classes} "
+        raise InputError(f"the published protocol is CIFAR-10 at 32x32; got {data.num_classes} "
                          f"classes at {data.im_size}x{data.im_size}")
     table = load_nb201(table_path)
     truth = {t: table.accuracy(t) for t in TARGETS}
@@ -211,7 +229,7 @@ def _resumed(previous: dict, config: LiteratureConfig
     time of a written result of the same sample and protocol."""
     keys = ("sample", "seed", "batch_size", "naswot_batch_size")
     if any(previous["config"][k] != getattr(config, k) for k in keys):
-        raise ValueError(f"cannot resume: the result holds {[previous['config'][k] for k in keys]}"
+        raise InputError(f"cannot resume: the result holds {[previous['config'][k] for k in keys]}"
                          f" for {list(keys)}, not {[getattr(config, k) for k in keys]}")
     scores = {m: {Nb201Spec.parse(a).id: v for a, v in per_arch.items()}
               for m, per_arch in previous["scores"].items()}

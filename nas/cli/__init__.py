@@ -1,9 +1,10 @@
 """``nas`` command line: each subcommand turns flags into typed configs, calls the Python API
 and prints; every command class lives in the module of its family.
 
-Bad input (a malformed flag, or a value a config, proxy request or space refuses) prints one
-line, ``nas <command>: error: ...``, and exits 2 before the database is touched; any other
-exception prints one ``internal error`` line and exits 1 (``--debug`` shows the traceback)."""
+Bad input (a malformed flag, or a value a config, proxy request or space refuses: any
+``nas.errors.UserError``) prints one line, ``nas <command>: error: ...``, and exits 2 before
+the database is touched; any other exception is a bug: one ``internal error`` line and exit 1,
+or its traceback under ``--debug`` (before or after the command)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,8 @@ from nas.cli.data import DataCommand, ProxyCommand
 from nas.cli.distill import DistillCommand, PretrainCommand
 from nas.cli.search import DashboardCommand, SearchCommand
 from nas.cli.truth import GroundTruthCommand, ReportCommand
-from nas.core.data import DataError
 from nas.core.runtime import configure
-from nas.engines import SearchError, UnknownStrategyError
-from nas.engines.nni_engine import MissingExtraError
-from proxies import UnknownProxyError
-from search_spaces import InvalidArchitectureError, UnknownSpaceError
-from storage import StorageError
-
-USER_ERRORS = (DataError, InvalidArchitectureError, UnknownSpaceError, UnknownProxyError,
-               StorageError, ValueError, UnknownStrategyError, MissingExtraError, SearchError)
+from nas.errors import UserError
 
 COMMANDS = {
     "data": DataCommand(),
@@ -46,7 +39,13 @@ DEBUG_HELP = "show the traceback of an internal error instead of one line"
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """Reports a malformed command line in one line (not usage + error) and exits 2."""
+    """Reports a malformed command line in one line (not usage + error) and exits 2; every
+    parser, subcommands' included, accepts ``--debug``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help=DEBUG_HELP)
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
@@ -55,13 +54,9 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="nas", description="Neural architecture search on distilled proxy data.")
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
-        command_parser = sub.add_parser(name, help=command.help, description=command.help)
-        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                    help=DEBUG_HELP)  # also accepted after the command
-        command.add_arguments(command_parser)
+        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
     return parser
 
 
@@ -79,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         resolve_db(args)
         return COMMANDS[args.command].take_action(args)
-    except USER_ERRORS as exc:
+    except UserError as exc:
         print(f"nas {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -87,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"nas {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)}; "
               "rerun with --debug for the traceback", file=sys.stderr)

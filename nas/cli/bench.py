@@ -34,6 +34,7 @@ from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
 from nas.core.runtime import device_name, machine, versions
 from nas.demo import DemoConfig, run_demo
+from nas.errors import InputError
 from storage import default_url
 
 
@@ -128,7 +129,7 @@ def parse_option(item: str) -> tuple[str, str, object]:
     head, sep, raw = item.partition("=")
     method, dot, key = head.partition(".")
     if not (sep and dot and method and key):
-        raise ValueError(f"--option {item!r} must look like METHOD.KEY=VALUE, "
+        raise InputError(f"--option {item!r} must look like METHOD.KEY=VALUE, "
                          "e.g. d2m.iterations=200")
     try:
         return method, key, json.loads(raw)

@@ -19,6 +19,7 @@ from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
 from nas.core.parallel import check_workers, cpu_cores
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
+from nas.errors import InputError
 from search_spaces import list_spaces
 from storage import (
     BACKENDS,
@@ -59,13 +60,13 @@ def resolve_db(args: argparse.Namespace) -> None:
     checked like the flag.
 
     Raises:
-        ValueError: ``$NAS_DB`` is not a URL of a supported backend.
+        InputError: ``$NAS_DB`` is not a URL of a supported backend.
     """
     if getattr(args, "db", "") is None and os.environ.get(DB_ENV):
         try:
             args.db = database_url(os.environ[DB_ENV])
         except argparse.ArgumentTypeError as exc:
-            raise ValueError(f"${DB_ENV}={exc}") from None
+            raise InputError(f"${DB_ENV}={exc}") from None
 
 
 def port_number(text: str) -> int:
@@ -95,7 +96,7 @@ def add_workers(parser: argparse.ArgumentParser) -> None:
 
 
 def workers_of(args: argparse.Namespace) -> int:
-    """--workers, default all cores; ValueError below 1."""
+    """--workers, default all cores; InputError below 1."""
     return check_workers(cpu_cores() if args.workers is None else args.workers)
 
 
@@ -242,7 +243,7 @@ def existing_database(url: str | None) -> Database:
     if is_sqlite(url):
         path = sqlite_file(url)
         if path is not None and not path.exists():
-            raise ValueError(f"no database at {path}; pass the --db of an existing one, or "
+            raise InputError(f"no database at {path}; pass the --db of an existing one, or "
                              "create one with `nas demo` or `nas search`")
     return Database(url)
 

@@ -17,6 +17,7 @@ from nas.cli.common import (
     existing_database,
     open_dataset,
 )
+from nas.errors import InputError
 from nas.proxy_files import export_set, import_set
 from proxies import ProxyRequest, get_proxy, list_proxies
 from proxies.imported import SOFT_LABELS, VALUES, ImportConfig
@@ -76,7 +77,7 @@ class ProxyCommand:
         wanted = TARGETS[args.action]
         if len(args.targets) != len(wanted):
             takes = " ".join(wanted) or "no FILE or NAME"
-            raise ValueError(f"`nas proxy {args.action}` takes {takes}, got {args.targets}")
+            raise InputError(f"`nas proxy {args.action}` takes {takes}, got {args.targets}")
         if args.action == "list":
             return print_stored_proxies(existing_database(args.db))
         if args.action == "import":
@@ -102,7 +103,7 @@ class ProxyCommand:
 def import_file(args: argparse.Namespace, path: Path) -> int:
     """``nas proxy import FILE --name NAME``: every check runs before the database opens."""
     if args.name is None:
-        raise ValueError("nas proxy import FILE needs --name NAME, the name to search with "
+        raise InputError("nas proxy import FILE needs --name NAME, the name to search with "
                          "(--proxy NAME)")
     cfg = ImportConfig(args.name, values=args.values, rescale=args.rescale,
                        soft_labels=args.soft_labels, entry=args.entry)

@@ -18,6 +18,7 @@ from nas.cli.common import (
 from nas.core.data import PreparedData
 from nas.distillers import get_distiller, list_distillers
 from nas.distillers.generators import import_generator
+from nas.errors import InputError
 from proxies import ProxyRequest, get_proxy, list_proxies
 from proxies.d2m.generator import GeneratorConfig
 from storage import ProxyRecord
@@ -52,7 +53,7 @@ class PretrainCommand:
         config = config_from_args(distiller.config, args)
         distiller.check(seed=args.seed, ipc=None)
         if args.from_checkpoint and not args.from_checkpoint.is_file():
-            raise ValueError(f"--from-checkpoint {args.from_checkpoint} does not exist "
+            raise InputError(f"--from-checkpoint {args.from_checkpoint} does not exist "
                              "(or is not a file)")
 
         def check(data: PreparedData) -> None:  # the generator fits the data (width, size)

@@ -30,6 +30,7 @@ from nas.engines.dashboard import serve_dashboard
 from nas.engines.evolution import FIDELITY, charged, incumbent
 from nas.engines.runner import run_search
 from nas.engines.session import MEASURING_STRATEGIES
+from nas.errors import InputError
 from proxies import list_proxies
 from search_spaces import get_space
 from storage import default_url, is_sqlite
@@ -117,7 +118,7 @@ def search_job(args: argparse.Namespace) -> SearchJob:
     strategy = get_strategy(args.strategy)
     space = get_space(args.space)
     if (args.archs or args.sample is not None) and strategy.name != "grid":
-        raise ValueError("--archs/--sample choose grid points; use them with --strategy "
+        raise InputError("--archs/--sample choose grid points; use them with --strategy "
                          "grid (or --where to restrict a sampling strategy)")
     archs: tuple[str, ...] = ()
     if args.archs or args.sample is not None or args.where:  # candidates; empty = the whole space

@@ -28,6 +28,7 @@ from nas.cli.common import (
 from nas.core.data import PreparedData
 from nas.core.selection import select_architectures
 from nas.engines import attach_full_accuracy
+from nas.errors import InputError
 from nas.published import METRICS as PUBLISHED
 from nas.published import load_nb201, record_published
 from search_spaces import get_space
@@ -75,6 +76,9 @@ class GroundTruthCommand:
                                        where=args.where, seed=args.seed)
         if args.export:
             check_export_path(args.export)
+        if args.benchmark_data and not args.benchmark:
+            raise InputError("--benchmark-data is read only with --benchmark nb201")
+        published = load_nb201(args.benchmark_data) if args.benchmark else None
         table: ground_truth.GroundTruthFile | None = None
 
         def check(data: PreparedData) -> None:  # everything that needs the data, before the db
@@ -85,7 +89,7 @@ class GroundTruthCommand:
                 if not args.benchmark:
                     api.EvaluationPlan(space_name, ids, train, seed=args.seed).check_data(data)
             elif not args.export and not has_dataset(args.db, data.key):
-                raise ValueError(NO_PROXY_RUNS)
+                raise InputError(NO_PROXY_RUNS)
 
         db, data, dataset = open_dataset(args, check)
         if args.export:
@@ -103,10 +107,9 @@ class GroundTruthCommand:
             ids = sorted({r.arch_id for r in list_runs(db, dataset_id=dataset.id)
                           if r.proxy_id is not None and r.space == space_name})
             if not ids:
-                raise ValueError(NO_PROXY_RUNS)
-        if args.benchmark:
-            print_runs(record_published(db, dataset, ids, args.metric,
-                                        load_nb201(args.benchmark_data)))
+                raise InputError(NO_PROXY_RUNS)
+        if published is not None:
+            print_runs(record_published(db, dataset, ids, args.metric, published))
             attach_full_accuracy(db, dataset)
             return 0
         plan = api.EvaluationPlan(space_name, ids, train, seed=args.seed)
@@ -132,7 +135,7 @@ def has_dataset(url: str | None, key: str) -> bool:
 def check_export_path(path: Path) -> None:
     """Refuse an export path that is a directory (before any work)."""
     if path.is_dir():
-        raise ValueError(f"--export {path} is a directory; name a .csv or .json file")
+        raise InputError(f"--export {path} is a directory; name a .csv or .json file")
     ground_truth.check_format(path)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nas.errors import InputError
+
 DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # DSA / DM / D2M evaluation default
 
 
@@ -45,7 +47,7 @@ class DSAConfig:
         families = tuple(self.strategy.split("_"))
         unknown = set(families) - set(_FAMILIES)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"unknown DSA families {sorted(unknown)}; choose from {list(_FAMILIES)}")
         return families
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from nas.core.data import PreparedData
 from nas.core.trainer import TrainConfig, build_seeded, train
+from nas.errors import InputError
 from search_spaces import build_convnet
 from search_spaces.convnet720 import ConvNet
 
@@ -49,15 +50,15 @@ class ElfConfig:
 
     def __post_init__(self) -> None:
         if self.front < 0 or self.rear < 0:
-            raise ValueError(f"--elf-front and --elf-rear must be >= 0, got {self.front} and "
+            raise InputError(f"--elf-front and --elf-rear must be >= 0, got {self.front} and "
                              f"{self.rear}")
         if self.feature_epochs < 1:
-            raise ValueError(f"--elf-feature-epochs must be at least 1, got "
+            raise InputError(f"--elf-feature-epochs must be at least 1, got "
                              f"{self.feature_epochs}")
         if self.feature_seed < 0:
-            raise ValueError(f"ELF feature_seed must be >= 0, got {self.feature_seed}")
+            raise InputError(f"ELF feature_seed must be >= 0, got {self.feature_seed}")
         if self.rear_target not in REAR_TARGETS:
-            raise ValueError(f"unknown ELF rear target {self.rear_target!r}; choose from "
+            raise InputError(f"unknown ELF rear target {self.rear_target!r}; choose from "
                              f"{list(REAR_TARGETS)}")
 
     def to_dict(self) -> dict:

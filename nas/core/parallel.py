@@ -11,6 +11,7 @@ import os
 from multiprocessing.pool import Pool
 
 from nas.core.runtime import configure
+from nas.errors import InputError
 
 
 def cpu_cores() -> int:
@@ -22,9 +23,9 @@ def cpu_cores() -> int:
 
 
 def check_workers(workers: int) -> int:
-    """``workers`` if at least 1; else ValueError naming the --workers flag."""
+    """``workers`` if at least 1; else InputError naming the --workers flag."""
     if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"--workers must be at least 1, got {workers}")
     return workers
 
 
@@ -56,7 +57,7 @@ def worker_pool(workers: int, *, threads_per_worker: int | None = None,
         A ``multiprocessing.pool.Pool``; use it as a context manager.
 
     Raises:
-        ValueError: ``workers`` < 1.
+        InputError: ``workers`` < 1.
     """
     check_workers(workers)
     threads = threads_per_worker or max(1, cpu_cores() // workers)

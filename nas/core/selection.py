@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from nas.errors import InputError
 from search_spaces import SearchSpace
 
 
@@ -15,7 +16,7 @@ def parse_where(clauses: list[str] | None) -> dict[str, set[str]]:
     for clause in clauses or []:
         name, sep, values = clause.partition("=")
         if not sep or not values:
-            raise ValueError(f"bad filter {clause!r}: expected FACTOR=V1,V2 (e.g. width=32,64)")
+            raise InputError(f"bad filter {clause!r}: expected FACTOR=V1,V2 (e.g. width=32,64)")
         where[name.strip()] = {v.strip() for v in values.split(",")}
     return where
 
@@ -27,11 +28,11 @@ def filter_specs(specs: list, where: dict[str, set[str]]) -> list:
     fields = {f.name for f in dataclasses.fields(specs[0])}
     unknown = set(where) - fields
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown factor(s) {sorted(unknown)} in filter; factors: {sorted(fields)}")
     kept = [s for s in specs if all(str(getattr(s, k)) in v for k, v in where.items())]
     if not kept:
-        raise ValueError(f"filter {where} matches no architecture of the space")
+        raise InputError(f"filter {where} matches no architecture of the space")
     return kept
 
 
@@ -65,18 +66,18 @@ def select_architectures(space: SearchSpace, *, archs: list[str] | None = None,
     """Explicit ids (validated), else a stratified sample of the (filtered) space, else all.
 
     Raises:
-        ValueError: a malformed id or filter, a negative seed, or ``sample`` outside
+        InputError: a malformed id or filter, a negative seed, or ``sample`` outside
             1..(architectures left after the filter).
     """
     if seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {seed}")
+        raise InputError(f"--seed must be >= 0, got {seed}")
     if archs:
         return [space.parse(a).id for a in archs]
     specs = filter_specs(space.enumerate(), parse_where(where))
     if sample is not None:
         if not 1 <= sample <= len(specs):
             scope = "matching --where" if where else "in the space"
-            raise ValueError(f"--sample {sample} must be between 1 and {len(specs)}, the "
+            raise InputError(f"--sample {sample} must be between 1 and {len(specs)}, the "
                              f"architectures of {space.name} {scope}")
         return stratified_sample(specs, sample, seed)
     return [s.id for s in specs]

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+from nas.errors import InputError
 
 EpochCallback = Callable[[int, float], None]
 
@@ -52,20 +53,20 @@ class TrainConfig:
     compile: bool | None = None
 
     def __post_init__(self) -> None:
-        """Raises ValueError naming the field and value (the CLI's flag of the same name)."""
+        """Raises InputError naming the field and value (the CLI's flag of the same name)."""
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         if not self.lr > 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
+            raise InputError(f"--lr must be positive, got {self.lr}")
         if self.momentum < 0 or self.weight_decay < 0:
-            raise ValueError(f"momentum and weight decay must be >= 0, got {self.momentum} "
+            raise InputError(f"momentum and weight decay must be >= 0, got {self.momentum} "
                              f"and {self.weight_decay}")
         if not 0 < self.lr_decay_at <= 1:
-            raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+            raise InputError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
         if self.report_every < 0:
-            raise ValueError(f"--report-every must be >= 0 (0: only at the end), "
+            raise InputError(f"--report-every must be >= 0 (0: only at the end), "
                              f"got {self.report_every}")
         DSAConfig(self.augment).families  # noqa: B018  (raises for an unknown DSA family)
 

@@ -27,7 +27,7 @@ def distill_d3(db: Database, data: PreparedData, dataset: DatasetRecord, config:
     ``build_proxy(..., "d3", ipc=N)`` then samples from it.
 
     Raises:
-        ValueError: for a bad config (e.g. more subtasks than classes).
+        InputError: for a bad config (e.g. more subtasks than classes).
     """
     key = job_key({"dataset": dataset.key, "method": D3_PRIORS, "seed": seed,
                    "config": config.to_dict()})

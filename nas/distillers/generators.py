@@ -15,6 +15,7 @@ from nas.core.data import PreparedData
 from nas.core.runtime import default_device, device_name
 from nas.distillers.registry import register_distiller
 from nas.distillers.store import copy_in, job_key, record_artifact
+from nas.errors import InputError
 from proxies.artifacts import BUILT_FROM, D2M_GENERATOR, GAN_GENERATOR
 from proxies.base import file_hash
 from proxies.d2m.checkpoint import generator_file, load_generator
@@ -36,7 +37,7 @@ def _store(db: Database, dataset: DatasetRecord, source: Path, **row) -> ProxyRe
 def _check_shape(config: GeneratorConfig, data: PreparedData, source: str) -> None:
     if (config.num_classes, config.im_size, config.channels) != (
             data.num_classes, data.im_size, data.channels):
-        raise ValueError(f"{source} makes {config.num_classes} classes of {config.channels}x"
+        raise InputError(f"{source} makes {config.num_classes} classes of {config.channels}x"
                          f"{config.im_size}^2 images; the dataset has {data.num_classes} of "
                          f"{data.channels}x{data.im_size}^2")
 

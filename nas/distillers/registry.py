@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nas.errors import InputError
+from nas.registry import Registry
 from storage import ProxyRecord
 
 DistilFn = Callable[..., ProxyRecord]
@@ -30,21 +32,21 @@ class Distiller:
         """Validate the arguments of a distil call that need no data.
 
         Raises:
-            ValueError: a negative seed, an IPC below 1 (or missing where needed), or a base
+            InputError: a negative seed, an IPC below 1 (or missing where needed), or a base
                 generator named for a method that refines none.
         """
         if seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {seed}")
+            raise InputError(f"--seed must be >= 0, got {seed}")
         if ipc is not None and ipc < 1:
-            raise ValueError(f"--ipc must be at least 1, got {ipc}")
+            raise InputError(f"--ipc must be at least 1, got {ipc}")
         if self.needs_ipc and ipc is None:
-            raise ValueError(f"--method {self.name} distils one set per IPC: pass --ipc N "
+            raise InputError(f"--method {self.name} distils one set per IPC: pass --ipc N "
                              "(N >= 1)")
         if generator and not self.refines:
-            raise ValueError(f"--generator names the generator d2m refines, not {self.name}")
+            raise InputError(f"--generator names the generator d2m refines, not {self.name}")
 
 
-_REGISTRY: dict[str, Distiller] = {}
+DISTILLERS: Registry[Distiller] = Registry("distillation method")
 
 
 def register_distiller(name: str, config: type, *, kind: str | None = None,
@@ -52,26 +54,23 @@ def register_distiller(name: str, config: type, *, kind: str | None = None,
                        ) -> Callable[[DistilFn], DistilFn]:
     """Decorator filing a distil function under ``name``."""
     def wrap(fn: DistilFn) -> DistilFn:
-        _REGISTRY[name] = Distiller(name, config, fn, kind, refines, needs_ipc)
+        DISTILLERS.add(name, Distiller(name, config, fn, kind, refines, needs_ipc))
         return fn
     return wrap
 
 
-def list_distillers() -> list[str]:
-    return sorted(_REGISTRY)
+def list_distillers(pattern: str = "*") -> list[str]:
+    return DISTILLERS.names(pattern)
 
 
 def get_distiller(name: str) -> Distiller:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown distillation method {name!r}; available: "
-                         f"{', '.join(list_distillers())}") from None
+    """Raises UnknownNameError listing the registered methods."""
+    return DISTILLERS.get(name)
 
 
 def distiller_of(kind: str) -> Distiller:
     """The distiller that stores artifacts of ``kind``."""
-    for distiller in _REGISTRY.values():
+    for distiller in DISTILLERS:
         if distiller.kind == kind:
             return distiller
-    raise ValueError(f"no distillation method stores {kind!r} artifacts")
+    raise InputError(f"no distillation method stores {kind!r} artifacts")

@@ -16,7 +16,6 @@ from nas.engines.runner import SearchError, SearchSummary, run_search
 from nas.engines.session import PRUNERS, SearchSession, open_search
 from nas.engines.strategies import (
     Strategy,
-    UnknownStrategyError,
     get_strategy,
     list_strategies,
     register_strategy,
@@ -30,7 +29,6 @@ __all__ = [
     "SearchSession",
     "SearchSummary",
     "Strategy",
-    "UnknownStrategyError",
     "attach_full_accuracy",
     "get_strategy",
     "list_strategies",

@@ -9,7 +9,8 @@ from nas.api import ELF_NEEDS_PROXY
 from nas.core.data import DataConfig, PreparedData
 from nas.core.elf import ElfConfig
 from nas.core.trainer import TrainConfig
-from nas.engines.fidelity import check_fidelity
+from nas.engines.fidelity_names import check_fidelity
+from nas.errors import InputError
 from proxies import ProxyRequest
 from search_spaces import get_space
 
@@ -50,34 +51,34 @@ class SearchConfig:
         return self.seed if self.train_seed is None else self.train_seed
 
     def __post_init__(self) -> None:
-        """Validate every value that needs no data (raises ValueError, UnknownProxyError)."""
+        """Validate every value that needs no data (raises InputError, UnknownNameError)."""
         request = self.proxy_request
         if self.score not in CURVE_SCORES:
-            raise ValueError(f"unknown --score {self.score!r}; choose from {list(CURVE_SCORES)}")
+            raise InputError(f"unknown --score {self.score!r}; choose from {list(CURVE_SCORES)}")
         if self.elf is not None and not request.spec.uses_ipc:
-            raise ValueError(ELF_NEEDS_PROXY)
+            raise InputError(ELF_NEEDS_PROXY)
         if self.trials < 1:
-            raise ValueError(f"--trials must be at least 1, got {self.trials}")
+            raise InputError(f"--trials must be at least 1, got {self.trials}")
         if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+            raise InputError(f"--seed must be >= 0, got {self.seed}")
         if self.heartbeat_seconds < 1:
-            raise ValueError(f"--heartbeat must be at least 1 second, got "
+            raise InputError(f"--heartbeat must be at least 1 second, got "
                              f"{self.heartbeat_seconds}")
         for name in (self.rea_score, *self.fidelities):
             check_fidelity(name)
         if not self.fidelities:
-            raise ValueError("--fidelities needs at least one score")
+            raise InputError("--fidelities needs at least one score")
         if self.population < 1 or not 1 <= self.sample <= self.population:
-            raise ValueError(f"--population must be >= 1 and --sample in 1..population, got "
+            raise InputError(f"--population must be >= 1 and --sample in 1..population, got "
                              f"{self.population} and {self.sample}")
         if self.bracket < 1 or self.eta < 2:
-            raise ValueError(f"--bracket must be >= 1 and --eta >= 2, got {self.bracket} and "
+            raise InputError(f"--bracket must be >= 1 and --eta >= 2, got {self.bracket} and "
                              f"{self.eta}")
         if self.cpu_budget < 0 or (self.train_seed is not None and self.train_seed < 0):
-            raise ValueError(f"--cpu-budget and --train-seed must be >= 0, got "
+            raise InputError(f"--cpu-budget and --train-seed must be >= 0, got "
                              f"{self.cpu_budget} and {self.train_seed}")
         if self.prune is not None and self.train.report_every < 1:
-            raise ValueError(f"--prune needs --report-every of at least 1 epoch, got "
+            raise InputError(f"--prune needs --report-every of at least 1 epoch, got "
                              f"{self.train.report_every}")
 
     @property

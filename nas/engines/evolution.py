@@ -40,6 +40,7 @@ from nas.engines.study import (
     suggest_arch,
 )
 from nas.engines.worker import FINISHED, ask
+from nas.errors import InputError
 from search_spaces import InvalidArchitectureError, SearchSpace, get_space
 
 FIDELITY, BRACKET, RUNG = "fidelity", "bracket", "rung"  # trial user attributes
@@ -106,7 +107,7 @@ def random_arch(session: SearchSession, rng: np.random.Generator,
         arch_id = pool[rng.integers(len(pool))]
         if arch_id not in exclude and _valid(space, arch_id, session):
             return arch_id
-    raise ValueError("no architecture of the search runs on this image size")
+    raise InputError("no architecture of the search runs on this image size")
 
 
 def mutate(session: SearchSession, arch_id: str, rng: np.random.Generator) -> str:

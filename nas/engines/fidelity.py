@@ -23,13 +23,11 @@ from typing import TYPE_CHECKING
 
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, iter_scores
+from nas.engines.fidelity_names import ENSEMBLE, FULL, TRAIN
 
-if TYPE_CHECKING:  # the session module imports the search config, which validates names here
+if TYPE_CHECKING:
     from nas.engines.session import SearchSession
 
-ENSEMBLE = "ensemble"
-TRAIN = "train"
-FULL = "full"
 VAL_ACC = "val_acc"
 
 
@@ -39,17 +37,6 @@ class Measurement:
 
     values: dict[str, float | None]
     seconds: float
-
-
-def check_fidelity(name: str) -> str:
-    """Return ``name`` if it names a fidelity, else raise ValueError listing the valid ones."""
-    head, sep, epochs = name.partition(":")
-    if name in ZERO_COST_METHODS or name == ENSEMBLE or name == TRAIN:
-        return name
-    if head in (TRAIN, FULL) and sep and epochs.isdigit() and int(epochs) >= 1:
-        return name
-    raise ValueError(f"unknown score {name!r}; choose from {list(ZERO_COST_METHODS)}, "
-                     f"{ENSEMBLE!r}, {TRAIN!r}, 'train:<epochs>' or 'full:<epochs>'")
 
 
 def zero_cost_members(name: str) -> tuple[str, ...]:

@@ -13,12 +13,13 @@ from nas.engines.session import SearchSession
 from nas.engines.strategies import Strategy, register_strategy
 from nas.engines.study import choices, retrying
 from nas.engines.worker import FINISHED, TrialDone, ask, claimed, count, evaluate_trial
+from nas.errors import UserError
 from search_spaces import get_space
 
 EXTRA_HINT = "pip install -e .[nni]"
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(UserError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 

@@ -20,11 +20,12 @@ from nas.engines.results import attach_full_accuracy
 from nas.engines.session import SearchSession, open_search
 from nas.engines.strategies import get_strategy
 from nas.engines.worker import FINISHED, count
+from nas.errors import InputError, UserError
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-class SearchError(RuntimeError):
+class SearchError(UserError, RuntimeError):
     """A worker process of a local multi-worker search failed."""
 
 
@@ -94,16 +95,16 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True,
         The study's finished trials, including those other processes or hosts evaluated.
 
     Raises:
-        ValueError: workers below 1, an IPC or image size the data cannot serve, unknown
+        InputError: workers below 1, an IPC or image size the data cannot serve, unknown
             strategy or pruner, a strategy that cannot run in parallel with
             ``workers`` > 1, or a study that exists with other settings.
         SearchError: a spawned worker failed.
     """
     strategy = get_strategy(job.search.strategy)
     if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not strategy.parallel:
-        raise ValueError(f"strategy {strategy.name!r} runs in one process; drop --workers")
+        raise InputError(f"strategy {strategy.name!r} runs in one process; drop --workers")
     data = data or api.load_data(job.data)
     job.search.check_data(data)  # bad input fails here, before the database is opened
     strategy.check(job.search, data)

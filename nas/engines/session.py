@@ -17,6 +17,7 @@ from nas.core.data import PreparedData
 from nas.core.elf import feature_network
 from nas.engines.config import SearchConfig, SearchJob
 from nas.engines.study import default_study_name, make_storage, retrying
+from nas.errors import InputError
 from storage import (
     Database,
     DatasetRecord,
@@ -128,7 +129,7 @@ def _check_or_store_identity(study: optuna.Study, identity: dict) -> None:
         study.set_user_attr("identity", identity)
     elif stored != identity:
         diff = sorted(k for k in identity if stored.get(k) != identity[k])
-        raise ValueError(f"study {study.study_name!r} already exists with different "
+        raise InputError(f"study {study.study_name!r} already exists with different "
                          f"{', '.join(diff)}; pass --study NEW_NAME or the original settings")
 
 
@@ -137,12 +138,12 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
     many hosts call it at once: every step runs under a lock on the shared database.
 
     Raises:
-        ValueError: the study exists with other settings, or an unknown pruner.
-        DataError, UnknownProxyError, StorageError: from the data, proxy and storage layers.
+        InputError: the study exists with other settings, or an unknown pruner.
+        DataError, UnknownNameError, StorageError: from the data, proxy and storage layers.
     """
     config = job.search
     if config.prune is not None and config.prune not in PRUNERS:
-        raise ValueError(f"unknown pruner {config.prune!r}; choose one of {sorted(PRUNERS)}")
+        raise InputError(f"unknown pruner {config.prune!r}; choose one of {sorted(PRUNERS)}")
     request = config.proxy_request
     database_file = sqlite_file(job.db_url)
     if request.imported and database_file is not None and not database_file.exists():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,14 +16,10 @@ from nas.engines.config import SearchConfig
 from nas.engines.session import SearchSession
 from nas.engines.study import arch_id_of, arch_params, architecture_pool, retrying
 from nas.engines.worker import DEAD_WORKER, FINISHED, TrialDone, ask, count, work
+from nas.registry import Registry
 from search_spaces import get_space
 
 ALIVE = (TrialState.WAITING, TrialState.RUNNING, *FINISHED)  # a point with one is not re-queued
-
-
-class UnknownStrategyError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -43,24 +38,21 @@ class Strategy:
     parallel: bool = True  # several workers (processes, hosts) may share one study
 
 
-_STRATEGIES: dict[str, Strategy] = {}
+STRATEGIES: Registry[Strategy] = Registry("strategy")
 
 
 def register_strategy(strategy: Strategy) -> Strategy:
-    _STRATEGIES[strategy.name] = strategy
-    return strategy
+    """File ``strategy`` under its name (a call, not a decorator: it takes a ``Strategy``)."""
+    return STRATEGIES.add(strategy.name, strategy)
 
 
 def list_strategies(pattern: str = "*") -> list[str]:
-    return sorted(name for name in _STRATEGIES if fnmatch.fnmatch(name, pattern))
+    return STRATEGIES.names(pattern)
 
 
 def get_strategy(name: str) -> Strategy:
-    try:
-        return _STRATEGIES[name]
-    except KeyError:
-        raise UnknownStrategyError(f"unknown strategy {name!r}; available: "
-                                   f"{', '.join(list_strategies())}") from None
+    """Raises UnknownNameError listing the registered strategies."""
+    return STRATEGIES.get(name)
 
 
 # --- grid: every point enqueued once, popped atomically by whichever worker is free ---

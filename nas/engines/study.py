@@ -6,16 +6,12 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime
 from functools import cache
 from typing import TypeVar
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._rdb.models import TrialHeartbeatModel, TrialModel
-from optuna.trial import TrialState
-from sqlalchemy import func, select
 
 from search_spaces import SearchSpace, get_space
 from storage import is_sqlite, optuna_engine_kwargs
@@ -34,20 +30,6 @@ def make_storage(url: str, heartbeat_seconds: int) -> RDBStorage:
         return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_seconds,
                           grace_period=GRACE_FACTOR * heartbeat_seconds,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
-
-
-def running_heartbeats(storage: RDBStorage, study_id: int
-                       ) -> tuple[datetime, dict[int, datetime | None]]:
-    """The database's clock and, for each RUNNING trial of the study, its last heartbeat
-    (None when it never beat), read in one query on Optuna's tables."""
-    query = (select(TrialModel.trial_id, TrialHeartbeatModel.heartbeat, func.now())
-             .outerjoin(TrialHeartbeatModel, TrialHeartbeatModel.trial_id == TrialModel.trial_id)
-             .where(TrialModel.study_id == study_id, TrialModel.state == TrialState.RUNNING))
-    with storage.engine.connect() as conn:
-        rows = conn.execute(query).all()
-        now = rows[0][2] if rows else conn.execute(select(func.now())).scalar()
-    # PostgreSQL's now() is zone-aware, heartbeats are stored naive in the session's zone
-    return now.replace(tzinfo=None), {trial_id: beat for trial_id, beat, _ in rows}
 
 
 def retrying(fn: Callable[[], T], url: str, attempts: int = 8) -> T:

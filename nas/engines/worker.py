@@ -19,8 +19,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from nas.engines.objective import run_trial
+from nas.engines.optuna_tables import running_heartbeats
 from nas.engines.session import SearchSession
-from nas.engines.study import GRACE_FACTOR, retrying, running_heartbeats
+from nas.engines.study import GRACE_FACTOR, retrying
 
 Claim = Callable[[SearchSession], optuna.Trial | None]
 Objective = Callable[[SearchSession, optuna.Trial], float]  # a trial's value (may prune)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nas.errors import InputError
 from proxies.d2m.generator import Generator, GeneratorConfig
 
 FORMAT = "nas-generator-v1"
@@ -32,24 +33,24 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> Gene
     (``{"config": GeneratorConfig fields, "state_dict": ...}``).
 
     Raises:
-        ValueError: the file is missing or does not hold a generator of this architecture.
+        InputError: the file is missing or does not hold a generator of this architecture.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"generator file {path} does not exist")
+        raise InputError(f"generator file {path} does not exist")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign files
-        raise ValueError(f"{path} is not a readable torch file: {exc}") from None
+        raise InputError(f"{path} is not a readable torch file: {exc}") from None
     if not isinstance(blob, dict) or "config" not in blob:
-        raise ValueError(f"{path} is not a generator file: expected a dict with 'config' and "
+        raise InputError(f"{path} is not a generator file: expected a dict with 'config' and "
                          "'state_dict' (as written by `nas pretrain`)")
     state = blob.get("state_dict", blob.get("g_ema"))
     try:
         generator = Generator(GeneratorConfig(**blob["config"]))
         generator.load_state_dict(state)
     except (TypeError, RuntimeError) as exc:
-        raise ValueError(f"{path} does not match the generator architecture: "
+        raise InputError(f"{path} does not match the generator architecture: "
                          f"{str(exc).splitlines()[0]}") from None
     return generator.to(device).eval()
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
 from nas.core.data import PreparedData
+from nas.errors import InputError
 from proxies.d2m.checkpoint import atomic_save, load_generator, save_generator
 from proxies.d2m.images import unit_to_standardized
 from proxies.d2m.losses import d2m_loss, embedding_matching_loss, prediction_matching_loss
@@ -59,14 +60,14 @@ class D2MConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from "
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose from "
                              f"{sorted(OPTIMIZERS)}")
         if not (self.embedding or self.prediction):
-            raise ValueError("switch on at least one of embedding and prediction matching")
+            raise InputError("switch on at least one of embedding and prediction matching")
         if self.batch_real < 2 or self.checkpoint_every < 1 or self.temperature <= 0:
-            raise ValueError("batch_real must be >= 2, checkpoint_every >= 1, temperature > 0")
+            raise InputError("batch_real must be >= 2, checkpoint_every >= 1, temperature > 0")
         if self.iterations is not None and self.iterations < 1:
-            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+            raise InputError(f"iterations must be at least 1, got {self.iterations}")
 
     def total_iterations(self, num_real: int) -> int:
         if self.iterations is not None:
@@ -97,14 +98,14 @@ def distill(data: PreparedData, generator_path: Path, config: D2MConfig, *, seed
     ``workdir/generator.pt``; the input file is not modified.
 
     Raises:
-        ValueError: the generator does not fit the data (image size, channels, classes).
+        InputError: the generator does not fit the data (image size, channels, classes).
     """
     device = torch.device(device)
     g = load_generator(generator_path, device)
     cfg = g.config
     if (cfg.im_size, cfg.channels, cfg.num_classes) != (data.im_size, data.channels,
                                                         data.num_classes):
-        raise ValueError(
+        raise InputError(
             f"generator makes {cfg.num_classes} classes of {cfg.channels}x{cfg.im_size}^2 but "
             f"the data has {data.num_classes} of {data.channels}x{data.im_size}^2; pre-train "
             "one on this dataset (`nas pretrain`)")

@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nas.core.data import PreparedData
 from nas.core.runtime import default_device
+from nas.errors import InputError
 from proxies.artifacts import D2M_GENERATOR, MADE_BY
 from proxies.base import ProxySet, file_hash, register_proxy
 from proxies.d2m.checkpoint import generator_file, load_generator
@@ -26,7 +27,7 @@ def generate(generator: Generator, ipc: int, seed: int, *, batch_size: int = 500
     generator runs in eval mode, so each image is independent of batching.
     """
     if ipc < 1:
-        raise ValueError(f"ipc must be at least 1, got {ipc}")
+        raise InputError(f"ipc must be at least 1, got {ipc}")
     cfg = generator.config
     generator.eval()
     device = next(generator.parameters()).device
@@ -42,22 +43,22 @@ def distilled_generator(data: PreparedData, options: dict, artifacts_dir: Path) 
     """The stored distilled generator ``options["artifact"]`` names, checked against the data.
 
     Raises:
-        ValueError: no artifact named, its file is missing or changed, or it was distilled
+        InputError: no artifact named, its file is missing or changed, or it was distilled
             for another image shape or class count.
     """
     digest = options.get("artifact")
     if not digest:
-        raise ValueError("the d2m proxy needs a distilled generator; run "
+        raise InputError("the d2m proxy needs a distilled generator; run "
                          f"`{MADE_BY[D2M_GENERATOR]}` on this dataset first")
     path = generator_file(artifacts_dir, digest)
     if not path.is_file() or file_hash(path) != digest:
-        raise ValueError(f"generator artifact {path} is missing or its content changed; "
+        raise InputError(f"generator artifact {path} is missing or its content changed; "
                          f"re-run `{MADE_BY[D2M_GENERATOR]}`")
     generator = load_generator(path, default_device())
     cfg = generator.config
     if (cfg.num_classes, cfg.im_size, cfg.channels) != (data.num_classes, data.im_size,
                                                         data.channels):
-        raise ValueError(f"generator {digest} was distilled for another dataset shape")
+        raise InputError(f"generator {digest} was distilled for another dataset shape")
     return generator
 
 
@@ -86,7 +87,7 @@ class OnTheFlyOptions:
 
     def __post_init__(self) -> None:
         if self.refresh_every < 1:
-            raise ValueError(f"refresh_every must be at least 1, got {self.refresh_every}")
+            raise InputError(f"refresh_every must be at least 1, got {self.refresh_every}")
 
 
 def draw_seed(seed: int, draw: int) -> int:

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from nas.errors import InputError
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -30,13 +32,13 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.im_size < 8 or self.im_size & (self.im_size - 1):
-            raise ValueError(f"generator im_size must be a power of two >= 8, got "
+            raise InputError(f"generator im_size must be a power of two >= 8, got "
                              f"{self.im_size}; pass --resize 8, 16 or 32")
         if self.num_classes < 1:
-            raise ValueError("generator needs at least one class")
+            raise InputError("generator needs at least one class")
         for name in ("z_dim", "width", "embed_dim"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
 
     @property

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from search_spaces import ConvNetSpec, build_convnet
 from search_spaces.convnet720 import ConvNet
 
@@ -118,10 +119,10 @@ class ModelPool:
     def __post_init__(self) -> None:
         unknown = set(self.members) - set(_BUILDERS)
         if not self.members or unknown:
-            raise ValueError(f"unknown model-pool members {sorted(unknown)}; "
+            raise InputError(f"unknown model-pool members {sorted(unknown)}; "
                              f"choose from {sorted(_BUILDERS)}")
         if self.im_size not in POOL_DEPTH:
-            raise ValueError(f"no model-pool ConvNet depth for {self.im_size}x{self.im_size}; "
+            raise InputError(f"no model-pool ConvNet depth for {self.im_size}x{self.im_size}; "
                              f"supported sizes: {sorted(POOL_DEPTH)}")
 
     @classmethod

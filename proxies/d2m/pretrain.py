@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nas.core.augment import DSA, DSAConfig
+from nas.errors import InputError
 from proxies.d2m.checkpoint import atomic_save, ema_update, save_generator, standing_stats
 from proxies.d2m.generator import Discriminator, Generator, GeneratorConfig
 from proxies.d2m.images import save_grid, uint8_to_unit
@@ -63,22 +64,22 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
-            raise ValueError(f"unknown generator family {self.generator!r}; choose from "
+            raise InputError(f"unknown generator family {self.generator!r}; choose from "
                              f"{', '.join(GENERATORS)}")
         if not self.kl_weight > 0:
-            raise ValueError(f"--kl-weight must be positive, got {self.kl_weight}")
+            raise InputError(f"--kl-weight must be positive, got {self.kl_weight}")
         for name in ("iterations", "batch_size", "d_steps", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"pretrain {name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"pretrain {name} must be at least 1, got {getattr(self, name)}")
         if not (self.lr_g > 0 and self.lr_d > 0):
-            raise ValueError(f"--lr-g and --lr-d must be positive, got {self.lr_g} and "
+            raise InputError(f"--lr-g and --lr-d must be positive, got {self.lr_g} and "
                              f"{self.lr_d}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"Adam betas must be in [0, 1), got {self.beta1} and {self.beta2}")
+            raise InputError(f"Adam betas must be in [0, 1), got {self.beta1} and {self.beta2}")
         if self.ema_start < 0 or self.standing_batches < 0:
-            raise ValueError("--ema-start and --standing-batches must be >= 0")
+            raise InputError("--ema-start and --standing-batches must be >= 0")
         if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+            raise InputError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def to_dict(self) -> dict:
         return asdict(self)

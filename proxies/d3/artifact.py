@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from nas.core.data import PreparedData
+from nas.errors import InputError
 from proxies.artifacts import D3_PRIORS, MADE_BY
 from proxies.base import ProxySet, file_hash, register_proxy
 from proxies.d3.distill import D3Config, GroupJob, distill_group, make_modules
@@ -30,7 +31,7 @@ def distill(data: PreparedData, config: D3Config, *, seed: int, work_dir: Path,
     groups are kept under ``work_dir``, so an interrupted call resumes where it stopped.
 
     Raises:
-        ValueError: if ``config.subtasks`` is not in 1..number of classes.
+        InputError: if ``config.subtasks`` is not in 1..number of classes.
     """
     groups = split_classes(data.num_classes, config.subtasks)
     images = data.normalize(data.train_images)
@@ -64,14 +65,14 @@ def load(path: Path) -> dict:
     """Read an artifact written by ``save``.
 
     Raises:
-        ValueError: if the file is missing or not a D3 artifact.
+        InputError: if the file is missing or not a D3 artifact.
     """
     if not path.is_file():
-        raise ValueError(f"D3 artifact {path} not found; distill it first with "
+        raise InputError(f"D3 artifact {path} not found; distill it first with "
                          f"`{MADE_BY[D3_PRIORS]}`")
     artifact = torch.load(path, weights_only=True)
     if artifact.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} artifact")
+        raise InputError(f"{path} is not a {FORMAT} artifact")
     return artifact
 
 
@@ -100,7 +101,7 @@ def sample(artifact: dict, ipc: int, seed: int) -> ProxySet:
     Deterministic for a given ``seed``; the artifact is not modified.
     """
     if ipc < 1:
-        raise ValueError(f"ipc must be at least 1, got {ipc}")
+        raise InputError(f"ipc must be at least 1, got {ipc}")
     config, generator = _config(artifact), torch.Generator().manual_seed(seed)
     images = [None] * len(artifact["class_names"])
     for group in artifact["groups"]:
@@ -125,16 +126,16 @@ def build_d3(data: PreparedData, *, ipc: int, seed: int, options: dict,
     (``nas.api.build_proxy`` fills in the dataset's latest one).
 
     Raises:
-        ValueError: if no artifact is named, it is missing, or it was distilled from other data.
+        InputError: if no artifact is named, it is missing, or it was distilled from other data.
     """
     if "artifact" not in options:
-        raise ValueError(f"proxy 'd3' needs a distilled artifact: run `{MADE_BY[D3_PRIORS]}`")
+        raise InputError(f"proxy 'd3' needs a distilled artifact: run `{MADE_BY[D3_PRIORS]}`")
     path = artifacts_dir / "d3" / f"{options['artifact']}.pt"
     artifact = load(path)
     if file_hash(path) != options["artifact"]:
-        raise ValueError(f"{path} does not match its content hash; distill it again")
+        raise InputError(f"{path} does not match its content hash; distill it again")
     if artifact["dataset_key"] != data.key:
-        raise ValueError(f"D3 artifact {options['artifact']} was distilled from dataset "
+        raise InputError(f"D3 artifact {options['artifact']} was distilled from dataset "
                          f"{artifact['dataset_key']}, not {data.key}")
     proxy_set = sample(artifact, ipc, seed)
     return ProxySet(proxy_set.images, proxy_set.labels, info=stored_size(artifact))

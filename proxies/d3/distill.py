@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from nas.core.augment import DSA, AugParams, DSAConfig
 from nas.core.trainer import build_seeded
+from nas.errors import InputError
 from proxies.d3.decoder import Decoder
 from proxies.d3.mmd import BANDWIDTHS, mmd2
 from proxies.d3.prior import ClassPriors
@@ -55,12 +56,12 @@ class D3Config:
         for name in ("iterations", "components", "latent_dim", "decoder_width",
                      "real_per_class", "syn_per_class", "subtasks", "worker_threads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         if not self.pool:
-            raise ValueError("--pool needs at least one architecture, e.g. w128-relu-instance-avg")
+            raise InputError("--pool needs at least one architecture, e.g. w128-relu-instance-avg")
         if self.trajectory and not 1 <= self.span <= self.expert_epochs:
-            raise ValueError(f"--span ({self.span}) must be between 1 and --expert-epochs "
+            raise InputError(f"--span ({self.span}) must be between 1 and --expert-epochs "
                              f"({self.expert_epochs})")
 
     def to_dict(self) -> dict:

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from nas.errors import InputError
+
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -18,10 +20,10 @@ def split_classes(num_classes: int, groups: int) -> list[list[int]]:
     """Contiguous, near-equal class groups, e.g. 10 classes in 3 groups -> 4, 3, 3.
 
     Raises:
-        ValueError: if ``groups`` is not in 1..num_classes.
+        InputError: if ``groups`` is not in 1..num_classes.
     """
     if not 1 <= groups <= num_classes:
-        raise ValueError(f"--subtasks must be between 1 and the number of classes "
+        raise InputError(f"--subtasks must be between 1 and the number of classes "
                          f"({num_classes}), got {groups}")
     return [chunk.tolist() for chunk in np.array_split(np.arange(num_classes), groups)]
 

@@ -7,6 +7,7 @@ stderr line naming the bad value, and leaves the database file byte-for-byte unc
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import gc
@@ -21,7 +22,7 @@ import pytest
 import torch
 
 import nas.cli.data
-from nas.cli import main
+from nas.cli import COMMANDS, build_parser, main
 from nas.ground_truth import COLUMNS
 from tests.datasets import write_image_folder
 
@@ -123,6 +124,16 @@ CASES: list[tuple[str, str]] = [
     ("proxy export nothing {tmp}/out.npz", "no stored set 'nothing'"),
     ("proxy export nothing {tmp}/out.txt", "cannot tell a layout from 'out.txt'"),
     ("proxy import", "`nas proxy import` takes FILE, got []"),
+    # benchmark flags and files, refused before any data is read: --data names no dataset
+    ("bench frontier --scores {tmp}/malformed.json", "malformed.json is not a readable JSON"),
+    ("bench frontier --scores {tmp}/other.json", "other.json lacks ['scores.params'"),
+    ("bench frontier --recipes 99", "unknown frontier recipe '99'; choose from"),
+    ("bench nb201-zero-cost --sample 0 --data {tmp}/nowhere --out {tmp}/zc.json",
+     "--sample must be between 1 and 15625"),
+    ("bench nb201-zero-cost --methods nope --data {tmp}/nowhere --out {tmp}/zc.json",
+     "unknown --methods ['nope']"),
+    ("ground-truth --benchmark nb201 --benchmark-data {tmp}/MISSING --data {tmp}/nowhere",
+     "NAS-Bench-201 table not found at {tmp}/MISSING"),
     # dashboard
     ("dashboard --port 99999", "port must be an integer from 1 to 65535, got '99999'"),
     ("dashboard --port http", "port must be an integer from 1 to 65535, got 'http'"),
@@ -157,6 +168,7 @@ def prepare(root: Path) -> dict[str, str]:
     (tmp / "other.json").write_text(json.dumps({"format_version": 1, "runs": [row]}))
     (tmp / "table.txt").write_text("x")
     _write_set_files(tmp)
+    (tmp / "malformed.json").write_text('{"scores": ')
     (tmp / "afile.txt").write_text("not a directory")
     return {"data": str(data), "db": db, "tmp": str(tmp)}
 
@@ -181,7 +193,7 @@ def command_line(case: str, places: dict[str, str]) -> list[str]:
     if argv[:2] == ["bench", "speed"] or argv[0] == "dashboard":
         return argv
     defaults = [flag for flag, key in (("--data", "data"), ("--db", "db"))
-                if flag not in argv]
+                if flag not in argv and argv[:2] != ["bench", "nb201-zero-cost"]]
     return argv + [x for flag in defaults for x in (flag, places[flag[2:]])]
 
 
@@ -252,6 +264,45 @@ def test_internal_error_is_one_line_with_exit_1_and_debug_shows_the_traceback(
         run(["--debug", *argv])
     with pytest.raises(RuntimeError, match="disk on fire"):
         run([*argv, "--debug"])
+
+
+@pytest.mark.parametrize("bug", [KeyError("scores"), ValueError("math domain error")],
+                         ids=["KeyError", "ValueError"])
+def test_a_bug_is_an_internal_error_not_bad_input(places, monkeypatch, bug):
+    """Only the toolkit's own error types are bad input: a bare KeyError or ValueError from
+    the code is a bug, told as one line with exit 1, and as its traceback under --debug."""
+    def fail(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr(nas.cli.data.api, "build_proxy", fail)
+    argv = ["proxy", "--ipc", "2", "--data", places["data"], "--db", places["db"]]
+    status, out, err = run(argv)
+    assert status == 1
+    assert err.strip() == (f"nas proxy: internal error: {type(bug).__name__}: {bug}; rerun "
+                           "with --debug for the traceback")
+    for debug in (["--debug", *argv], [*argv, "--debug"]):
+        with pytest.raises(type(bug)) as raised:
+            run(debug)
+        assert raised.value is bug
+
+
+def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every (command path, parser) of the ``nas`` command line."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_every_command_accepts_debug_before_and_after_it():
+    parsers = list(_parsers(build_parser()))
+    assert len(parsers) > len(COMMANDS)  # the walk reached nested commands (nas bench ...)
+    for path, parser in parsers:
+        assert "--debug" in parser._option_string_actions, path
+    args = build_parser().parse_args(["bench", "frontier", "--recipes", "a", "--debug"])
+    assert args.debug and args.recipes == ["a"]
+    assert build_parser().parse_args(["--debug", "bench", "speed"]).debug
 
 
 def test_help_exits_0(capsys):

@@ -7,6 +7,7 @@ from nas import api
 from nas.cli import main
 from nas.core.data import DataConfig
 from nas.distillers import distiller_of, get_distiller, list_distillers
+from nas.errors import UnknownNameError
 from proxies import get_proxy, list_proxies
 from proxies.artifacts import D2M_GENERATOR, D3_PRIORS, GAN_GENERATOR, MADE_BY
 from proxies.d3.distill import D3Config
@@ -28,7 +29,7 @@ def test_every_consumed_artifact_kind_has_one_distiller_and_one_making_command()
 
 
 def test_unknown_distiller_names_the_registered_ones():
-    with pytest.raises(ValueError, match="available: d2m, d3, datadam, dm, dsa, gan"):
+    with pytest.raises(UnknownNameError, match="available: d2m, d3, datadam, dm, dsa, gan"):
         get_distiller("cafe")
 
 

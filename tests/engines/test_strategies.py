@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from nas.core.data import DataConfig
 from nas.core.trainer import TrainConfig
-from nas.engines import SearchConfig, SearchJob, attach_full_accuracy, run_search
+from nas.engines import SearchConfig, SearchJob, attach_full_accuracy, run_search, strategies
 from nas.engines.nni_engine import MissingExtraError
 from nas.engines.session import open_search
 from storage import Database, list_runs
@@ -22,6 +22,7 @@ from tests.engines.support import (
     search_cmd,
     write_tiny_folder,
 )
+from tests.test_docs import ROOT, _prose_and_blocks
 
 TINY_TRAIN = TrainConfig(epochs=1)
 
@@ -170,3 +171,18 @@ def test_a_search_can_rank_its_runs_by_a_learning_curve_score(tiny):
         assert trial.value == -runs[trial.user_attrs["run_key"]].curve["train_loss"][-1]
     with pytest.raises(ValueError, match="unknown --score"):
         SearchConfig(score="loss")
+
+
+def test_the_documented_strategy_example_registers_and_searches(tiny, monkeypatch):
+    """docs/api.md's strategy example, run as written: it files a strategy that a search then
+    runs to its --trials, each trial a real training."""
+    monkeypatch.setattr(strategies.STRATEGIES, "_entries", dict(strategies.STRATEGIES._entries))
+    _, blocks = _prose_and_blocks((ROOT / "docs" / "api.md").read_text(encoding="utf-8"))
+    (example,) = ["\n".join(lines) for language, lines in blocks
+                  if language == "python" and "register_strategy(" in "\n".join(lines)]
+    exec(compile(example, "docs/api.md", "exec"), {})
+    assert "uniform" in strategies.list_strategies("uni*")
+    job = _job(tiny, strategy="uniform", trials=2, archs=tuple(CHEAP_ARCHS))
+    summary = run_search(job, progress=False)
+    assert [t.state for t in summary.trials] == [TrialState.COMPLETE] * 2
+    assert {t.user_attrs["arch_id"] for t in summary.trials} <= set(CHEAP_ARCHS)

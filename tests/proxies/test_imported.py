@@ -9,8 +9,8 @@ import torch
 
 from nas import api
 from nas.core.data import DataConfig, DataError
+from nas.errors import UnknownNameError
 from nas.proxy_files import export_set, import_set, stored_set
-from proxies import UnknownProxyError
 from proxies.imported import DC_CIFAR10, ImportConfig
 from proxies.set_files import FORMATS, read_set
 from storage import Database, list_proxy_records
@@ -130,7 +130,7 @@ def test_the_same_import_again_returns_the_stored_row_and_another_file_is_refuse
 
 def test_an_unknown_set_name_lists_the_imported_ones(project):
     db, data, dataset, _ = project
-    with pytest.raises(UnknownProxyError, match="'never-imported', nor a set imported"):
+    with pytest.raises(UnknownNameError, match="'never-imported', nor a set imported"):
         api.build_proxy(db, data, dataset, "never-imported", ipc=10)
 
 

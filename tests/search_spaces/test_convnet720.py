@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from search_spaces import InvalidArchitectureError, UnknownSpaceError, get_space, list_spaces
+from nas.errors import UnknownNameError
+from search_spaces import InvalidArchitectureError, get_space, list_spaces
 from search_spaces.convnet720 import ConvNetSpec, build_convnet, count_macs, count_params
 
 SPACE = get_space("convnet720")
@@ -28,7 +29,7 @@ def test_invalid_ids_raise_with_a_helpful_message(bad):
 
 
 def test_unknown_space_lists_the_available_ones():
-    with pytest.raises(UnknownSpaceError, match="convnet720"):
+    with pytest.raises(UnknownNameError, match="convnet720"):
         get_space("nope")
     assert list_spaces() == ["convnet720", "nb201"]
     assert list_spaces("conv*") == ["convnet720"]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nas.errors import UserError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 EXPECTED_LAYOUTS = (
     "expected one of: CIFAR python batches (data_batch_1..5, test_batch, batches.meta), "
@@ -30,7 +32,7 @@ EXPECTED_LAYOUTS = (
 CACHE_FORMAT = 1  # bump when the cached tensors' layout changes
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A dataset is missing or unreadable; the message names the path and expected layout."""
 
 

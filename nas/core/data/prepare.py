@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.core.data.loaders import DataError, RawDataset
+from nas.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,15 @@ class DataConfig:
     split_seed: int = 0
 
     def __post_init__(self) -> None:
-        """Raises ValueError naming the bad value (before any data is read)."""
+        """Raises InputError naming the bad value (before any data is read)."""
         for name in ("resize", "per_class", "test_per_class"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise InputError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.split_seed < 0:
-            raise ValueError(f"--split-seed must be >= 0, got {self.split_seed}")
+            raise InputError(f"--split-seed must be >= 0, got {self.split_seed}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
