@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from nas import api
-from nas.core.data import DataConfig
+from nas.core.data import DataConfig, resolve_data_path
 from proxies.d2m.checkpoint import load_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import GeneratorConfig
@@ -52,7 +52,7 @@ def fixed_loss(path: Path, data, draws: int = 8) -> float:
 
 def main(out: Path, iterations: int) -> None:
     torch.set_num_threads(1)
-    data = api.load_data(DataConfig(path="/work/shared/data/cifar10", resize=16,
+    data = api.load_data(DataConfig(path=str(resolve_data_path()), resize=16,
                                     classes=CLASSES, per_class=500, test_per_class=10))
     start = time.perf_counter()
     gan = pretrain(data.train_images, data.train_labels,

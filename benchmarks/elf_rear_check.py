@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from nas import api
-from nas.core.data import DataConfig
+from nas.core.data import DataConfig, resolve_data_path
 from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.trainer import TrainConfig, train
 from proxies.random_subset import class_balanced_indices
@@ -27,7 +27,7 @@ ARCHS = ("d3-w128-relu-instance-avg", "d2-w64-relu-batch-max", "d3-w32-sigmoid-n
 
 def main(out: Path) -> None:
     torch.set_num_threads(1)
-    data = api.load_data(DataConfig(path="/work/shared/data/cifar10", resize=16,
+    data = api.load_data(DataConfig(path=str(resolve_data_path()), resize=16,
                                     classes=CLASSES, per_class=300, test_per_class=200))
     k = data.num_classes
     idx = class_balanced_indices(data.train_labels, 10, k, torch.Generator().manual_seed(0))

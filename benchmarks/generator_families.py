@@ -26,7 +26,7 @@ import torch
 
 from nas import api
 from nas.bench.fidelity import _PIXEL_CPU
-from nas.core.data import DataConfig
+from nas.core.data import DataConfig, resolve_data_path
 from nas.core.parallel import cpu_cores, shared_data, worker_pool
 from nas.core.trainer import TrainConfig, train
 from nas.distillers import get_distiller
@@ -59,7 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--db", required=True)
-    parser.add_argument("--data", default="/work/shared/data/cifar10")
+    parser.add_argument("--data", default=None,
+                        help="CIFAR-10 (default: $NAS_DATA, ../shared/data/cifar10, download)")
     parser.add_argument("--families", nargs="+", default=["biggan", "cvae"])
     parser.add_argument("--iterations", nargs="*", default=[], metavar="FAMILY=N")
     parser.add_argument("--import", dest="imports", nargs="*", default=[],
@@ -76,8 +77,8 @@ def main() -> None:
     def save() -> None:
         args.out.write_text(json.dumps(report, indent=1))
 
-    data = api.load_data(DataConfig(path=args.data, resize=16, per_class=500,
-                                    test_per_class=100))
+    data = api.load_data(DataConfig(path=str(resolve_data_path(args.data)), resize=16,
+                                    per_class=500, test_per_class=100))
     db = Database(args.db)
     dataset = api.register_dataset(db, data)
     sets: dict[str, tuple[torch.Tensor, torch.Tensor, int]] = {}
@@ -102,7 +103,8 @@ def main() -> None:
             pretrained = get_distiller("gan").distil(db, data, dataset, config, seed=0,
                                                      width=16)
         report.setdefault("pretrain", {})[family] = {
-            "seconds": pretrained.build_seconds, "params": pretrained.params,
+            "seconds": pretrained.build_seconds,  # the work folder, not this machine's path
+            "params": {k: v for k, v in pretrained.params.items() if k != "workdir"},
             "hash": pretrained.artifact_hash}
         generator = load_generator(pretrained.artifact_path)
         for seed in seeds:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas.core.data import portable_path
 from nas.errors import InputError
 from search_spaces import Nb201Spec, get_space, nb201
 from storage import Database, DatasetRecord, RunRecord, record_run
@@ -90,7 +91,7 @@ def load_nb201(flag: str | None = None) -> PublishedTable:
         rows, origin = nb201.read_table(), f"packaged search_spaces/data/{nb201.TABLE}"
     else:
         with open(path, newline="") as f:
-            rows, origin = list(csv.DictReader(f)), str(path)
+            rows, origin = list(csv.DictReader(f)), portable_path(path)
     for line, row in enumerate(rows, start=2):
         try:
             spec = specs[int(row["arch_index"])]

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
+from nas.core.data import portable_path
 from nas.errors import InputError
 
 COLUMNS = ("source", "kind", "n", "Spearman [95% CI]", "ρ test acc [95% CI]", "Kendall",
@@ -141,7 +142,7 @@ def _setup_lines(report: dict) -> list[str]:
     shape = "x".join(str(s) for s in summ["shape"])
     proxies = [r for r in report["rows"] if r["kind"] == "proxy"]
     lines = [
-        f"Dataset: {cfg['path']} (key {report['dataset']['key']}), images {shape}, "
+        f"Dataset: {portable_path(cfg['path'])} (key {report['dataset']['key']}), images {shape}, "
         f"{len(summ['classes'])} classes; train {summ['train']} / val {summ['val']} / "
         f"test {summ['test']} (per class kept: {cfg['per_class'] or 'all'}, split seed "
         f"{cfg['split_seed']})",

@@ -1,10 +1,12 @@
 import hashlib
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from nas.core.data import DataConfig, DataError, load_raw, prepare
+import nas
+from nas.core.data import DataConfig, DataError, load_raw, portable_path, prepare
 from nas.core.data.source import download_cifar10
 from tests.datasets import CLASS_NAMES, write_cifar_batches, write_idx, write_image_folder
 
@@ -120,3 +122,15 @@ def test_download_with_wrong_checksum_fails_and_leaves_nothing(tmp_path):
     with pytest.raises(DataError, match="checksum mismatch"):
         download_cifar10(tmp_path / "cache", url=f"file://{archive}", md5="0" * 32)
     assert not list((tmp_path / "cache" / "downloads").glob("cifar-10-python*"))
+
+
+def test_results_record_a_data_path_that_holds_on_any_machine():
+    """A dataset beside the checkout is recorded relative to the repository, one elsewhere by
+    its name only, so no committed result names one machine's folders."""
+    repo = Path(nas.__file__).resolve().parents[1]
+    beside = repo.parent / "shared" / "data" / "cifar10"
+    assert portable_path(beside) == "../shared/data/cifar10"
+    assert portable_path(repo / "data" / "mnist") == "data/mnist"
+    assert DataConfig(path=str(beside)).to_dict()["path"] == "../shared/data/cifar10"
+    if repo.parent != Path(repo.anchor):  # a checkout at the root has every path beside it
+        assert portable_path(Path(repo.anchor) / "elsewhere-x" / "images") == "images"

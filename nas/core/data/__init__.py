@@ -2,7 +2,7 @@
 
 from nas.core.data.loaders import DataError, RawDataset, load_raw
 from nas.core.data.prepare import DataConfig, PreparedData, prepare
-from nas.core.data.source import resolve_data_path
+from nas.core.data.source import portable_path, resolve_data_path
 
 __all__ = [
     "DataConfig",
@@ -10,6 +10,7 @@ __all__ = [
     "PreparedData",
     "RawDataset",
     "load_raw",
+    "portable_path",
     "prepare",
     "resolve_data_path",
 ]

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.core.data.loaders import DataError, RawDataset
+from nas.core.data.source import portable_path
 from nas.errors import InputError
 
 
@@ -37,7 +38,9 @@ class DataConfig:
             raise InputError(f"--split-seed must be >= 0, got {self.split_seed}")
 
     def to_dict(self) -> dict:
+        """The fields as results record them (``path`` made portable: ``portable_path``)."""
         d = asdict(self)
+        d["path"] = portable_path(self.path)
         d["classes"] = list(self.classes) if self.classes else None
         return d
 

@@ -14,7 +14,17 @@ from nas.core.data.loaders import DataError, default_cache_dir
 DATA_ENV = "NAS_DATA"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published checksum of the archive
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_REPO_ROOT = Path(__file__).resolve().parents[3]  # nas/core/data/source.py -> the checkout
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` as results and reports record it, the same on every machine: relative to the
+    repository when it lies in the checkout or beside it (``../shared/data/cifar10``), else
+    only its name (the dataset's content hash identifies it anyway)."""
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(_REPO_ROOT.parent):
+        return os.path.relpath(resolved, _REPO_ROOT)
+    return resolved.name
 
 
 def shared_cifar10_candidates() -> list[Path]:
