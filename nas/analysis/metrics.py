@@ -17,6 +17,10 @@ from scipy import stats
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 TOP_KS = (5, 10, 20)  # FTD (CVPR 2023) reports Spearman over the top 5/10/20 architectures
 TOP_FRACTION = 0.05  # top 5% of the architectures, beside the fixed top-5/10/20
+# fewest architectures a rank correlation can say anything about: on 4, even a perfect
+# ranking has an exact two-sided p of 2/4! = 0.083 (Spearman and Kendall alike), on 5 it is
+# 2/5! = 0.017; reports show fewer as "too few architectures", not as numbers
+MIN_RANKED = 5
 
 
 def _pair(proxy: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from nas.analysis.metrics import MIN_RANKED  # noqa: E402
+
 KIND_COLORS = {"proxy": "tab:blue", "zero-cost": "tab:gray"}
 
 
@@ -80,15 +82,16 @@ def _rho_axis(ax, rows: list[dict], xlabel: str) -> None:
 
 def within_top(report: dict) -> Figure:
     """Spearman inside the truth's top and inside the prefilter's top K, per row, with
-    bootstrap 95% intervals (rows in the order of the overall Spearman)."""
+    bootstrap 95% intervals (rows in the order of the overall Spearman); a subset of fewer
+    than ``MIN_RANKED`` architectures gets no point."""
     rows = sorted(report["rows"], key=lambda r: -_nan_low(r["metrics"]["spearman"]))
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.6), layout="constrained")
     for part, color, shift, label in (("truth_top", "tab:green", -0.15, "truth's top"),
                                       ("prefilter_top", "tab:purple", 0.15, "prefilter's top")):
         for i, row in enumerate(rows):
             w = row["metrics"]["within_top"].get(part)
-            if w is None or w["spearman"] != w["spearman"]:
-                continue
+            if w is None or w["spearman"] != w["spearman"] or w["n"] < MIN_RANKED:
+                continue  # undefined, or too few architectures to say anything
             low, high = w["spearman_ci"]
             err = [[w["spearman"] - low], [high - w["spearman"]]] if low == low else None
             ax.errorbar(w["spearman"], i + shift, xerr=err, fmt="o", color=color, capsize=3,

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from rich.table import Table
 
+from nas.analysis.metrics import MIN_RANKED
 from nas.analysis.plots import FIGURES
 from nas.analysis.report import to_jsonable
 from nas.core.data import portable_path
@@ -120,6 +121,9 @@ def within_rows(report: dict) -> list[list[str]]:
             w = r["metrics"]["within_top"].get(part)
             if w is None:
                 cells += ["–"] * 4
+                continue
+            if w["n"] < MIN_RANKED:  # a correlation on 3 points would print as certain
+                cells += [str(w["n"]), f"too few architectures (n={w['n']})", "–", "–"]
                 continue
             low, high = w["spearman_ci"]
             cells += [str(w["n"]), f"{_num(w['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]",
@@ -251,8 +255,10 @@ def _section_html(title: str, header: tuple[str, ...], rows: list[list[str]],
 
 
 def _pair_html(report: dict) -> str:
-    return _section_html("Pairwise Spearman differences", PAIR_COLUMNS, pair_rows(report),
-                         CAPTIONS["pairwise"][1])
+    """The pairwise table, or nothing when the report has a single source (no pair)."""
+    rows = pair_rows(report)
+    return _section_html("Pairwise Spearman differences", PAIR_COLUMNS, rows,
+                         CAPTIONS["pairwise"][1]) if rows else ""
 
 
 def _within_html(report: dict) -> str:
@@ -269,7 +275,8 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
     figures = "".join(
         f"<h2>{esc(heading)}</h2><img alt='{name}' "
         f"src='data:image/png;base64,{base64.b64encode(images[name]).decode()}'>"
-        f"<p class='note'>{esc(caption)}</p>" for name, (heading, caption) in CAPTIONS.items())
+        f"<p class='note'>{esc(caption)}</p>" for name, (heading, caption) in CAPTIONS.items()
+        if name in images)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report['title'])}"
             f"</title><style>{_CSS}</style></head><body><h1>{esc(report['title'])}</h1>"
             f"<p class='note'>Generated {esc(report['created_at'])}. Every number is in "
@@ -290,10 +297,12 @@ def _markdown(report: dict, image_files: dict[str, str]) -> str:
               within_caption(report), "",
               "| " + " | ".join(WITHIN_COLUMNS) + " |", "|" + "---|" * len(WITHIN_COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in within_rows(report)]
-    lines += ["", "## Pairwise Spearman differences", "",
-              CAPTIONS["pairwise"][1], "", "| " + " | ".join(PAIR_COLUMNS) + " |",
-              "|" + "---|" * len(PAIR_COLUMNS)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in pair_rows(report)]
+    pairs = pair_rows(report)
+    if pairs:  # a one-source report has no pair to compare
+        lines += ["", "## Pairwise Spearman differences", "",
+                  CAPTIONS["pairwise"][1], "", "| " + " | ".join(PAIR_COLUMNS) + " |",
+                  "|" + "---|" * len(PAIR_COLUMNS)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in pairs]
     lines += ["", "## Setup", ""] + [f"- {line}" for line in _setup_lines(report)] + [""]
     lines += [f"![{name}]({path})" for name, path in image_files.items()]
     return "\n".join(lines) + "\n"
@@ -315,7 +324,8 @@ def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
     embedded) into ``out_dir``; returns the written paths by name."""
     check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images = {name: _png(make(report)) for name, make in FIGURES.items()}
+    images = {name: _png(make(report)) for name, make in FIGURES.items()
+              if name != "pairwise" or report.get("pairwise")}  # no pair: no forest plot
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md",
              "html": out_dir / "report.html"}
     for name, png in images.items():

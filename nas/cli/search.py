@@ -39,7 +39,7 @@ DEFAULT_DASHBOARD_PORT = 8080  # optuna-dashboard's own default
 
 
 class SearchCommand:
-    help = "search a space on a proxy as an Optuna study (grid, tpe, nni-*), in many workers"
+    help = "search a space on a proxy as an Optuna study (grid, tpe, rea, sh, nni-*)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--proxy", default="random", help=f"one of {list_proxies()}")

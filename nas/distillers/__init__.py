@@ -5,7 +5,7 @@
 (``distiller_of(kind)``). A distil function has the signature
 ``distil(db, data, dataset, config, *, seed=0, progress=True, **options) -> ProxyRecord``,
 finds the stored result of an identical earlier call instead of redoing it, and returns the
-stored row (an artifact for gan/d2m/d3, a proxy set for dm).
+stored row (an artifact for gan/d2m/d3, a proxy set for dm/dsa/datadam).
 """
 
 from nas.distillers import d3 as _d3  # noqa: F401  (registers d3)

@@ -1,7 +1,8 @@
 """Search engines: every search is an Optuna study in the project's database.
 
-Strategies register by name (``grid``, ``tpe``, and ``nni-*`` when the ``nni`` extra is
-installed); workers in many processes or on many hosts share a study through the database.
+Strategies register by name (``grid``, ``tpe``, ``rea`` (regularized evolution), ``sh``
+(successive halving) and ``nni-*`` when the ``nni`` extra is installed); workers in many
+processes or on many hosts share a study through the database.
 
 Example:
     >>> from nas.engines import list_strategies

@@ -1,12 +1,14 @@
 import base64
 import json
+import math
 import re
 
 import pytest
 
 from nas import api
-from nas.analysis.render import columns, summary_rows
-from nas.analysis.report import ReportConfig, build_report
+from nas.analysis.metrics import MIN_RANKED
+from nas.analysis.render import columns, summary_rows, within_rows, write_report
+from nas.analysis.report import ReportConfig, build_report, pairwise_differences
 from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_datasets
@@ -169,3 +171,37 @@ def test_summary_names_the_reports_top_fraction_and_shows_no_speed_up_for_publis
     assert cells["top-10% overlap"] == "0.25" and cells["speed-up"] == "–"
     row["costs"]["speedup"] = 3.0
     assert dict(zip(columns(report), summary_rows(report)[0], strict=True))["speed-up"] == "3.0x"
+
+
+def _within_row(n: int) -> dict:
+    w = {"n": n, "spearman": -1.0, "spearman_ci": [-1.0, -1.0], "kendall": -1.0, "regret": 0.5}
+    return {"name": f"proxy-{n}", "metrics": {"within_top": {"truth_top": w}}}
+
+
+def test_inside_the_top_on_too_few_architectures_shows_no_numbers():
+    """A correlation on 3 architectures (ρ -1.000 [-1.00, -1.00]) reads as certain; the report
+    says too few instead, and gives numbers from MIN_RANKED architectures on."""
+    rows = within_rows({"rows": [_within_row(MIN_RANKED - 1), _within_row(MIN_RANKED)]})
+    few, enough = rows
+    assert few[1:5] == [str(MIN_RANKED - 1), f"too few architectures (n={MIN_RANKED - 1})",
+                        "–", "–"]
+    assert few[5:] == ["–"] * 4  # no prefilter in this report
+    assert enough[1:5] == [str(MIN_RANKED), "-1.000 [-1.00, -1.00]", "-1.000", "0.500"]
+    assert MIN_RANKED == 5 and 2 / math.factorial(4) > 0.05 > 2 / math.factorial(5)
+
+
+def test_a_one_source_report_leaves_out_the_pairwise_table_and_plot(tiny_bench, tmp_path):
+    url, _, _ = tiny_bench
+    db = Database(url)
+    report = build_report(db, list_datasets(db)[0], ReportConfig(n_resamples=20))
+    assert report["pairwise"]  # several sources: the table and plot are there
+    report["rows"] = report["rows"][:1]
+    report["pairwise"] = pairwise_differences(report["rows"], ReportConfig(n_resamples=20))
+    assert report["pairwise"] == []
+    paths = write_report(report, tmp_path / "one")
+    markdown = paths["markdown"].read_text()
+    assert "Pairwise" not in markdown and "pairwise.png" not in markdown
+    assert "## Inside the top" in markdown
+    html = paths["html"].read_text()
+    assert "Pairwise" not in html and "pairwise" not in paths
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == 4
