@@ -16,6 +16,8 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.errors import InputError
+
 RESULTS = Path("benchmarks/results")
 FILES = ("README.md", "docs/nas-bench-201.md", "benchmarks/results/README.md")
 BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)",
@@ -260,12 +262,12 @@ def fill(text: str, results: Path, page: str) -> str:
     re-rendered from ``results``.
 
     Raises:
-        ValueError: a block names no entry of ``BLOCKS``.
+        InputError: a block names no entry of ``BLOCKS``.
     """
     def render(match: re.Match) -> str:
         name = match["name"]
         if name not in BLOCKS:
-            raise ValueError(f"unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
+            raise InputError(f"unknown generated block {name!r}; known: {', '.join(BLOCKS)}")
         return match[1] + BLOCKS[name](results, page) + match[4]
 
     return BLOCK.sub(render, text)

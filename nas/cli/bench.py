@@ -398,7 +398,7 @@ class TablesCommand:
     def take_action(self, args: argparse.Namespace) -> int:
         missing = [f for f in tables.FILES if not (args.root / f).is_file()]
         if missing:
-            raise ValueError(f"--root {args.root} lacks {', '.join(missing)}; run from the "
+            raise InputError(f"--root {args.root} lacks {', '.join(missing)}; run from the "
                              "repository's root or give --root")
         if args.check:
             stale = tables.stale(args.root)
