@@ -38,8 +38,10 @@ def main() -> int:
         "`tests/cli/test_bad_input.py`. Every invocation also gets `--data $DATA --db "
         "sqlite:///$TMP/nas.db` (a 3-class image folder of 20 training images per class, 18 "
         "after the validation split; the database made by a valid `nas data`), except "
-        "`bench speed`, which takes no database. 'ok': exit 2, one stderr line containing the "
-        "expected text, no traceback, database file's sha256 unchanged.\n\n"
+        "`bench speed` and `bench nb201-zero-cost`, which take no database (the latter's cases "
+        "name a missing --data: they are refused before any data is read). 'ok': exit 2, one "
+        "stderr line containing the expected text, no traceback, database file's sha256 "
+        "unchanged.\n\n"
         "| invocation | exit | ok | stderr |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
     print(f"wrote {OUT}: {len(rows)} cases, {failures} not as expected")
     return 1 if failures else 0
