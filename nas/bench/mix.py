@@ -21,14 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import torch
 
 from nas.api import longest_first, train_on_shared
-from nas.bench.speed import SpeedConfig, bench_data, child_env, matmul_gflops
+from nas.bench.speed import SpeedConfig, bench_data, child_env, matmul_gflops, recorded
 from nas.bench.trainers import cpu_seconds, make_net, shape_of, space_of
 from nas.core.parallel import check_workers, cpu_cores, shared_data, worker_pool
 from nas.core.selection import select_architectures
@@ -242,6 +242,6 @@ def run_mix(config: MixConfig, *, log=print) -> MixReport:
                 r = repeats[-1]
                 log(f"seed repeats {arch}: {r.seeds} seeds one at a time "
                     f"{r.one_at_a_time_seconds:.1f} s, stacked {r.stacked_seconds:.1f} s")
-    return MixReport(asdict(config), source, runs, repeats, load_before,
+    return MixReport(recorded(config), source, runs, repeats, load_before,
                      os.getloadavg())
 

@@ -17,10 +17,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from nas.bench.trainers import cpu_seconds, make_net
+from nas.core.data import portable_path
 from nas.core.parallel import cpu_cores, worker_pool
 from nas.core.trainer import TensorPair, TrainConfig, train
 from nas.errors import InputError
@@ -164,6 +166,11 @@ def synthetic_task(train_per_class: int, test_per_class: int, classes: int, size
     return draw(train_per_class), draw(test_per_class)
 
 
+def recorded(config: Any) -> dict:
+    """A speed or mix config as reports record it: the data path made portable."""
+    return {**asdict(config), "data": config.data and portable_path(config.data)}
+
+
 def bench_data(config: SpeedConfig) -> tuple[dict, str]:
     """A random class-balanced IPC set and a test set, standardised float32 tensors."""
     if config.data:
@@ -179,7 +186,7 @@ def bench_data(config: SpeedConfig) -> tuple[dict, str]:
                  "test_images": data.normalize(data.test_images),
                  "test_labels": data.test_labels,
                  "num_classes": torch.tensor(data.num_classes)},
-                f"random real IPC-{config.ipc} of {config.data}")
+                f"random real IPC-{config.ipc} of {portable_path(config.data)}")
     generator = torch.Generator().manual_seed(config.seed)
     (x, y), (tx, ty) = synthetic_task(config.ipc, config.test_per_class, config.classes,
                                       config.resize or 32, generator)
@@ -275,5 +282,5 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
             g = grid[-1]
             log(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
                 f"{g.architectures} archs in {g.wall_seconds:.1f} s")
-    return SpeedReport(asdict(config), *gflops, runs, grid, load_before, os.getloadavg(),
+    return SpeedReport(recorded(config), *gflops, runs, grid, load_before, os.getloadavg(),
                        source)

@@ -14,7 +14,8 @@ from statistics import mean, stdev
 import pytest
 import torch
 
-from nas.bench.speed import synthetic_task
+from nas.bench.mix import MixConfig
+from nas.bench.speed import SpeedConfig, recorded, synthetic_task
 from nas.bench.trainers import reference, with_published_layers
 from nas.core.stacked import train_stacked
 from nas.core.trainer import TrainConfig, train
@@ -133,3 +134,10 @@ def test_mix_benchmark_rejects_a_single_stacked_seed_with_a_one_line_error():
     out = _nas("bench", "speed", "--mix", "--synthetic", "--stacked-seeds", "1")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--stacked-seeds" in out.stderr
+
+
+def test_speed_reports_record_the_data_path_relative_to_the_repository():
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10"
+    for config in (SpeedConfig(data=str(shared)), MixConfig(data=str(shared))):
+        assert recorded(config)["data"] == "../shared/data/cifar10"
+    assert recorded(SpeedConfig(data=None))["data"] is None  # synthetic tensors
