@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare
 from nas.core.elf import ElfConfig, ElfLoss, feature_network
+from nas.core.outcome import RunStatus
 from nas.core.parallel import shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
@@ -277,7 +278,8 @@ class Evaluator:
              seed: int) -> RunRecord | None:
         """The stored finished (or diverged) run of ``arch_id``, if there is one."""
         run = get_run(self.db, self.key(space_name, arch_id, train_config, seed))
-        return run if run is not None and run.status in ("finished", "diverged") else None
+        done = (RunStatus.FINISHED, RunStatus.DIVERGED)
+        return run if run is not None and run.status in done else None
 
     def record(self, space_name: str, arch_id: str, train_config: TrainConfig, seed: int, *,
                status: str, epochs: int, accuracies: dict, train_loss: float | None,
@@ -336,7 +338,7 @@ class Evaluator:
         except BaseException:
             if stopped:
                 epoch, val_acc = stopped[0]
-                record(status="pruned", epochs=epoch, accuracies={"val": val_acc},
+                record(status=RunStatus.PRUNED, epochs=epoch, accuracies={"val": val_acc},
                        train_loss=None, wall_seconds=time.perf_counter() - start)
             raise
         return record(status=result.status, epochs=result.epochs_done,

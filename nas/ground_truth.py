@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from nas.api import run_key
+from nas.core.outcome import RunStatus
 from nas.core.trainer import TrainConfig
 from nas.errors import InputError
 from search_spaces import get_space
@@ -57,7 +58,7 @@ def export_ground_truth(db: Database, dataset: DatasetRecord, path: Path) -> int
     CSV holds one row per run with ``train`` and ``versions`` as JSON strings."""
     kind = check_format(path)
     rows = [_row(dataset, r) for r in list_runs(db, dataset_id=dataset.id, full_data=True)
-            if r.status in ("finished", "diverged")]  # a pruned search run is no ground truth
+            if r.status in (RunStatus.FINISHED, RunStatus.DIVERGED)]  # a pruned run is no truth
     if not rows:
         raise InputError(f"no ground-truth runs on dataset {dataset.key} to export; run "
                          "`nas ground-truth` first")
@@ -137,7 +138,7 @@ def _clean(row: dict, path: Path, line: int) -> dict:
         get_space(out["space"]).parse(out["arch_id"])
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path} row {line}: {str(exc).splitlines()[0]}") from None
-    if out["status"] not in ("finished", "diverged"):
+    if out["status"] not in (RunStatus.FINISHED, RunStatus.DIVERGED):
         raise InputError(f"{path} row {line}: status {out['status']!r} is not finished/diverged")
     return out
 

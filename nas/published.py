@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.core.data import portable_path
+from nas.core.outcome import RunStatus
 from nas.errors import InputError
 from search_spaces import Nb201Spec, get_space, nb201
 from storage import Database, DatasetRecord, RunRecord, record_run
@@ -147,7 +148,7 @@ def record_published(db: Database, dataset: DatasetRecord, arch_ids: list[str],
                     "published": {"benchmark": table.benchmark, "metric": metric,
                                   "trained_on": trained_on, "table": table.origin,
                                   "citation": CITATION, "index": spec.index}},
-            status="finished", val_acc=val, test_acc=test, train_loss=None,
+            status=RunStatus.FINISHED, val_acc=val, test_acc=test, train_loss=None,
             num_params=space.count_params(spec, **shape), macs=space.count_macs(spec, **shape),
             wall_seconds=0.0, device="published", versions={})
         record_run(db, run, spec.params())

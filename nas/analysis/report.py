@@ -17,6 +17,7 @@ from nas.analysis import metrics
 from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS
+from nas.core.outcome import RunStatus, run_accuracy
 from nas.core.runtime import machine, versions
 from nas.core.trainer import protocol_of
 from nas.errors import InputError
@@ -85,9 +86,8 @@ class ReportConfig:
                              f"{list(TRUTH_METRICS)}")
 
 
-def _accuracy(run: RunRecord, metric: str, chance: float) -> float:
-    value = getattr(run, metric)
-    return value if run.status == "finished" and value is not None else chance
+def _accuracy(run: RunRecord, metric: str, classes: int) -> float:
+    return run_accuracy(run.status, getattr(run, metric), classes)
 
 
 def _protocol_runs(runs: Iterable[RunRecord], space: str, arch_ids: set[str] | None,
@@ -105,14 +105,14 @@ def _protocol_runs(runs: Iterable[RunRecord], space: str, arch_ids: set[str] | N
     return chosen_runs[0].config["train"]["epochs"], chosen_runs
 
 
-def _by_arch(runs: list[RunRecord], metric: str, chance: float) -> dict[str, dict]:
+def _by_arch(runs: list[RunRecord], metric: str, classes: int) -> dict[str, dict]:
     """Per architecture: accuracy and seconds averaged over seeds, diverged count."""
     groups: dict[str, list[RunRecord]] = defaultdict(list)
     for r in runs:
         groups[r.arch_id].append(r)
-    return {a: {"acc": float(np.mean([_accuracy(r, metric, chance) for r in rs])),
+    return {a: {"acc": float(np.mean([_accuracy(r, metric, classes) for r in rs])),
                 "seconds": float(np.mean([r.wall_seconds for r in rs])),
-                "diverged": sum(r.status != "finished" for r in rs)}
+                "diverged": sum(r.status != RunStatus.FINISHED for r in rs)}
             for a, rs in groups.items()}
 
 
@@ -243,13 +243,13 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
     truth (full-data runs), plus what a reader needs to reproduce it.
 
-    A diverged run counts as chance accuracy (1 / number of classes); accuracies and times are
+    A diverged run counts as chance accuracy (``nas.core.outcome``); accuracies and times are
     averaged over seeds. Proxies are scored by validation accuracy after training on them.
 
     Raises:
         InputError: no ground truth, or no proxy/baseline shares an architecture with it.
     """
-    chance = 1 / len(dataset.summary["classes"])
+    classes = len(dataset.summary["classes"])
     selection = set(cfg.arch_ids) if cfg.arch_ids else None
     truth_epochs, truth_runs = _protocol_runs(
         list_runs(db, dataset_id=dataset.id, full_data=True), cfg.space, selection,
@@ -257,13 +257,13 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     if not truth_runs:
         raise InputError(f"no ground-truth runs on dataset {dataset.key} for the selection; "
                          "run `nas ground-truth` (or import one with --import) first")
-    truth = _by_arch(truth_runs, cfg.truth_metric, chance)
+    truth = _by_arch(truth_runs, cfg.truth_metric, classes)
     rows, stored = [], list_proxy_records(db, dataset.id)
     for proxy, label, source_runs in _sources(db, dataset, stored):
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:
             continue
-        per_arch = _by_arch(runs, "val_acc", chance)
+        per_arch = _by_arch(runs, "val_acc", classes)
         chain = lineage(proxy, stored)
         row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
                    {a: v["seconds"] for a, v in per_arch.items()}, truth,
@@ -277,7 +277,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                                "seconds": p.build_seconds, "device": p.device}
                               for p in chain])
         if row:
-            row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", chance), truth, cfg)
+            row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", classes), truth, cfg)
             rows.append(row)
             rows += _curve_rows(row, runs, truth, _build_seconds(proxy, chain), cfg)
     if cfg.zero_cost:
@@ -373,7 +373,7 @@ def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
         per_arch: dict[str, list[float]] = {}
         for run in runs:
             value = curve_score(name, run.curve)
-            if value is not None and run.status == "finished":
+            if value is not None and run.status == RunStatus.FINISHED:
                 per_arch.setdefault(run.arch_id, []).append(value)
         scores = {a: float(np.mean(v)) for a, v in per_arch.items() if a in seconds}
         extra = _row(f"{row['name']} [{name}]", "proxy", scores, seconds, truth,

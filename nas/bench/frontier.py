@@ -22,8 +22,8 @@ from nas.analysis import metrics
 from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.bench import named
-from nas.bench.two_stage import undefined_last
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.outcome import RunStatus, run_accuracy, undefined_last
 from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.errors import InputError
@@ -120,12 +120,13 @@ def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
     return order[:max(3, round(fraction * len(rank_sum)))], rank_sum
 
 
-def _score(run, name: str) -> float | None:
-    """A run's score: its final validation accuracy (chance-level 0 when it diverged), or a
-    learning-curve score of ``nas.analysis.curves``."""
+def _score(run, name: str, classes: int) -> float | None:
+    """A run's score: its final validation accuracy, or a learning-curve score of
+    ``nas.analysis.curves``; a diverged run scores by ``nas.core.outcome``'s rule (chance
+    accuracy; an undefined curve score, ranked last by ``undefined_last``)."""
     if name == "final-val":
-        return run.val_acc if run.status == "finished" else 0.0
-    return curve_score(name, run.curve) if run.status == "finished" else -math.inf
+        return run_accuracy(run.status, run.val_acc, classes)
+    return curve_score(name, run.curve) if run.status == RunStatus.FINISHED else -math.inf
 
 
 def _val_points(run) -> int:
@@ -227,7 +228,8 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig,
             if score_name in VAL_CURVE and not all(_val_points(r) > 1 for r in runs):
                 continue  # one validation point (a 1-epoch run, or stored before curves
                 # kept more): the score would be the final accuracy again
-            score = {c: _score(r, score_name) for c, r in zip(cells, runs, strict=True)}
+            score = {c: _score(r, score_name, data.num_classes)
+                     for c, r in zip(cells, runs, strict=True)}
             if any(v is None for v in score.values()):
                 continue  # runs stored before curves were kept
             score = undefined_last(score)  # diverged runs last

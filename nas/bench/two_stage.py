@@ -34,6 +34,7 @@ from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZeroCostConfig, iter_scores
 from nas.bench import named
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.outcome import run_accuracy, undefined_last
 from nas.core.runtime import machine
 from nas.core.trainer import TrainConfig
 from nas.errors import InputError
@@ -130,18 +131,6 @@ def staged_ranking(ensemble: dict[str, float], proxy: dict[str, float], top: lis
     return {a: floor + 1 + ranks[a] if a in block else ensemble[a] for a in ensemble}
 
 
-def undefined_last(score: dict[str, float | None]) -> dict[str, float]:
-    """Undefined scores (None or non-finite: NASWOT's singular kernel, a diverged run) as a
-    finite value below every defined one, as the published NASWOT code's minus infinity."""
-    finite = [v for v in score.values() if v is not None and math.isfinite(v)]
-    floor = min(finite, default=0.0) - 1.0
-    return {a: v if v is not None and math.isfinite(v) else floor for a, v in score.items()}
-
-
-def _final_val(run) -> float:
-    return run.val_acc if run.status == "finished" and run.val_acc is not None else 0.0
-
-
 def _candidates(cfg: TwoStageConfig, truth: dict[str, float]) -> list[str]:
     if cfg.space == "convnet720":
         return sorted(truth)
@@ -180,6 +169,9 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     zero_cost_s = sum(r.wall_seconds for r in records)
     note(f"ensemble over {len(archs)} {cfg.space} candidates: {zero_cost_s:.0f} CPU-s")
 
+    def final_val(run) -> float:  # a diverged run: chance (nas.core.outcome)
+        return run_accuracy(run.status, run.val_acc, data.num_classes)
+
     def train(proxy, cells: list[str], epochs: int) -> dict:
         plan = api.EvaluationPlan(cfg.space, cells, TrainConfig(epochs=epochs, **cfg.train),
                                   seed=cfg.seed)
@@ -192,15 +184,15 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     calib_runs = train(None, calib, cfg.calibration_epochs)
     proxy_runs = train(proxy, calib, cfg.epochs)
     regime, rho_z, rho_p = choose_regime(
-        ensemble, {a: _final_val(r) for a, r in proxy_runs.items()},
-        {a: _final_val(r) for a, r in calib_runs.items()})
+        ensemble, {a: final_val(r) for a, r in proxy_runs.items()},
+        {a: final_val(r) for a, r in calib_runs.items()})
     regime = regime if cfg.regime == "auto" else cfg.regime
     note(f"calibration on {len(calib)}: ensemble rho {rho_z:.2f}, proxy rho {rho_p:.2f} "
          f"-> {regime}{'' if cfg.regime == 'auto' else ' (--regime)'}")
     top = sorted(archs, key=lambda a: (-ensemble[a], a))[:max(3, round(cfg.keep * len(archs)))]
     used = top if regime == PREFILTER else archs
     proxy_runs |= train(proxy, used, cfg.epochs)
-    proxy_score = {a: _final_val(r) for a, r in proxy_runs.items()}
+    proxy_score = {a: final_val(r) for a, r in proxy_runs.items()}
     ranking = staged_ranking(ensemble, proxy_score, top, cfg.inner) if regime == PREFILTER \
         else {a: proxy_score[a] for a in archs}
     cost = (zero_cost_s + sum(r.wall_seconds for r in calib_runs.values())
@@ -213,7 +205,7 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
         truth = {a: truth[space.parse(a).id] for a in archs}
     sources = {"two-stage": (ranking, cost), "ensemble": (ensemble, zero_cost_s)}
     if set(proxy_runs) >= set(archs):
-        sources["proxy alone"] = ({a: _final_val(proxy_runs[a]) for a in archs},
+        sources["proxy alone"] = ({a: final_val(proxy_runs[a]) for a in archs},
                                   proxy.build_seconds + sum(proxy_runs[a].wall_seconds
                                                             for a in archs))
     return {"config": asdict(cfg), "data": data_config.to_dict(), "machine": machine(),

@@ -22,6 +22,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from nas.core.augment import DSA, DSAConfig
+from nas.core.outcome import RunStatus
 from nas.core.trainer import (
     CPU_EVAL_BATCH,
     TensorPair,
@@ -114,14 +115,14 @@ def train_stacked(make_net: Callable[[], nn.Module], train_set: TensorPair,
     for s in range(k):
         if s in ended:
             epochs, loss = ended[s]
-            results.append(TrainResult("diverged", {}, loss, epochs, seconds / k,
+            results.append(TrainResult(RunStatus.DIVERGED, {}, loss, epochs, seconds / k,
                                        epochs * n * k / seconds, bf16=use_amp))
             continue
         net = unstack(make_net, params, buffers, s).to(device)
         accuracies = {name: evaluate(net, x.to(device), y.to(device), batch_size=eval_batch,
                                      amp=use_amp) for name, (x, y) in (eval_sets or {}).items()}
         history = [(config.epochs, accuracies["val"])] if "val" in accuracies else []
-        results.append(TrainResult("finished", accuracies, float(epoch_loss[s]),
+        results.append(TrainResult(RunStatus.FINISHED, accuracies, float(epoch_loss[s]),
                                    config.epochs, seconds / k,
                                    config.epochs * n * k / seconds, history, bf16=use_amp))
     return results

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.core.augment import DEFAULT_STRATEGY, DSA, DSAConfig
+from nas.core.outcome import RunStatus
 from nas.errors import InputError
 
 EpochCallback = Callable[[int, float], None]
@@ -81,7 +82,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainResult:
-    status: str  # "finished" | "diverged"
+    status: RunStatus  # FINISHED or DIVERGED
     accuracies: dict[str, float]  # eval-set name -> accuracy in [0, 1]; empty when diverged
     train_loss: float
     epochs_done: int
@@ -286,9 +287,10 @@ def train(
         epoch_loss = float(loss_sum) / n
         losses.append(epoch_loss)
         if not math.isfinite(epoch_loss):
-            return TrainResult("diverged", {}, epoch_loss, epoch, time.perf_counter() - start,
-                               epoch * n / (time.perf_counter() - start), history, compiled,
-                               use_amp, losses, curve_val, fresh_seconds)
+            seconds = time.perf_counter() - start
+            return TrainResult(RunStatus.DIVERGED, {}, epoch_loss, epoch, seconds,
+                               epoch * n / seconds, history, compiled, use_amp, losses,
+                               curve_val, fresh_seconds)
         if subset and (epoch % every == 0 or epoch == config.epochs):
             curve_val.append((epoch, evaluate(net, *subset, batch_size=eval_batch, amp=use_amp,
                                               memory_format=memory_format)))
@@ -306,6 +308,6 @@ def train(
         history.append((epoch, accuracies["val"]))
         if on_epoch and config.report_every:
             on_epoch(epoch, accuracies["val"])
-    return TrainResult("finished", accuracies, epoch_loss, epoch,
+    return TrainResult(RunStatus.FINISHED, accuracies, epoch_loss, epoch,
                        time.perf_counter() - start, epoch * n / train_seconds, history, compiled,
                        use_amp, losses, curve_val, fresh_seconds)

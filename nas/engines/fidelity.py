@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, iter_scores
+from nas.core.outcome import run_accuracy
 from nas.engines.fidelity_names import ENSEMBLE, FULL, TRAIN
 
 if TYPE_CHECKING:
@@ -65,8 +66,7 @@ def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
     evaluator = session.full_evaluator if head == FULL else session.evaluator
     run = evaluator.evaluate(config.space, arch_id, train, config.training_seed,
                                      search_id=session.search_id)
-    value = run.val_acc if run.status == "finished" and run.val_acc is not None else \
-        1 / session.data.num_classes
+    value = run_accuracy(run.status, run.val_acc, session.data.num_classes)
     return Measurement({VAL_ACC: value}, run.wall_seconds)
 
 

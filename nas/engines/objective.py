@@ -6,6 +6,7 @@ import optuna
 
 from nas import api
 from nas.analysis.curves import curve_score
+from nas.core.outcome import RunStatus, run_accuracy
 from nas.core.trainer import EpochCallback
 from nas.engines.session import SearchSession
 from nas.engines.study import suggest_arch
@@ -17,7 +18,7 @@ def _pruning_callback(trial: optuna.Trial) -> EpochCallback:
     def on_epoch(epoch: int, val_acc: float) -> None:
         trial.report(val_acc, epoch)
         if trial.should_prune():
-            trial.set_user_attr("status", "pruned")
+            trial.set_user_attr("status", RunStatus.PRUNED)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (val acc {val_acc:.3f})")
 
     return on_epoch
@@ -42,7 +43,7 @@ def full_data_run(session: SearchSession, arch_id: str) -> RunRecord | None:
     """The latest finished full-data run of ``arch_id`` on this dataset, if any."""
     runs = [r for r in list_runs(session.db, dataset_id=session.dataset.id, full_data=True)
             if r.arch_id == arch_id and r.space == session.config.space
-            and r.status == "finished"]
+            and r.status == RunStatus.FINISHED]
     return runs[-1] if runs else None
 
 
@@ -76,7 +77,7 @@ def run_trial(session: SearchSession, trial: optuna.Trial) -> float:
         attrs |= {"full_val_acc": full.val_acc, "full_test_acc": full.test_acc}
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
-    if run.status != "finished" or run.val_acc is None:
-        return 1 / session.data.num_classes
+    if run.status != RunStatus.FINISHED or run.val_acc is None:  # chance: nas.core.outcome
+        return run_accuracy(run.status, run.val_acc, session.data.num_classes)
     value = curve_score(config.score, run.curve)
     return run.val_acc if value is None else value  # a run stored before curves were kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 from sqlalchemy import inspect
 
+from nas.core.outcome import RunStatus
 from storage import Database, DatasetRecord, list_runs
 
 OPTUNA_TABLE = "studies"
@@ -18,7 +19,7 @@ def attach_full_accuracy(db: Database, dataset: DatasetRecord) -> int:
         return 0
     full = {r.arch_id: {"val": r.val_acc, "test": r.test_acc}
             for r in list_runs(db, dataset_id=dataset.id, full_data=True)
-            if r.status == "finished"}
+            if r.status == RunStatus.FINISHED}
     if not full:
         return 0
     updated = 0

@@ -85,8 +85,3 @@ def test_a_real_two_stage_run_is_not_steered_by_the_published_table(tmp_path, mo
     assert first["candidates"] == 8 and len(first["top"]) == 3
     assert first["rows"][0]["two_stage_minus"] == 0  # itself
     assert "regime is" in two_stage.markdown(first)
-
-
-def test_an_undefined_zero_cost_score_ranks_last_instead_of_dropping_the_candidate():
-    assert two_stage.undefined_last({"a": 2.0, "b": None, "c": -1.0, "d": float("-inf")}) == \
-        {"a": 2.0, "b": -2.0, "c": -1.0, "d": -2.0}
