@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from nas import api
@@ -111,6 +111,96 @@ def read_scores(path: str) -> dict:
     return stored
 
 
+@dataclass(frozen=True)
+class Point:
+    """One point of the frontier: a ranking of the prefiltered cells (a recipe read one way,
+    a zero-cost score, or the mean of a recipe's seeds) judged against the published
+    accuracies and paired against the ensemble's ranking of the same cells."""
+
+    recipe: str  # the label
+    cells: int
+    cpu_seconds_per_cell: float
+    spearman: float
+    spearman_ci: tuple[float, float]
+    minus_ensemble: float
+    minus_ensemble_ci: tuple[float, float]
+    selected: str  # the cell it ranks first
+    selected_acc: float
+    selected_rank: int  # by published accuracy among the cells
+    scores: dict[str, float]  # per cell, to re-read without training
+    # the recipe's rank summed with the ensemble's (``with_ensemble``); None for zero-cost
+    with_ensemble_spearman: float | None = None
+    with_ensemble_minus_ensemble: float | None = None
+    with_ensemble_minus_ensemble_ci: tuple[float, float] | None = None
+    recipe_config: dict | None = None  # the recipe's fields (None: not a trained recipe)
+    score: str | None = None  # how its runs were read ("final-val", a curve score)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """The ensemble or one member over every sampled cell; the ensemble minus it, paired."""
+
+    source: str
+    cells: int
+    spearman: float
+    ensemble_minus: float | None = None  # None on the ensemble's own row
+    ensemble_minus_ci: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class SeedAgreement:
+    """How alike two seeds of one recipe rank the cells they share."""
+
+    recipe: str
+    seeds: tuple[int, int]
+    cells: int
+    spearman: float
+    spearman_ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RecipeFinal:
+    """A trained recipe's final validation accuracy per cell, with its seed and cost."""
+
+    recipe: Recipe
+    seed: int
+    score: dict[str, float]
+    cpu_seconds_per_cell: float
+
+
+@dataclass(frozen=True)
+class FrontierResult:
+    """What ``run_frontier`` returns and ``nb201-frontier.json`` stores (``to_dict``)."""
+
+    config: dict
+    machine: dict | None  # None: stored before results recorded it
+    cells: list[str]  # the prefilter's top, best first
+    sample: list[MemberRow]
+    points: list[Point]
+    seed_agreement: list[SeedAgreement]
+
+    def to_dict(self) -> dict:
+        """JSON-ready; a row's or point's fields that are None are left out."""
+        out = asdict(self)
+        for key in ("sample", "points"):
+            out[key] = [{k: v for k, v in item.items() if v is not None} for item in out[key]]
+        return out if self.machine is not None else {k: v for k, v in out.items()
+                                                     if k != "machine"}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> FrontierResult:
+        return cls(config=stored["config"], machine=stored.get("machine"),
+                   cells=stored["cells"], sample=[_typed(MemberRow, r) for r in stored["sample"]],
+                   points=[_typed(Point, p) for p in stored["points"]],
+                   seed_agreement=[_typed(SeedAgreement, r) for r in stored["seed_agreement"]])
+
+
+def _typed(cls: type, stored: dict):
+    """``cls`` from its stored dict, JSON lists back to tuples where the field is a pair."""
+    pairs = {f.name for f in fields(cls) if "tuple" in str(f.type)}
+    return cls(**{k: tuple(v) if k in pairs and v is not None else v for k, v in stored.items()})
+
+
 def ensemble_top(scores: dict[str, dict[str, float]], fraction: float
                  ) -> tuple[list[str], dict[str, float]]:
     """(the top ``fraction`` of the cells every member scored, best first; each such
@@ -134,26 +224,26 @@ def _val_points(run) -> int:
 
 
 def _point(name: str, cells: list[str], score: dict[str, float], truth: dict[str, float],
-           ensemble: dict[str, float], cpu_per_cell: float, cfg: FrontierConfig) -> dict:
+           ensemble: dict[str, float], cpu_per_cell: float, cfg: FrontierConfig) -> Point:
     x, y, z = ([d[c] for c in cells] for d in (score, truth, ensemble))
     diff = metrics.paired_spearman_difference(x, z, y, n_resamples=cfg.n_resamples,
                                               seed=cfg.seed)
     chosen = max(sorted(cells), key=lambda c: score[c])  # ties: by id, not by the prefilter
-    return {"recipe": name, "cells": len(cells), "cpu_seconds_per_cell": cpu_per_cell,
-            "spearman": metrics.spearman(x, y),
-            "spearman_ci": metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
-                                                seed=cfg.seed),
-            "minus_ensemble": diff.difference, "minus_ensemble_ci": (diff.low, diff.high),
-            "selected": chosen, "selected_acc": truth[chosen],
-            "selected_rank": 1 + sorted(cells, key=lambda c: -truth[c]).index(chosen),
-            "scores": {c: score[c] for c in cells}}  # per cell, to re-read without training
+    return Point(recipe=name, cells=len(cells), cpu_seconds_per_cell=cpu_per_cell,
+                 spearman=metrics.spearman(x, y),
+                 spearman_ci=metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
+                                                  seed=cfg.seed),
+                 minus_ensemble=diff.difference, minus_ensemble_ci=(diff.low, diff.high),
+                 selected=chosen, selected_acc=truth[chosen],
+                 selected_rank=1 + sorted(cells, key=lambda c: -truth[c]).index(chosen),
+                 scores={c: score[c] for c in cells})
 
 
 def with_ensemble(score: dict[str, float], rank_sum: dict[str, float], truth: dict[str, float],
                   cfg: FrontierConfig) -> dict:
     """The same cells ranked by the rank sum of the ensemble's and the recipe's ranks (the
     two-stage ranking's ``sum`` rule inside the top): its Spearman and its paired difference
-    against the ensemble alone."""
+    against the ensemble alone, as the ``with_ensemble_*`` fields of a ``Point``."""
     cells = sorted(score)
     combined = rank_ensemble({"ensemble": {c: rank_sum[c] for c in cells}, "recipe": score},
                              ("ensemble", "recipe"))
@@ -165,7 +255,7 @@ def with_ensemble(score: dict[str, float], rank_sum: dict[str, float], truth: di
 
 
 def ensemble_vs_members(scores: dict[str, dict[str, float]], truth: dict[str, float],
-                        cfg: FrontierConfig) -> list[dict]:
+                        cfg: FrontierConfig) -> list[MemberRow]:
     """Over every sampled cell (an undefined member score ranks last, as NASWOT's code treats
     a singular kernel): each member's and the ensemble's Spearman against the published
     accuracy, and the ensemble minus each member with a paired interval."""
@@ -174,20 +264,19 @@ def ensemble_vs_members(scores: dict[str, dict[str, float]], truth: dict[str, fl
     ensemble = rank_ensemble(filled, ENSEMBLE)
     y = [truth[c] for c in cells]
     ens = [ensemble[c] for c in cells]
-    rows = [{"source": "ensemble", "cells": len(cells), "spearman": metrics.spearman(ens, y)}]
+    rows = [MemberRow("ensemble", len(cells), metrics.spearman(ens, y))]
     for m in ENSEMBLE:
         diff = metrics.paired_spearman_difference(ens, [filled[m][c] for c in cells], y,
                                                   n_resamples=cfg.n_resamples, seed=cfg.seed)
-        rows.append({"source": m, "cells": len(cells), "spearman": diff.rho_b,
-                     "ensemble_minus": diff.difference,
-                     "ensemble_minus_ci": (diff.low, diff.high)})
+        rows.append(MemberRow(m, len(cells), diff.rho_b, diff.difference,
+                              (diff.low, diff.high)))
     return rows
 
 
 def run_frontier(db: Database | str | None, cfg: FrontierConfig,
                  chosen: tuple[Recipe, ...] | None = None, *,
                  data_path: str | None = None, workers: int = 1,
-                 note: Callable[[str], None] = print) -> dict:
+                 note: Callable[[str], None] = print) -> FrontierResult:
     """Train every recipe on the prefiltered cells (cached runs are reused) and return the
     frontier: one point per recipe plus the ensemble's own point, at zero training cost.
     ``chosen``: the recipes to train (default: every recipe of ``experiments/frontier.toml``)."""
@@ -208,7 +297,7 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig,
         points.append(_point(f"zero-cost ensemble, first {n} cells", top[:n], rank_sum, truth,
                              rank_sum, zero_cost_s, cfg))  # the baseline of shorter recipes
     db = db if isinstance(db, Database) else Database(db)
-    finals: list[tuple[Recipe, int, dict[str, float], float]] = []  # final-val per recipe
+    finals: list[RecipeFinal] = []
     datasets: dict[int | None, tuple] = {}  # by resolution: recipes share the decoded split
     for rec in chosen:
         cells = top[:rec.cells] if rec.cells else top
@@ -234,80 +323,83 @@ def run_frontier(db: Database | str | None, cfg: FrontierConfig,
                 continue  # runs stored before curves were kept
             score = undefined_last(score)  # diverged runs last
             name = rec.label if score_name == "final-val" else f"{rec.label} [{score_name}]"
-            point = _point(name, cells, score, truth, rank_sum, cpu, cfg) | with_ensemble(
-                score, rank_sum, truth, cfg)
-            note(f"{name}: rho {point['spearman']:.3f}, minus ensemble "
-                 f"{point['minus_ensemble']:+.3f}, {cpu:.1f} CPU-s per cell")
-            points.append(point | {"recipe_config": asdict(rec), "score": score_name})
+            point = replace(_point(name, cells, score, truth, rank_sum, cpu, cfg),
+                            **with_ensemble(score, rank_sum, truth, cfg),
+                            recipe_config=asdict(rec), score=score_name)
+            note(f"{name}: rho {point.spearman:.3f}, minus ensemble "
+                 f"{point.minus_ensemble:+.3f}, {cpu:.1f} CPU-s per cell")
+            points.append(point)
             if score_name == "final-val":
-                finals.append((rec, seed, score, cpu))
+                finals.append(RecipeFinal(rec, seed, score, cpu))
     seeds, seed_points = seed_agreement(finals, truth, rank_sum, cfg)
-    return {"config": asdict(cfg), "machine": machine(), "cells": top, "sample": sample,
-            "points": points + seed_points, "seed_agreement": seeds}
+    return FrontierResult(config=asdict(cfg), machine=machine(), cells=top, sample=sample,
+                          points=points + seed_points, seed_agreement=seeds)
 
 
-def seed_agreement(finals: list[tuple[Recipe, int, dict[str, float], float]],
-                   truth: dict[str, float], rank_sum: dict[str, float], cfg: FrontierConfig
-                   ) -> tuple[list[dict], list[dict]]:
+def seed_agreement(finals: list[RecipeFinal], truth: dict[str, float],
+                   rank_sum: dict[str, float], cfg: FrontierConfig
+                   ) -> tuple[list[SeedAgreement], list[Point]]:
     """For recipes that differ only in their seed: how well two seeds rank the common cells
     alike (the recipe's own repeatability, a ceiling on how well it can track any truth), and
     one more point ranking by the mean of their final validation accuracies (costs summed)."""
-    groups: dict[str, list] = {}
-    for entry in finals:
-        protocol = json.dumps(asdict(replace(entry[0], name="", seed=None)), sort_keys=True)
-        groups.setdefault(protocol, []).append(entry)
+    groups: dict[str, list[RecipeFinal]] = {}
+    for final in finals:
+        protocol = json.dumps(asdict(replace(final.recipe, name="", seed=None)), sort_keys=True)
+        groups.setdefault(protocol, []).append(final)
     rows, points = [], []
     for group in (g for g in groups.values() if len(g) > 1):
-        cells = [c for c in group[0][2] if all(c in g[2] for g in group)]
-        a, b = ([g[2][c] for c in cells] for g in group[:2])
-        rows.append({"recipe": group[0][0].label, "seeds": [g[1] for g in group[:2]],
-                     "cells": len(cells), "spearman": metrics.spearman(a, b),
-                     "spearman_ci": metrics.bootstrap_ci(a, b, n_resamples=cfg.n_resamples,
-                                                         seed=cfg.seed)})
-        mean = {c: sum(g[2][c] for g in group) / len(group) for c in cells}
-        name = f"{group[0][0].label}, mean of {len(group)} seeds"
-        points.append(_point(name, cells, mean, truth, rank_sum, sum(g[3] for g in group), cfg)
-                      | with_ensemble(mean, rank_sum, truth, cfg) | {"score": "final-val"})
+        cells = [c for c in group[0].score if all(c in g.score for g in group)]
+        a, b = ([g.score[c] for c in cells] for g in group[:2])
+        label = group[0].recipe.label
+        rows.append(SeedAgreement(label, (group[0].seed, group[1].seed), len(cells),
+                                  metrics.spearman(a, b),
+                                  metrics.bootstrap_ci(a, b, n_resamples=cfg.n_resamples,
+                                                       seed=cfg.seed)))
+        mean = {c: sum(g.score[c] for g in group) / len(group) for c in cells}
+        cost = sum(g.cpu_seconds_per_cell for g in group)
+        points.append(replace(_point(f"{label}, mean of {len(group)} seeds", cells, mean, truth,
+                                     rank_sum, cost, cfg),
+                              **with_ensemble(mean, rank_sum, truth, cfg), score="final-val"))
     return rows, points
 
 
-def markdown(result: dict) -> str:
+def markdown(result: FrontierResult) -> str:
     rows = ["The ensemble against its members over every sampled cell (an undefined score ranks "
             "last); the prefilter's top is taken among the cells every member scored.", "",
             "| source | cells | Spearman | ensemble minus it [95% CI] |", "|---|---|---|---|"]
-    for r in result["sample"]:
-        lo, hi = r.get("ensemble_minus_ci", (0.0, 0.0))
-        rows.append(f"| {r['source']} | {r['cells']} | {r['spearman']:.3f} | "
-                    f"{r.get('ensemble_minus', 0.0):+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+    for r in result.sample:
+        lo, hi = r.ensemble_minus_ci or (0.0, 0.0)
+        rows.append(f"| {r.source} | {r.cells} | {r.spearman:.3f} | "
+                    f"{r.ensemble_minus or 0.0:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     rows += ["", "| recipe | cells | CPU-s per cell | Spearman [95% CI] | minus ensemble "
              "[95% CI] | selected cell (published acc, rank) | ensemble + it (rank sum): "
              "Spearman, minus ensemble [95% CI] |", "|---|---|---|---|---|---|---|"]
-    for p in result["points"]:
-        lo, hi = p["spearman_ci"]
-        dlo, dhi = p["minus_ensemble_ci"]
-        rows.append(f"| {p['recipe']} | {p['cells']} | {p['cpu_seconds_per_cell']:.3g} | "
-                    f"{p['spearman']:.2f} [{lo:.2f}, {hi:.2f}] | {p['minus_ensemble']:+.2f} "
-                    f"[{dlo:+.2f}, {dhi:+.2f}] | {p['selected']} ({p['selected_acc']:.2f}, "
-                    f"{p['selected_rank']}/{p['cells']}) | {_with_ensemble_cell(p)} |")
-    if result.get("seed_agreement"):
+    for p in result.points:
+        lo, hi = p.spearman_ci
+        dlo, dhi = p.minus_ensemble_ci
+        rows.append(f"| {p.recipe} | {p.cells} | {p.cpu_seconds_per_cell:.3g} | "
+                    f"{p.spearman:.2f} [{lo:.2f}, {hi:.2f}] | {p.minus_ensemble:+.2f} "
+                    f"[{dlo:+.2f}, {dhi:+.2f}] | {p.selected} ({p.selected_acc:.2f}, "
+                    f"{p.selected_rank}/{p.cells}) | {_with_ensemble_cell(p)} |")
+    if result.seed_agreement:
         rows += ["", "| recipe | seeds | cells | Spearman between the seeds' rankings [95% CI] |",
                  "|---|---|---|---|"]
-        for r in result["seed_agreement"]:
-            lo, hi = r["spearman_ci"]
-            rows.append(f"| {r['recipe']} | {r['seeds'][0]} vs {r['seeds'][1]} | {r['cells']} "
-                        f"| {r['spearman']:.2f} [{lo:.2f}, {hi:.2f}] |")
+        for r in result.seed_agreement:
+            lo, hi = r.spearman_ci
+            rows.append(f"| {r.recipe} | {r.seeds[0]} vs {r.seeds[1]} | {r.cells} "
+                        f"| {r.spearman:.2f} [{lo:.2f}, {hi:.2f}] |")
     return "\n".join(rows) + "\n"
 
 
-def _with_ensemble_cell(point: dict) -> str:
-    if "with_ensemble_spearman" not in point:
+def _with_ensemble_cell(point: Point) -> str:
+    if point.with_ensemble_spearman is None:
         return "–"
-    lo, hi = point["with_ensemble_minus_ensemble_ci"]
-    return (f"{point['with_ensemble_spearman']:.2f}, {point['with_ensemble_minus_ensemble']:+.2f} "
+    lo, hi = point.with_ensemble_minus_ensemble_ci
+    return (f"{point.with_ensemble_spearman:.2f}, {point.with_ensemble_minus_ensemble:+.2f} "
             f"[{lo:+.2f}, {hi:+.2f}]")
 
 
-def plot(result: dict, path: Path) -> Path:
+def plot(result: FrontierResult, path: Path) -> Path:
     """Spearman inside the prefilter's top against CPU-seconds per cell (log x): one filled
     point per zero-cost score and per recipe's final validation accuracy (its curve scores
     are in the table), a hollow one for the recipe ranked together with the ensemble."""
@@ -315,19 +407,19 @@ def plot(result: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [p for p in result["points"] if p.get("score", "final-val") == "final-val"]
+    shown = [p for p in result.points if (p.score or "final-val") == "final-val"]
     colours = plt.get_cmap("tab20").colors
     fig, ax = plt.subplots(figsize=(10, 4.8), constrained_layout=True)
     for i, p in enumerate(shown):
-        lo, hi = p["spearman_ci"]
-        x = max(p["cpu_seconds_per_cell"], 1e-6)
+        lo, hi = p.spearman_ci
+        x = max(p.cpu_seconds_per_cell, 1e-6)
         colour = colours[i % len(colours)]
-        ax.errorbar([x], [p["spearman"]], yerr=[[p["spearman"] - lo], [hi - p["spearman"]]],
-                    fmt="o", capsize=3, color=colour, label=f"{p['recipe']} ({p['cells']})")
-        if "with_ensemble_spearman" in p:
-            ax.plot([x], [p["with_ensemble_spearman"]], "o", mfc="none", color=colour)
-    ensemble = result["points"][0]
-    ax.axhline(ensemble["spearman"], color="grey", ls="--", lw=0.8)
+        ax.errorbar([x], [p.spearman], yerr=[[p.spearman - lo], [hi - p.spearman]],
+                    fmt="o", capsize=3, color=colour, label=f"{p.recipe} ({p.cells})")
+        if p.with_ensemble_spearman is not None:
+            ax.plot([x], [p.with_ensemble_spearman], "o", mfc="none", color=colour)
+    ensemble = result.points[0]
+    ax.axhline(ensemble.spearman, color="grey", ls="--", lw=0.8)
     ax.axhline(0, color="grey", lw=0.8)
     ax.plot([], [], "o", mfc="none", color="grey", label="hollow: the recipe + the ensemble "
             "(rank sum)")

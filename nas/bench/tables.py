@@ -16,6 +16,8 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.bench.frontier import FrontierResult, Point
+from nas.bench.two_stage import TwoStageResult
 from nas.errors import InputError
 
 RESULTS = Path("benchmarks/results")
@@ -106,49 +108,52 @@ def _nb201_cpu(results: Path) -> Row:
 
 
 def _two_stage(results: Path) -> Row:
-    nb, cn = (_load(results, f"two-stage-{s}.json") for s in ("nb201", "convnet720"))
-    rows = {s: {r["source"]: r for r in x["rows"]} for s, x in (("nb", nb), ("cn", cn))}
-    cal = nb["calibration"]
-    side = "proxy" if cal["proxy_rho"] > cal["ensemble_rho"] else "ensemble"
+    nb, cn = (TwoStageResult.from_dict(_load(results, f"two-stage-{s}.json"))
+              for s in ("nb201", "convnet720"))
+    rows = {s: {r.source: r for r in x.rows} for s, x in (("nb", nb), ("cn", cn))}
+    cal = nb.calibration
     proxy = rows["nb"]["proxy alone"]
-    return (f"And on {nb['candidates']} random NAS-Bench-201 cells; can a calibration tell "
+    return (f"And on {nb.candidates} random NAS-Bench-201 cells; can a calibration tell "
             "which to trust?",
-            f"Proxy {proxy['spearman']:.2f} {_ci(proxy['spearman_ci'])}, zero-cost ensemble "
-            f"{rows['nb']['ensemble']['spearman']:.2f}; the calibration (short full-data "
-            f"training) sides with the {side} ({cal['proxy_rho']:.2f} vs "
-            f"{cal['ensemble_rho']:.2f}); on convnet720 with the {cn['regime']}: proxy "
-            f"{rows['cn']['proxy alone']['spearman']:.3f} vs ensemble "
-            f"{rows['cn']['ensemble']['spearman']:.3f}",
-            _machine(nb),
+            f"Proxy {proxy.spearman:.2f} {_ci(proxy.spearman_ci)}, zero-cost ensemble "
+            f"{rows['nb']['ensemble'].spearman:.2f}; the calibration (short full-data "
+            f"training) sides with the {cal.regime} ({cal.proxy_rho:.2f} vs "
+            f"{cal.ensemble_rho:.2f}); on convnet720 with the {cn.calibration.regime}: proxy "
+            f"{rows['cn']['proxy alone'].spearman:.3f} vs ensemble "
+            f"{rows['cn']['ensemble'].spearman:.3f}",
+            describe(nb.machine) if nb.machine else UNRECORDED,
             [("two-stage-nb201.md", "benchmarks/results/two-stage-nb201.md"),
+             ("its runs", "benchmarks/results/two-stage-nb201-runs.md"),
              ("convnet720", "benchmarks/results/two-stage-convnet720.md")])
 
 
-def frontier_points(result: dict) -> list[dict]:
+def _frontier_result(results: Path) -> FrontierResult:
+    return FrontierResult.from_dict(_load(results, "nb201-frontier.json"))
+
+
+def frontier_points(result: FrontierResult) -> list[Point]:
     """Each recipe's point by its final validation accuracy (no curve scores, no means)."""
-    return [p for p in result["points"] if "recipe_config" in p and p["score"] == "final-val"]
+    return [p for p in result.points if p.recipe_config is not None and p.score == "final-val"]
 
 
 def _frontier(results: Path) -> Row:
-    r = _load(results, "nb201-frontier.json")
-    ensemble = r["points"][0]
-    affordable = [p for p in frontier_points(r) if p["cpu_seconds_per_cell"] <= FRONTIER_BUDGET]
-    best = max(affordable, key=lambda p: p["spearman"])
-    baseline = next(p for p in r["points"] if "recipe_config" not in p
-                    and p["recipe"].startswith("zero-cost ensemble")
-                    and p["cells"] == best["cells"])
-    above = [p for p in frontier_points(r) if p["minus_ensemble_ci"][0] > 0]
-    n_sample = r["sample"][0]["cells"]
-    return (f"Inside the zero-cost ensemble's top {r['config']['top_fraction']:.0%} of "
-            f"{n_sample:,} NAS-Bench-201 cells ({len(r['cells'])}), does training rank them "
-            "better than the ensemble?",
+    r = _frontier_result(results)
+    ensemble = r.points[0]
+    affordable = [p for p in frontier_points(r) if p.cpu_seconds_per_cell <= FRONTIER_BUDGET]
+    best = max(affordable, key=lambda p: p.spearman)
+    baseline = next(p for p in r.points if p.recipe_config is None
+                    and p.recipe.startswith("zero-cost ensemble") and p.cells == best.cells)
+    above = [p for p in frontier_points(r) if p.minus_ensemble_ci[0] > 0]
+    return (f"Inside the zero-cost ensemble's top {r.config['top_fraction']:.0%} of "
+            f"{r.sample[0].cells:,} NAS-Bench-201 cells ({len(r.cells)}), does training rank "
+            "them better than the ensemble?",
             f"{'Yes' if above else 'Not by any paired interval'}: ensemble "
-            f"{ensemble['spearman']:.2f} {_ci(ensemble['spearman_ci'])}; the best recipe at "
-            f"≤{FRONTIER_BUDGET:.0f} CPU-s per cell, {best['recipe']} "
-            f"({best['cpu_seconds_per_cell']:.0f} CPU-s), {best['spearman']:.2f} on "
-            f"{best['cells']} cells against the ensemble's {baseline['spearman']:.2f} there "
-            f"({best['minus_ensemble']:+.2f} {_ci(best['minus_ensemble_ci'], '+.2f')})",
-            _machine(r),
+            f"{ensemble.spearman:.2f} {_ci(ensemble.spearman_ci)}; the best recipe at "
+            f"≤{FRONTIER_BUDGET:.0f} CPU-s per cell, {best.recipe} "
+            f"({best.cpu_seconds_per_cell:.0f} CPU-s), {best.spearman:.2f} on "
+            f"{best.cells} cells against the ensemble's {baseline.spearman:.2f} there "
+            f"({best.minus_ensemble:+.2f} {_ci(best.minus_ensemble_ci, '+.2f')})",
+            describe(r.machine) if r.machine else UNRECORDED,
             [("nb201-frontier.md", "benchmarks/results/nb201-frontier.md")])
 
 
@@ -236,20 +241,18 @@ def _relative(path: str, page: str) -> str:
 def frontier_recipes(results: Path, page: str) -> str:
     """Each frontier recipe's final-validation point, cheapest first, and its seed agreement
     (``page`` unused: no links)."""
-    r = _load(results, "nb201-frontier.json")
+    r = _frontier_result(results)
     lines = ["| recipe (`--recipes` name) | cells | CPU-s per cell | Spearman [95% CI] | minus "
              "the ensemble [95% CI] |", "|---|---|---|---|---|"]
-    for p in [r["points"][0], *sorted(frontier_points(r),
-                                      key=lambda p: p["cpu_seconds_per_cell"])]:
-        name = p["recipe"] + (f" (`{p['recipe_config']['name']}`)" if "recipe_config" in p
-                              else "")
-        lines.append(f"| {name} | {p['cells']} | {p['cpu_seconds_per_cell']:.3g} | "
-                     f"{p['spearman']:.2f} {_ci(p['spearman_ci'])} | {p['minus_ensemble']:+.2f} "
-                     f"{_ci(p['minus_ensemble_ci'], '+.2f')} |")
+    for p in [r.points[0], *sorted(frontier_points(r), key=lambda p: p.cpu_seconds_per_cell)]:
+        name = p.recipe + (f" (`{p.recipe_config['name']}`)" if p.recipe_config else "")
+        lines.append(f"| {name} | {p.cells} | {p.cpu_seconds_per_cell:.3g} | "
+                     f"{p.spearman:.2f} {_ci(p.spearman_ci)} | {p.minus_ensemble:+.2f} "
+                     f"{_ci(p.minus_ensemble_ci, '+.2f')} |")
     lines += ["", "| recipe | seeds | cells | Spearman between the seeds' rankings [95% CI] |",
               "|---|---|---|---|"]
-    lines += [f"| {x['recipe']} | {x['seeds'][0]} vs {x['seeds'][1]} | {x['cells']} | "
-              f"{x['spearman']:.2f} {_ci(x['spearman_ci'])} |" for x in r["seed_agreement"]]
+    lines += [f"| {x.recipe} | {x.seeds[0]} vs {x.seeds[1]} | {x.cells} | "
+              f"{x.spearman:.2f} {_ci(x.spearman_ci)} |" for x in r.seed_agreement]
     return "\n".join(lines) + "\n"
 
 

@@ -97,6 +97,68 @@ SPACE_DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Which signal agrees with short full-data training on a few candidates."""
+
+    archs: list[str]
+    ensemble_rho: float
+    proxy_rho: float
+
+    @property
+    def regime(self) -> str:
+        """The signal that agrees better; the cheaper prefilter wins ties."""
+        return PREFILTER if self.ensemble_rho >= self.proxy_rho else PROXY
+
+
+@dataclass(frozen=True)
+class Source:
+    """A ranking of every candidate (higher = better) and the CPU-seconds it cost."""
+
+    score: dict[str, float]
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class JudgedSource:
+    """One source judged against the truth, paired against the two-stage ranking."""
+
+    source: str
+    cpu_seconds: float
+    spearman: float
+    spearman_ci: tuple[float, float]
+    two_stage_minus: float
+    two_stage_minus_ci: tuple[float, float]
+    within_top: dict  # ``nas.analysis.metrics.within`` inside the prefilter's top
+
+
+@dataclass(frozen=True)
+class TwoStageResult:
+    """What ``run_two_stage`` returns and ``two-stage-<space>.json`` stores (``to_dict``)."""
+
+    config: dict
+    data: dict
+    machine: dict | None  # None: stored before results recorded it
+    candidates: int
+    regime: str
+    calibration: Calibration
+    top: list[str]
+    rows: list[JudgedSource]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        return out if self.machine is not None else {k: v for k, v in out.items()
+                                                     if k != "machine"}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> TwoStageResult:
+        rows = [JudgedSource(**{**r, "spearman_ci": tuple(r["spearman_ci"]),
+                                "two_stage_minus_ci": tuple(r["two_stage_minus_ci"])})
+                for r in stored["rows"]]
+        return cls(**{**stored, "machine": stored.get("machine"),
+                      "calibration": Calibration(**stored["calibration"]), "rows": rows})
+
+
 def calibration_archs(ensemble: dict[str, float], n: int) -> list[str]:
     """``n`` candidates evenly spaced along the ensemble's order, best and worst included."""
     order = sorted(ensemble, key=lambda a: (-ensemble[a], a))
@@ -111,11 +173,11 @@ def _rho(score: dict[str, float], reference: dict[str, float]) -> float:
 
 
 def choose_regime(ensemble: dict[str, float], proxy: dict[str, float],
-                  calibration: dict[str, float]) -> tuple[str, float, float]:
-    """(regime, ensemble's rho, proxy's rho) against the calibration trainings; the cheaper
-    prefilter wins ties."""
-    rho_z, rho_p = _rho(ensemble, calibration), _rho(proxy, calibration)
-    return (PREFILTER if rho_z >= rho_p else PROXY), rho_z, rho_p
+                  calibration: dict[str, float]) -> Calibration:
+    """The ensemble's and the proxy's rho against the calibration trainings (its
+    ``regime``: the one that agrees better)."""
+    return Calibration(list(calibration), _rho(ensemble, calibration),
+                       _rho(proxy, calibration))
 
 
 def staged_ranking(ensemble: dict[str, float], proxy: dict[str, float], top: list[str],
@@ -150,7 +212,7 @@ def _truth(cfg: TwoStageConfig, dataset_key: str) -> dict[str, float]:
 
 
 def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | None = None,
-                  workers: int = 1, note: Callable[[str], None] = print) -> dict:
+                  workers: int = 1, note: Callable[[str], None] = print) -> TwoStageResult:
     """Rank the candidates in two stages (see module), then judge the ranking and each stage
     alone against the truth. Every score and run is cached in ``db``."""
     db = db if isinstance(db, Database) else Database(db)
@@ -183,12 +245,11 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     calib = calibration_archs(ensemble, cfg.calibration)
     calib_runs = train(None, calib, cfg.calibration_epochs)
     proxy_runs = train(proxy, calib, cfg.epochs)
-    regime, rho_z, rho_p = choose_regime(
-        ensemble, {a: final_val(r) for a, r in proxy_runs.items()},
-        {a: final_val(r) for a, r in calib_runs.items()})
-    regime = regime if cfg.regime == "auto" else cfg.regime
-    note(f"calibration on {len(calib)}: ensemble rho {rho_z:.2f}, proxy rho {rho_p:.2f} "
-         f"-> {regime}{'' if cfg.regime == 'auto' else ' (--regime)'}")
+    calibration = choose_regime(ensemble, {a: final_val(r) for a, r in proxy_runs.items()},
+                                {a: final_val(r) for a, r in calib_runs.items()})
+    regime = calibration.regime if cfg.regime == "auto" else cfg.regime
+    note(f"calibration on {len(calib)}: ensemble rho {calibration.ensemble_rho:.2f}, proxy rho "
+         f"{calibration.proxy_rho:.2f} -> {regime}{'' if cfg.regime == 'auto' else ' (--regime)'}")
     top = sorted(archs, key=lambda a: (-ensemble[a], a))[:max(3, round(cfg.keep * len(archs)))]
     used = top if regime == PREFILTER else archs
     proxy_runs |= train(proxy, used, cfg.epochs)
@@ -203,58 +264,56 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
     if cfg.space == "nb201":  # the values are read from here on, only to judge
         space = get_space("nb201")
         truth = {a: truth[space.parse(a).id] for a in archs}
-    sources = {"two-stage": (ranking, cost), "ensemble": (ensemble, zero_cost_s)}
+    sources = {"two-stage": Source(ranking, cost), "ensemble": Source(ensemble, zero_cost_s)}
     if set(proxy_runs) >= set(archs):
-        sources["proxy alone"] = ({a: final_val(proxy_runs[a]) for a in archs},
-                                  proxy.build_seconds + sum(proxy_runs[a].wall_seconds
-                                                            for a in archs))
-    return {"config": asdict(cfg), "data": data_config.to_dict(), "machine": machine(),
-            "candidates": len(archs),
-            "regime": regime, "calibration": {"archs": calib, "ensemble_rho": rho_z,
-                                              "proxy_rho": rho_p},
-            "top": top, "rows": judge(sources, truth, top, cfg)}
+        sources["proxy alone"] = Source({a: final_val(proxy_runs[a]) for a in archs},
+                                        proxy.build_seconds + sum(proxy_runs[a].wall_seconds
+                                                                  for a in archs))
+    return TwoStageResult(config=asdict(cfg), data=data_config.to_dict(), machine=machine(),
+                          candidates=len(archs), regime=regime, calibration=calibration,
+                          top=top, rows=judge(sources, truth, top, cfg))
 
 
-def judge(sources: dict[str, tuple[dict[str, float], float]], truth: dict[str, float],
-          top: list[str], cfg: TwoStageConfig) -> list[dict]:
+def judge(sources: dict[str, Source], truth: dict[str, float], top: list[str],
+          cfg: TwoStageConfig) -> list[JudgedSource]:
     """Each source's Spearman over every candidate and inside the prefilter's top (bootstrap
     intervals), the two-stage ranking minus it (paired), and its CPU-seconds."""
     archs = sorted(truth)
     y = [truth[a] for a in archs]
     inside = [archs.index(a) for a in top]
-    staged = [sources["two-stage"][0][a] for a in archs]
+    staged = [sources["two-stage"].score[a] for a in archs]
     rows = []
-    for name, (score, seconds) in sources.items():
-        x = [score[a] for a in archs]
+    for name, source in sources.items():
+        x = [source.score[a] for a in archs]
         diff = metrics.paired_spearman_difference(staged, x, y, n_resamples=cfg.n_resamples,
                                                   seed=cfg.seed)
-        rows.append({"source": name, "cpu_seconds": seconds, "spearman": diff.rho_b,
-                     "spearman_ci": metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples,
-                                                         seed=cfg.seed),
-                     "two_stage_minus": diff.difference,
-                     "two_stage_minus_ci": (diff.low, diff.high),
-                     "within_top": metrics.within(x, y, inside, n_resamples=cfg.n_resamples,
-                                                  seed=cfg.seed)})
+        rows.append(JudgedSource(
+            source=name, cpu_seconds=source.cpu_seconds, spearman=diff.rho_b,
+            spearman_ci=metrics.bootstrap_ci(x, y, n_resamples=cfg.n_resamples, seed=cfg.seed),
+            two_stage_minus=diff.difference, two_stage_minus_ci=(diff.low, diff.high),
+            within_top=metrics.within(x, y, inside, n_resamples=cfg.n_resamples,
+                                      seed=cfg.seed)))
     return rows
 
 
-def markdown(result: dict) -> str:
-    cal = result["calibration"]
-    epochs = result["config"]["calibration_epochs"]
-    lines = [f"{result['config']['space']}: {result['candidates']} candidates; calibration on "
-             f"{len(cal['archs'])} (full data, {epochs} epoch{'s' * (epochs != 1)}): "
-             f"ensemble rho {cal['ensemble_rho']:.2f}, proxy rho "
-             f"{cal['proxy_rho']:.2f}, so the regime is **{result['regime']}**"
-             f"{'' if result['config']['regime'] == 'auto' else ' (set by --regime)'}; the "
-             f"prefilter's top is {len(result['top'])} candidates.", "",
+def markdown(result: TwoStageResult) -> str:
+    cal = result.calibration
+    epochs = result.config["calibration_epochs"]
+    forced = result.config.get("regime", "auto") != "auto"  # older results lack the field
+    lines = [f"{result.config['space']}: {result.candidates} candidates; calibration on "
+             f"{len(cal.archs)} (full data, {epochs} epoch{'s' * (epochs != 1)}): "
+             f"ensemble rho {cal.ensemble_rho:.2f}, proxy rho "
+             f"{cal.proxy_rho:.2f}, so the regime is **{result.regime}**"
+             f"{' (set by --regime)' if forced else ''}; the "
+             f"prefilter's top is {len(result.top)} candidates.", "",
              "| source | CPU-s | Spearman [95% CI] | two-stage minus it [95% CI] | inside the "
              "prefilter's top: Spearman [95% CI] |", "|---|---|---|---|---|"]
-    for r in result["rows"]:
-        lo, hi = r["spearman_ci"]
-        dlo, dhi = r["two_stage_minus_ci"]
-        w = r["within_top"]
+    for r in result.rows:
+        lo, hi = r.spearman_ci
+        dlo, dhi = r.two_stage_minus_ci
+        w = r.within_top
         wlo, whi = w["spearman_ci"]
-        lines.append(f"| {r['source']} | {r['cpu_seconds']:,.0f} | {r['spearman']:.3f} "
-                     f"[{lo:.2f}, {hi:.2f}] | {r['two_stage_minus']:+.3f} [{dlo:+.3f}, "
+        lines.append(f"| {r.source} | {r.cpu_seconds:,.0f} | {r.spearman:.3f} "
+                     f"[{lo:.2f}, {hi:.2f}] | {r.two_stage_minus:+.3f} [{dlo:+.3f}, "
                      f"{dhi:+.3f}] | {w['spearman']:.2f} [{wlo:.2f}, {whi:.2f}] |")
     return "\n".join(lines) + "\n"

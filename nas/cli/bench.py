@@ -48,11 +48,12 @@ def _add_run_flags(parser: argparse.ArgumentParser, outputs: str) -> None:
     add_data_path(parser)
 
 
-def _write_result(stem: Path, result: dict, markdown: Callable[[dict], str],
-                  plot: Callable[[dict, Path], Path] | None = None) -> None:
-    """``stem``.json (every number), .md (the table, also printed) and .png (the figure)."""
+def _write_result(stem: Path, result, markdown: Callable, plot: Callable | None = None) -> None:
+    """``stem``.json (every number: ``result``, a dict or a typed result's ``to_dict()``), .md
+    (the table, also printed) and .png (the figure)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    stored = result if isinstance(result, dict) else result.to_dict()
+    stem.with_suffix(".json").write_text(json.dumps(stored, indent=1))
     table = markdown(result)
     stem.with_suffix(".md").write_text(table)
     if plot is not None:

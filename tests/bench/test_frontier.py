@@ -51,15 +51,16 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
                                      data_path=str(data), note=lambda s: None)
 
     first = run("a.db")
-    scores = {r.name: [p["score"] for p in first["points"] if p["recipe"].startswith(r.label)]
+    scores = {r.name: [p.score for p in first.points if p.recipe.startswith(r.label)]
               for r in (recipe, one_epoch)}
     assert scores["tiny"] == ["final-val", *frontier.CURVE_POINTS]
     assert scores["one epoch"] == ["final-val", "sotl", "sotl-e"]  # one validation point
-    baseline = next(p for p in first["points"]
-                    if p["recipe"] == "zero-cost ensemble, first 3 cells")
-    assert baseline["cells"] == 3 and baseline["minus_ensemble"] == 0
+    baseline = next(p for p in first.points if p.recipe == "zero-cost ensemble, first 3 cells")
+    assert baseline.cells == 3 and baseline.minus_ensemble == 0
     table_text = frontier.markdown(first)
-    assert all(f"| {p['recipe']} |" in table_text for p in first["points"])
+    assert all(f"| {p.recipe} |" in table_text for p in first.points)
+    stored = json.loads(json.dumps(first.to_dict()))  # what nb201-frontier.json holds
+    assert frontier.markdown(frontier.FrontierResult.from_dict(stored)) == table_text
     assert frontier.plot(first, tmp_path / "f.png").stat().st_size > 0
     table = load_nb201()
     column = table.accuracy(cfg.metric)
@@ -69,14 +70,14 @@ def test_recipe_choices_do_not_move_when_the_published_table_is_permuted(tmp_pat
                               {**table.values, cfg.metric: dict(zip(column, values, strict=True))})
     monkeypatch.setattr(frontier, "load_nb201", lambda: permuted)
     second = run("b.db")
-    assert first["cells"] == second["cells"]
-    for a, b in zip(first["points"], second["points"], strict=True):
-        assert a["recipe"] == b["recipe"] and a["selected"] == b["selected"]
-        assert a["cpu_seconds_per_cell"] >= 0
-    assert [p["selected_acc"] for p in first["points"]] != \
-        [p["selected_acc"] for p in second["points"]]  # the judge did change
-    assert dataclasses.asdict(recipe) == first["points"][-1]["recipe_config"]
-    assert first["machine"] == machine()  # the machine its timings were measured on
+    assert first.cells == second.cells
+    for a, b in zip(first.points, second.points, strict=True):
+        assert a.recipe == b.recipe and a.selected == b.selected
+        assert a.cpu_seconds_per_cell >= 0
+    assert [p.selected_acc for p in first.points] != \
+        [p.selected_acc for p in second.points]  # the judge did change
+    assert dataclasses.asdict(recipe) == first.points[-1].recipe_config
+    assert first.machine == machine()  # the machine its timings were measured on
 
 
 def test_with_ensemble_ranks_cells_by_the_sum_of_both_ranks():
@@ -106,18 +107,19 @@ def test_seed_agreement_pairs_recipes_that_differ_only_in_their_seed():
     seed0 = {"a": 0.5, "b": 0.4, "c": 0.1, "d": 0.3, "e": 0.2}
     seed1 = {"a": 0.3, "b": 0.5, "c": 0.4, "d": 0.1, "e": 0.2}
     base = frontier.Recipe("fast", train={"epochs": 2})
-    finals = [(base, 0, seed0, 1.0),
-              (dataclasses.replace(base, name="fast seed 1", seed=1), 1, seed1, 2.0),
-              (dataclasses.replace(base, train={"epochs": 3}), 0, seed1, 4.0)]  # another protocol
+    final = frontier.RecipeFinal
+    finals = [final(base, 0, seed0, 1.0),
+              final(dataclasses.replace(base, name="fast seed 1", seed=1), 1, seed1, 2.0),
+              final(dataclasses.replace(base, train={"epochs": 3}), 0, seed1, 4.0)]  # another
     rows, points = frontier.seed_agreement(finals, truth, rank_sum, cfg)
     cells = sorted(truth)
-    assert len(rows) == 1 and rows[0]["seeds"] == [0, 1]
-    assert rows[0]["spearman"] == pytest.approx(
+    assert len(rows) == 1 and rows[0].seeds == (0, 1)
+    assert rows[0].spearman == pytest.approx(
         spearmanr([seed0[c] for c in cells], [seed1[c] for c in cells]).statistic)
     (point,) = points
     mean = [(seed0[c] + seed1[c]) / 2 for c in cells]
-    assert point["spearman"] == pytest.approx(spearmanr(mean, [truth[c] for c in cells]).statistic)
-    assert point["cpu_seconds_per_cell"] == 3.0  # both seeds' training
+    assert point.spearman == pytest.approx(spearmanr(mean, [truth[c] for c in cells]).statistic)
+    assert point.cpu_seconds_per_cell == 3.0  # both seeds' training
 
 
 def test_the_ensemble_meets_its_members_on_every_cell_undefined_scores_last(tmp_path):
@@ -126,12 +128,12 @@ def test_the_ensemble_meets_its_members_on_every_cell_undefined_scores_last(tmp_
     cfg = frontier.FrontierConfig.__new__(frontier.FrontierConfig)  # only its bootstrap fields
     object.__setattr__(cfg, "n_resamples", 50)
     object.__setattr__(cfg, "seed", 0)
-    rows = {r["source"]: r for r in frontier.ensemble_vs_members(scores, truth, cfg)}
+    rows = {r.source: r for r in frontier.ensemble_vs_members(scores, truth, cfg)}
     cells = sorted(CELLS)
     y = [truth[c] for c in cells]
     filled = {m: [-1e9 if scores[m][c] is None else scores[m][c] for c in cells]
               for m in frontier.ENSEMBLE}
-    assert rows["naswot"]["cells"] == len(CELLS)
-    assert rows["naswot"]["spearman"] == pytest.approx(spearmanr(filled["naswot"], y).statistic)
+    assert rows["naswot"].cells == len(CELLS)
+    assert rows["naswot"].spearman == pytest.approx(spearmanr(filled["naswot"], y).statistic)
     rank_sum = sum(rankdata(filled[m]) for m in frontier.ENSEMBLE)
-    assert rows["ensemble"]["spearman"] == pytest.approx(spearmanr(rank_sum, y).statistic)
+    assert rows["ensemble"].spearman == pytest.approx(spearmanr(rank_sum, y).statistic)

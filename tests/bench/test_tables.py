@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.bench import tables
+from nas.bench import frontier, search_outcome, tables, two_stage
 from nas.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +69,14 @@ def test_an_unknown_block_is_refused():
     with pytest.raises(ValueError, match="unknown generated block 'nope'"):
         tables.fill("<!-- generated:nope -->\n<!-- /generated -->\n", ROOT / tables.RESULTS,
                     "README.md")
+
+
+@pytest.mark.parametrize("stem, render", [
+    ("nb201-frontier", lambda d: frontier.markdown(frontier.FrontierResult.from_dict(d))),
+    ("two-stage-nb201", lambda d: two_stage.markdown(two_stage.TwoStageResult.from_dict(d))),
+    ("two-stage-convnet720",
+     lambda d: two_stage.markdown(two_stage.TwoStageResult.from_dict(d))),
+    ("nb201-search-outcome", search_outcome.markdown)])
+def test_each_committed_result_table_is_what_its_json_renders(stem, render):
+    stored = json.loads((ROOT / tables.RESULTS / f"{stem}.json").read_text())
+    assert render(stored) == (ROOT / tables.RESULTS / f"{stem}.md").read_text()

@@ -1,6 +1,7 @@
 """nas bench two-stage: calibration picks the signal that agrees with short full-data
 training, the prefilter's top is reordered above the rest, and the truth never steers."""
 
+import json
 import random
 
 import pytest
@@ -21,15 +22,16 @@ def test_calibration_spans_the_ensemble_order_best_and_worst_included():
 def test_the_signal_that_agrees_with_calibration_wins_and_ties_go_to_the_prefilter():
     calib = {"a": 0.9, "c": 0.6, "f": 0.2}  # agrees with the ensemble
     reversed_proxy = {"a": 0.1, "c": 0.5, "f": 0.8}
-    regime, rho_z, rho_p = two_stage.choose_regime(ENSEMBLE, reversed_proxy, calib)
+    chosen = two_stage.choose_regime(ENSEMBLE, reversed_proxy, calib)
+    regime, rho_z, rho_p = chosen.regime, chosen.ensemble_rho, chosen.proxy_rho
     assert (regime, rho_z, rho_p) == (two_stage.PREFILTER, pytest.approx(1.0),
                                       pytest.approx(-1.0))
     flipped = {a: -v for a, v in calib.items()}  # now the proxy agrees
-    assert two_stage.choose_regime(ENSEMBLE, reversed_proxy, flipped)[0] == two_stage.PROXY
-    assert two_stage.choose_regime(ENSEMBLE, {a: ENSEMBLE[a] for a in calib}, calib)[0] == \
+    assert two_stage.choose_regime(ENSEMBLE, reversed_proxy, flipped).regime == two_stage.PROXY
+    assert two_stage.choose_regime(ENSEMBLE, {a: ENSEMBLE[a] for a in calib}, calib).regime == \
         two_stage.PREFILTER
     constant = {a: 0.5 for a in calib}  # a signal with no order tells nothing
-    assert two_stage.choose_regime(ENSEMBLE, constant, calib)[0] == two_stage.PREFILTER
+    assert two_stage.choose_regime(ENSEMBLE, constant, calib).regime == two_stage.PREFILTER
 
 
 def test_the_top_is_reordered_above_the_rest_which_keeps_the_ensemble_order():
@@ -78,10 +80,13 @@ def test_a_real_two_stage_run_is_not_steered_by_the_published_table(tmp_path, mo
                                                                             strict=True))})
     monkeypatch.setattr(two_stage, "load_nb201", lambda: permuted)
     second = run("b.db")
-    assert (first["regime"], first["top"], first["calibration"]) == \
-        (second["regime"], second["top"], second["calibration"])
-    assert [r["source"] for r in first["rows"]] == ["two-stage", "ensemble", "proxy alone"]
-    assert [r["spearman"] for r in first["rows"]] != [r["spearman"] for r in second["rows"]]
-    assert first["candidates"] == 8 and len(first["top"]) == 3
-    assert first["rows"][0]["two_stage_minus"] == 0  # itself
+    assert (first.regime, first.top, first.calibration) == \
+        (second.regime, second.top, second.calibration)
+    assert [r.source for r in first.rows] == ["two-stage", "ensemble", "proxy alone"]
+    assert [r.spearman for r in first.rows] != [r.spearman for r in second.rows]
+    assert first.candidates == 8 and len(first.top) == 3
+    assert first.rows[0].two_stage_minus == 0  # itself
+    stored = json.loads(json.dumps(first.to_dict()))  # what two-stage-<space>.json holds
+    assert two_stage.markdown(two_stage.TwoStageResult.from_dict(stored)) == \
+        two_stage.markdown(first)
     assert "regime is" in two_stage.markdown(first)
