@@ -60,7 +60,7 @@ def recipe(name: str) -> Recipe:
     """The recipe ``name`` of ``experiments/frontier.toml``.
 
     Raises:
-        ValueError: an unknown name (one line listing the valid ones).
+        UnknownNameError: an unknown name (one line listing the valid ones).
     """
     fields = named.entry("frontier", name)
     train = {"epochs": fields.pop("epochs"), **named.training(fields.pop("training"))}

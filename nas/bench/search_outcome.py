@@ -63,7 +63,7 @@ def contender(name: str) -> Contender:
     """The contender ``name`` of ``experiments/contenders.toml`` (lists as tuples).
 
     Raises:
-        ValueError: an unknown name (one line listing the valid ones).
+        UnknownNameError: an unknown name (one line listing the valid ones).
     """
     fields = named.entry("contenders", name)
     settings = {k: tuple(v) if isinstance(v, list) else v
