@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from nas import api
-from nas.bench.fidelity import _PIXEL_CPU
+from nas.bench.fidelity import get_preset
 from nas.cli.common import add_dataset, data_config
 from nas.core.runtime import configure
 from nas.core.trainer import TrainConfig
@@ -41,7 +41,7 @@ def parse_source(text: str) -> tuple[str, dict]:
         key, _, value = item.partition("=")
         options[key] = int(value) if value.lstrip("-").isdigit() else value
     if method == "dm" and not options:
-        options = dict(_PIXEL_CPU["dm"])
+        options = dict(get_preset("cpu").proxy_options["dm"])
     return method, options
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from nas import api
-from nas.bench.fidelity import _PIXEL_CPU
+from nas.bench.fidelity import get_preset
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.parallel import cpu_cores, shared_data, worker_pool
 from nas.core.trainer import TrainConfig, train
@@ -93,7 +93,7 @@ def main() -> None:
                 api.build_proxy(db, data, dataset, "random", ipc=ipc, seed=seed))
             add(f"dm/ipc{ipc}/seed{seed}", seed,
                 api.build_proxy(db, data, dataset, "dm", ipc=ipc, seed=seed,
-                                options=_PIXEL_CPU["dm"]))
+                                options=get_preset("cpu").proxy_options["dm"]))
     for family in args.families:
         if family in imports:
             pretrained = import_generator(db, data, dataset, Path(imports[family]))
@@ -131,7 +131,7 @@ def main() -> None:
             save()
     report["protocol"] = {"arch": CONVNET3, "train": TrainConfig(epochs=args.epochs).to_dict(),
                           "data": data.describe(), "d2m": D2M_CPU.to_dict(),
-                          "dm": _PIXEL_CPU["dm"]}
+                          "dm": get_preset("cpu").proxy_options["dm"]}
     save()
 
 

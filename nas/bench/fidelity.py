@@ -12,6 +12,7 @@ from nas import api
 from nas.analysis.render import check_out_dir, write_report
 from nas.analysis.report import ReportConfig, build_report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
+from nas.bench import named
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
 from nas.core.selection import select_architectures
@@ -133,93 +134,30 @@ def _build(what: str, config: type, options: dict) -> None:
         raise InputError(f"bad {what} {options}: {exc}") from None
 
 
-# D3 at a CPU budget: the trajectory term with a small expert beats MMD alone at half the
-# iterations (measured here in 2026-11: IPC-10 ConvNet-3 test 30.6% vs 23.8%).
-_D3_CPU = {"iterations": 100, "real_per_class": 32, "expert_arch": "w32-relu-instance-avg",
-           "expert_epochs": 4, "span": 2, "syn_steps": 5}
-
-# The data proxies of the D2M paper's NAS table (Random, DSA, DM, CAFE, DataDAM, D2M) plus
-# D3, and the CPU budgets of the pixel-space distillers among them.
-PAPER_TABLE_PROXIES = ("random", "dsa", "dm", "cafe", "datadam", "d2m", "d3")
-_PIXEL_CPU = {"dm": {"iterations": 200, "batch_real": 64}, "dsa": {"preset": "cpu"},
-              "cafe": {"preset": "cpu"}, "datadam": {"preset": "cpu"}}
-# The nb201-cpu recipe (benchmarks/results/nb201-recipe.md): proxy training of NB201 cells.
-# No recipe measured (up to ~40 CPU-s per cell) ranked the cells better than chance (rho -0.35
-# to -0.10 on 15-24 cells; #params 0.85-0.92 there), so the preset keeps the cheapest
-# measured one, the toolkit's protocol (TrainConfig defaults: lr 0.01, batch 256, DSA).
-NB201_CPU_IPC = 10
-NB201_CPU_EPOCHS = 50
-NB201_CPU_TRAIN: dict = {}  # TrainConfig overrides; e.g. {"lr": 0.05, "batch_size": 32}
-
-# Reference benchmark for a 2-core CPU at 16x16: every factor level of convnet720 is in the
-# 32-architecture sample; proxies at IPC 10 for 50 epochs, ground truth = 15 epochs on the
-# whole 4500-image training split (cached, computed once). D2M refines the dataset's latest
-# pre-trained generator: `nas pretrain` (or --from-checkpoint) on this dataset first.
-_CPU = FidelityPreset(
-    "2-core CPU reference on CIFAR-10 at 16x16", resize=16, per_class=500,
-    test_per_class=100, sample=32, ipc=10, proxy_epochs=50, truth_epochs=15,
-    proxies=PAPER_TABLE_PROXIES, elf=("d2m",), proxy_options=_PIXEL_CPU,
-    distill={"d2m": {"iterations": 200}, "d3": _D3_CPU})
-
-PRESETS: dict[str, FidelityPreset] = {
-    # CI smoke run on a handful of small images: proves the pipeline, not the proxies.
-    "tiny": FidelityPreset(
-        "CI smoke test (< 3 min on 2 cores)", resize=16, per_class=20, test_per_class=10,
-        sample=6, ipc=3, proxy_epochs=2, truth_epochs=2, proxies=("random", "d3"),
-        zero_cost_batches=1, elf=("d3",), elf_options={"feature_epochs": 2},
-        distill={"d3": {"iterations": 2, "latent_dim": 8, "decoder_width": 8,
-                        "real_per_class": 8, "syn_per_class": 4, "trajectory": False}}),
-    "cpu": _CPU,
-    # The cpu preset against a truth on every training image: proxies built from all 45,000
-    # training images at 16x16, ground truth = 20 epochs on them, tested on all 10,000 test
-    # images. The truth takes hours on 2 cores; `nas ground-truth --import
-    # benchmarks/results/cpu-full-truth.csv` (same dataset flags) brings it measured.
-    "cpu-full": dataclasses.replace(
-        _CPU, description="the cpu preset, truth on all 45,000 training images at 16x16",
-        per_class=None, test_per_class=None, truth_epochs=20),
-    # The D2M paper's NAS configuration against the same truth: IPC 50, 200 proxy epochs
-    # (DC protocol, DSA, 16x16), D2M both as a fixed set and on the fly (its protocol).
-    "cpu-full-ipc50": dataclasses.replace(
-        _CPU, description="the paper's NAS table at IPC 50 x 200 epochs, truth on all 45,000 "
-        "training images at 16x16", per_class=None, test_per_class=None, truth_epochs=20,
-        ipc=50, proxy_epochs=200,
-        proxies=("random", "dm", "datadam", "d2m", "d2m-fly", "dsa", "cafe")),
-    # The same at the D2M paper's truth protocol for a GPU: 32x32, 100 epochs on all images.
-    "gpu-full": dataclasses.replace(
-        _CPU, description="the cpu preset's proxies, truth on all images at 32x32 (GPU)",
-        resize=None, per_class=None, test_per_class=None, truth_epochs=100),
-    # NAS-Bench-201 on 2 CPU cores: ground truth = the benchmark's published 200-epoch
-    # CIFAR-10 accuracies (no training), proxies trained at 16x16 with the recipe measured in
-    # benchmarks/results/nb201-recipe.md; 40 stratified cells (every op on every edge 8
-    # times), a second random seed on 20 of them: 260 trainings of ~35 CPU-s (measured with
-    # two processes on 2 cores) plus distillation, about 90 min on 2 cores.
-    "nb201-cpu": FidelityPreset(
-        "NAS-Bench-201, published ground truth, 2-core CPU", resize=16, per_class=1000,
-        test_per_class=200, sample=40, ipc=NB201_CPU_IPC, proxy_epochs=NB201_CPU_EPOCHS,
-        truth_epochs=200, space="nb201", ground_truth="nb201",
-        proxies=PAPER_TABLE_PROXIES, proxy_train=NB201_CPU_TRAIN, proxy_options=_PIXEL_CPU,
-        distill={"d2m": {"iterations": 200}, "d3": _D3_CPU}, zero_cost_batches=1,
-        second_seed_sample=20, second_seed_proxies=("random",)),
-    # every one of the 15,625 cells, same recipe at 32x32 on all the data (GPU machine)
-    "nb201-gpu": FidelityPreset(
-        "NAS-Bench-201, all 15,625 cells, published ground truth (GPU)", resize=None,
-        per_class=None, test_per_class=None, sample=15625, ipc=NB201_CPU_IPC,
-        proxy_epochs=NB201_CPU_EPOCHS, truth_epochs=200, space="nb201", ground_truth="nb201",
-        proxies=("random", "dm", "d3", "d2m"), proxy_train=NB201_CPU_TRAIN,
-        distill={"d2m": {"iterations": 400}}, second_seed_sample=1000),
-    # D2M paper, NAS experiment: all 720 ConvNets, IPC 50, 200 epochs on proxies, 100 on
-    # the full data (docs/papers.md#training-protocol); for a GPU machine.
-    "paper": FidelityPreset("full protocol of the D2M paper (GPU)", resize=None,
-                            per_class=None, test_per_class=None, sample=720, ipc=50,
-                            proxy_epochs=200, truth_epochs=100, elf=("d2m",)),
-}
-
-
 def get_preset(name: str) -> FidelityPreset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise InputError(f"unknown preset {name!r}; choose from {list(PRESETS)}") from None
+    """The preset ``name`` of ``experiments/presets.toml`` (``extends`` first copies the
+    fields of the preset it names; "native" and "all" stand for None).
+
+    Raises:
+        UnknownNameError: an unknown name (one line listing the valid ones).
+    """
+    return FidelityPreset(**_preset_fields(name))
+
+
+def _preset_fields(name: str) -> dict:
+    table = named.entry("presets", name)
+    base = table.pop("extends", None)
+    out = {**(_preset_fields(base) if base else {}), **table}
+    tuples = {f.name for f in dataclasses.fields(FidelityPreset) if "tuple" in str(f.type)}
+    for key, value in out.items():
+        if value in ("native", "all"):
+            out[key] = None
+        elif key in tuples and isinstance(value, list):
+            out[key] = tuple(value)
+    return out
+
+
+PRESETS: dict[str, FidelityPreset] = {n: get_preset(n) for n in named.names("presets")}
 
 
 def available_proxies(preset: FidelityPreset, note: Callable[[str], None],

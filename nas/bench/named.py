@@ -1,7 +1,7 @@
-"""Experiments as named data: training protocols, frontier recipes and search-outcome
-contenders are tables of the TOML files in ``experiments/`` beside this module, one table per
-entry, keyed by a name (a slug) that the command line selects. Adding one edits a data file,
-not code; the file's order is the default order of a benchmark."""
+"""Experiments as named data: training protocols, frontier recipes, search-outcome
+contenders and fidelity presets are tables of the TOML files in ``experiments/`` beside this
+module, one table per entry, keyed by a name (a slug) that the command line selects. Adding
+one edits a data file, not code; the file's order is the default order of a benchmark."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from importlib import resources
 from nas.errors import UnknownNameError
 
 KINDS = {"training": "training protocol", "frontier": "frontier recipe",
-         "contenders": "contender"}
+         "contenders": "contender", "presets": "preset"}
 
 
 @cache

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from nas import api
-from nas.bench import frontier, named, search_outcome, two_stage
+from nas.bench import fidelity, frontier, named, search_outcome, two_stage
 from nas.cli import main
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig
@@ -110,7 +110,8 @@ def test_every_benchmark_trains_nb201_with_the_one_fast_protocol():
 def test_every_entry_loads(kind):
     load = {"training": lambda n: TrainConfig(epochs=1, **named.training(n)),
             "frontier": lambda n: TrainConfig(**frontier.recipe(n).train),
-            "contenders": lambda n: search_outcome.contender(n).ladder}[kind]
+            "contenders": lambda n: search_outcome.contender(n).ladder,
+            "presets": fidelity.get_preset}[kind]
     for name in named.names(kind):
         assert load(name)
 
@@ -127,3 +128,12 @@ def test_an_unknown_name_is_one_line_listing_the_valid_ones_exit_2(argv, tmp_pat
     valid = "random-ipc10-16px-50ep-d2m" if "frontier" in argv else "zero-cost-only"
     assert "'nope'" in err and valid in err
     assert not db.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_preset_extends_another_and_overrides_its_fields():
+    cpu, full = fidelity.get_preset("cpu"), fidelity.get_preset("cpu-full")
+    assert (full.per_class, full.test_per_class, full.truth_epochs) == (None, None, 20)
+    assert dataclasses.replace(full, description=cpu.description, per_class=cpu.per_class,
+                               test_per_class=cpu.test_per_class, truth_epochs=15) == cpu
+    assert fidelity.get_preset("paper").resize is None  # "native"
+    assert isinstance(cpu.proxies, tuple) and list(fidelity.PRESETS) == named.names("presets")
