@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.bench import search_outcome, two_stage
 from nas.bench.frontier import FrontierResult, Point
 from nas.bench.two_stage import TwoStageResult
 from nas.errors import InputError
@@ -256,8 +257,28 @@ def frontier_recipes(results: Path, page: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-BLOCKS: dict[str, Callable[[Path, str], str]] = {"measured": measured,
-                                            "frontier-recipes": frontier_recipes}
+def two_stage_tables(results: Path, page: str) -> str:
+    """Each committed two-stage result's table, convnet720 first (``page`` unused)."""
+    return "\n".join(two_stage.markdown(TwoStageResult.from_dict(
+        _load(results, f"two-stage-{space}.json"))) for space in ("convnet720", "nb201"))
+
+
+def search_outcomes(results: Path, page: str) -> str:
+    """Each contender's returned-cell accuracy in the order it ran, paired with the row
+    above by seed (``page`` unused)."""
+    r = _load(results, "nb201-search-outcome.json")
+    lines = ["| contender | mean ± sd (%) | minus the row above, paired by seed [95% CI] | "
+             "median charged CPU-h |", "|---|---|---|---|"]
+    for row, diff in zip(r["rows"], search_outcome.minus_previous(r["rows"]), strict=True):
+        paired = "–" if diff is None else f"{diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
+        lines.append(f"| {row['contender']} | {row['mean']:.2f} ± {row['sd']:.2f} | {paired} | "
+                     f"{row['median_cpu_hours']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS: dict[str, Callable[[Path, str], str]] = {
+    "measured": measured, "frontier-recipes": frontier_recipes, "two-stage": two_stage_tables,
+    "search-outcome": search_outcomes}
 
 
 def fill(text: str, results: Path, page: str) -> str:
