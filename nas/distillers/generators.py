@@ -18,10 +18,10 @@ from nas.distillers.store import copy_in, job_key, record_artifact
 from nas.errors import InputError
 from proxies.artifacts import BUILT_FROM, D2M_GENERATOR, GAN_GENERATOR
 from proxies.base import file_hash
-from proxies.d2m.checkpoint import generator_file, load_generator
+from proxies.d2m.checkpoint import generator_file, load_generator, save_generator
 from proxies.d2m.distill import D2MConfig, distill
 from proxies.d2m.generator import GeneratorConfig
-from proxies.d2m.pretrain import PretrainConfig, pretrain
+from proxies.d2m.pretrain import PretrainConfig, posterior_generator, pretrain
 from storage import Database, DatasetRecord, ProxyRecord, find_proxy
 
 
@@ -91,8 +91,19 @@ def distill_generator(db: Database, data: PreparedData, dataset: DatasetRecord,
     if existing is not None:
         return existing
     device = default_device()
-    result = distill(data, Path(parent.artifact_path), config, seed=seed,
-                     workdir=db.home / "artifacts" / "work" / f"d2m-{key}", device=device,
+    workdir = db.home / "artifacts" / "work" / f"d2m-{key}"
+    base_path = Path(parent.artifact_path)
+    if config.latents == "posterior":  # the cvae decoder with its encoder's latent bank
+        base_path = workdir / "posterior-base.pt"
+        if "workdir" not in parent.params:
+            raise InputError("latents=posterior needs a cvae pre-trained here (its encoder); "
+                             f"generator {parent.artifact_hash[:8]} was imported")
+        if not base_path.is_file():
+            checkpoint = Path(parent.params["workdir"]) / "checkpoint.pt"
+            save_generator(posterior_generator(checkpoint, data.train_images,
+                                               data.train_labels, seed=seed),
+                           base_path, {"stage": "posterior bank", "base": parent.artifact_hash})
+    result = distill(data, base_path, config, seed=seed, workdir=workdir, device=device,
                      progress=progress, meta={"dataset": dataset.key})
     return _store(db, dataset, result.generator_path, key=key, kind=D2M_GENERATOR, seed=seed,
                   params={**params, "iterations": result.iterations,

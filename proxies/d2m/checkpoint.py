@@ -79,9 +79,13 @@ def standing_stats(generator: Generator, *, batches: int, batch_size: int,
     device = next(generator.parameters()).device
     cfg = generator.config
     for _ in range(batches):
-        z = torch.randn(batch_size, cfg.z_dim, generator=rng).to(device)
-        y = torch.randint(cfg.num_classes, (batch_size,), generator=rng).to(device)
-        generator(z, y)
+        if cfg.latents:  # z drawn from the bank entries of each image's class
+            y = torch.randint(cfg.num_classes, (batch_size,), generator=rng)
+            z = generator.sample_latents(y, rng)
+        else:
+            z = torch.randn(batch_size, cfg.z_dim, generator=rng)
+            y = torch.randint(cfg.num_classes, (batch_size,), generator=rng)
+        generator(z.to(device), y.to(device))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     generator.eval()

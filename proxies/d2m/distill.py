@@ -29,6 +29,9 @@ from proxies.d2m.model_pool import ModelPool
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
+LATENTS = ("prior", "posterior")
+
+
 @dataclass(frozen=True)
 class D2MConfig:
     """Distillation hyper-parameters (paper Sec. 4.1 and Appendix C.3, Table 11).
@@ -57,8 +60,14 @@ class D2MConfig:
     pool_width: int = 128  # ConvNet blocks of 128 filters (Sec. 4.1)
     augment: str = DEFAULT_STRATEGY  # DSA during distillation (Sec. 4.1)
     checkpoint_every: int = 100  # iterations between checkpoints
+    # Where z comes from, during distillation and generation: "prior" N(0, I) (the paper's),
+    # or "posterior": a latent bank of the cvae encoder's posteriors of the training images,
+    # refining the decoder the encoder was trained with (ours: docs/papers.md#d2m-latents)
+    latents: str = "prior"
 
     def __post_init__(self) -> None:
+        if self.latents not in LATENTS:
+            raise InputError(f"unknown latents {self.latents!r}; choose from {list(LATENTS)}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose from "
                              f"{sorted(OPTIMIZERS)}")
@@ -75,8 +84,12 @@ class D2MConfig:
         return max(1, math.ceil(self.epochs * num_real / self.batch_real))
 
     def to_dict(self) -> dict:
+        """The fields; ``latents`` only when not the prior, so distillations without a bank
+        keep the keys they had before banks existed."""
         d = asdict(self)
         d["pool"] = list(self.pool) if self.pool else None
+        if self.latents == "prior":
+            del d["latents"]
         return d
 
 
@@ -133,7 +146,7 @@ def distill(data: PreparedData, generator_path: Path, config: D2MConfig, *, seed
         idx = torch.randint(n, (config.batch_real,), generator=rng)
         labels = data.train_labels[idx].to(device)
         real = data.normalize(data.train_images[idx]).to(device)
-        z = torch.randn(config.batch_real, cfg.z_dim, generator=rng).to(device)
+        z = g.sample_latents(labels, rng).to(device)
         syn = unit_to_standardized(g(z, labels), data.mean, data.std)
         params = dsa.sample(config.batch_real, rng, siamese=True)
         net = pool.draw(rng).to(device).requires_grad_(False)

@@ -23,8 +23,9 @@ def generate(generator: Generator, ipc: int, seed: int, *, batch_size: int = 500
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """``ipc`` images per class, class by class: ([-1, 1] float (K*ipc, C, S, S), int64 labels).
 
-    Deterministic in ``seed``: the noise comes from a generator seeded with it, and the
-    generator runs in eval mode, so each image is independent of batching.
+    Deterministic in ``seed``: the noise (and, with a latent bank, the entries drawn) comes
+    from a generator seeded with it, and the generator runs in eval mode, so each image is
+    independent of batching.
     """
     if ipc < 1:
         raise InputError(f"ipc must be at least 1, got {ipc}")
@@ -32,7 +33,7 @@ def generate(generator: Generator, ipc: int, seed: int, *, batch_size: int = 500
     generator.eval()
     device = next(generator.parameters()).device
     labels = torch.arange(cfg.num_classes).repeat_interleave(ipc)
-    z = torch.randn(len(labels), cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = generator.sample_latents(labels, torch.Generator().manual_seed(seed))
     images = torch.cat([generator(z[i:i + batch_size].to(device),
                                   labels[i:i + batch_size].to(device)).cpu()
                         for i in range(0, len(labels), batch_size)])

@@ -29,6 +29,9 @@ class GeneratorConfig:
     z_dim: int = 128  # BigGAN CIFAR: dim_z 128
     width: int = 64  # BigGAN CIFAR: G_ch = D_ch = 64; 4 * width channels in every block
     embed_dim: int = 128  # BigGAN: shared class embedding of size 128
+    # Latent bank: codes of real training images (a cvae encoder's posteriors) that z is drawn
+    # from instead of the prior N(0, I); 0 = no bank (docs/proxies.md#latent-sampling)
+    latents: int = 0
 
     def __post_init__(self) -> None:
         if self.im_size < 8 or self.im_size & (self.im_size - 1):
@@ -40,13 +43,20 @@ class GeneratorConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
+        if self.latents < 0:
+            raise InputError(f"latents must be >= 0, got {self.latents}")
 
     @property
     def blocks(self) -> int:
         return self.im_size.bit_length() - 3  # 4x4 -> im_size, one doubling per block
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``latents`` only when there is a bank, so the keys of jobs on
+        generators without one are those of the toolkit before banks existed."""
+        d = asdict(self)
+        if not self.latents:
+            del d["latents"]
+        return d
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -101,6 +111,44 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(GeneratorBlock(ch, ch, cond_dim) for _ in range(config.blocks))
         self.out_bn = nn.BatchNorm2d(ch)
         self.out_conv = nn.Conv2d(ch, config.channels, 3, padding=1)
+        if config.latents:  # filled by ``set_latent_bank``; saved with the weights
+            self.register_buffer("latent_mean", torch.zeros(config.latents, config.z_dim))
+            self.register_buffer("latent_std", torch.ones(config.latents, config.z_dim))
+            self.register_buffer("latent_labels", torch.zeros(config.latents,
+                                                              dtype=torch.int64))
+
+    @torch.no_grad()
+    def set_latent_bank(self, mean: torch.Tensor, std: torch.Tensor,
+                        labels: torch.Tensor) -> None:
+        """Store the bank's Gaussians (mean, std: (latents, z_dim)) and their classes."""
+        if not self.config.latents or len(labels) != self.config.latents:
+            raise ValueError(f"a bank of {len(labels)} latents for a generator configured with "
+                             f"{self.config.latents}")
+        self.latent_mean.copy_(mean)
+        self.latent_std.copy_(std)
+        self.latent_labels.copy_(labels)
+
+    @torch.no_grad()
+    def sample_latents(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """z (CPU, (N, z_dim)) for class ``labels`` (N,): from the prior N(0, I), or with a bank
+        from the Gaussian of a uniformly drawn bank entry of each label's class (a class
+        without entries falls back to the prior). Deterministic in ``rng``'s state; without
+        a bank it is exactly ``torch.randn(N, z_dim, generator=rng)``."""
+        labels = labels.cpu()
+        if not self.config.latents:
+            return torch.randn(len(labels), self.config.z_dim, generator=rng)
+        bank = self.latent_labels.cpu()
+        order = torch.argsort(bank, stable=True)  # entries grouped by class
+        counts = torch.bincount(bank, minlength=self.config.num_classes)
+        starts = torch.cumsum(counts, 0) - counts
+        pick = torch.rand(len(labels), generator=rng)
+        noise = torch.randn(len(labels), self.config.z_dim, generator=rng)
+        have = counts[labels] > 0
+        slot = starts[labels] + (pick * counts[labels]).long().clamp(
+            max=(counts[labels] - 1).clamp(min=0))
+        entry = order[slot.clamp(max=len(order) - 1)]
+        z = self.latent_mean.cpu()[entry] + self.latent_std.cpu()[entry] * noise
+        return torch.where(have[:, None], z, noise)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cond = torch.cat([z, self.embed(y)], dim=1)

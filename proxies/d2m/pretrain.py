@@ -292,3 +292,46 @@ def pretrain(images: torch.Tensor, labels: torch.Tensor, gen_config: GeneratorCo
                                 "generator": config.generator, "pretrain": config.to_dict(),
                                 "iterations": config.iterations, "wall_seconds": wall})
     return PretrainResult(out, config.iterations, wall, start_iter)
+
+
+@torch.no_grad()
+def posterior_generator(checkpoint: Path, images: torch.Tensor, labels: torch.Tensor, *,
+                        seed: int, batch_size: int = 500) -> Generator:
+    """The cvae decoder of a pre-training ``checkpoint`` with a latent bank: the encoder's
+    posterior Gaussian of every one of ``images`` (uint8 (N, C, H, W)) with its label.
+
+    The decoder is the one the encoder was trained with, not its EMA (whose decoding of the
+    encoder's codes is several times worse after a short pre-training); its batch-norm
+    statistics are re-estimated on bank samples. Returned on the CPU in eval mode.
+
+    Raises:
+        InputError: the checkpoint is missing or is not a cvae's.
+    """
+    if not checkpoint.is_file():
+        raise InputError(f"latents=posterior needs the pre-training checkpoint {checkpoint}, "
+                         "which is missing; pre-train the cvae here (`nas pretrain`)")
+    blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if blob.get("pretrain", {}).get("generator") != "cvae" or "encoder" not in blob:
+        raise InputError("latents=posterior needs a cvae generator (it has an encoder); "
+                         "pre-train one with `nas pretrain --generator cvae`")
+    base = GeneratorConfig(**blob["config"])
+    encoder = Encoder(base)
+    encoder.load_state_dict(blob["encoder"])
+    encoder.eval()
+    means, stds = [], []
+    for start in range(0, len(labels), batch_size):
+        mean, log_var = encoder(uint8_to_unit(images[start:start + batch_size]),
+                                labels[start:start + batch_size])
+        means.append(mean)
+        stds.append((0.5 * log_var).exp())
+    config = GeneratorConfig(**{**base.to_dict(), "latents": len(labels)})
+    generator = Generator(config)
+    keys = generator.load_state_dict(blob["g"], strict=False)
+    if keys.unexpected_keys or {k for k in keys.missing_keys if not k.startswith("latent_")}:
+        raise InputError(f"{checkpoint} does not hold this generator architecture")
+    generator.set_latent_bank(torch.cat(means), torch.cat(stds), labels)
+    pretrain_config = PretrainConfig(**blob["pretrain"])
+    standing_stats(generator, batches=pretrain_config.standing_batches,
+                   batch_size=pretrain_config.batch_size,
+                   rng=torch.Generator().manual_seed(seed))
+    return generator
