@@ -16,7 +16,7 @@ from storage.repository import (
     record_run,
     upsert_dataset,
 )
-from storage.scores import ScoreRecord, get_score, list_scores, record_score
+from storage.scores import ScoreRecord, get_score, list_scores, record_scores
 
 __all__ = [
     "BACKENDS",
@@ -43,7 +43,7 @@ __all__ = [
     "list_scores",
     "optuna_engine_kwargs",
     "record_run",
-    "record_score",
+    "record_scores",
     "sqlite_file",
     "upsert_dataset",
 ]

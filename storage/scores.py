@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -38,14 +39,16 @@ def get_score(db: Database, key: str) -> ScoreRecord | None:
         return _score_record(*found) if found else None
 
 
-def record_score(db: Database, score: ScoreRecord, arch_params: dict) -> None:
-    """Insert or replace the score with ``score.key`` in one transaction."""
+def record_scores(db: Database, scores: Sequence[tuple[ScoreRecord, dict]]) -> None:
+    """Insert or replace each score (with its architecture's params) by ``score.key``, all
+    in one transaction."""
+    fields = ("dataset_id", "method", "seed", "config", "value", "wall_seconds", "device",
+              "versions")
     with db.session() as s:
-        arch = _architecture(s, score.space, score.arch_id, arch_params)
-        fields = ("dataset_id", "method", "seed", "config", "value", "wall_seconds", "device",
-                  "versions")
-        upsert_by_key(s, Score, score.key,
-                      {**{n: getattr(score, n) for n in fields}, "architecture_id": arch.id})
+        for score, arch_params in scores:
+            arch = _architecture(s, score.space, score.arch_id, arch_params)
+            upsert_by_key(s, Score, score.key,
+                          {**{n: getattr(score, n) for n in fields}, "architecture_id": arch.id})
 
 
 def list_scores(db: Database, *, dataset_id: int, method: str | None = None

@@ -24,8 +24,8 @@ from nas.core.data import PreparedData
 from nas.core.runtime import device_name, versions
 from nas.core.trainer import build_seeded
 from nas.errors import InputError
-from search_spaces import get_space
-from storage import Database, DatasetRecord, ScoreRecord, get_score, record_score
+from search_spaces import SearchSpace, get_space
+from storage import Database, DatasetRecord, ScoreRecord, get_score, record_scores
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 Scorer = Callable[[nn.Module, Batches], float]
@@ -117,6 +117,7 @@ def grad_norm(net: nn.Module, batches: Batches) -> float:
 ZERO_COST: dict[str, Scorer] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm}
 ANALYTIC = ("params", "flops")  # from search_spaces' count_params / count_macs
 ZERO_COST_METHODS = (*ANALYTIC, *ZERO_COST)
+COMMIT_EVERY_S = 1.0  # seconds of scoring committed together (a commit costs ~0.005-0.03 s)
 
 
 def minibatches(data: PreparedData, config: ZeroCostConfig) -> Batches:
@@ -160,27 +161,43 @@ def score_architecture(space_name: str, arch_id: str, method: str, data: Prepare
     return (float(value) if math.isfinite(value) else None), seconds
 
 
+def _stored(db: Database, space: SearchSpace, held: list[tuple[ScoreRecord, bool]]
+            ) -> list[ScoreRecord]:
+    """Commit the new records of ``held`` (record, new) in one transaction; return all."""
+    new = [(r, space.parse(r.arch_id).params()) for r, is_new in held if is_new]
+    if new:
+        record_scores(db, new)
+    return [r for r, _ in held]
+
+
 def iter_scores(db: Database, data: PreparedData, dataset: DatasetRecord, space_name: str,
                 arch_ids: list[str], methods: list[str], config: ZeroCostConfig
                 ) -> Iterator[ScoreRecord]:
-    """Yield the score of every (method, architecture), computing and committing only those
-    not stored yet (so an interrupted call resumes)."""
+    """Yield the score of every (method, architecture) in that order, computing only those
+    not stored yet. New scores are committed together once they took ``COMMIT_EVERY_S`` (a
+    commit per cheap score would cost more than the score), so an interrupted call resumes
+    losing at most that much scoring."""
     batches = minibatches(data, config)
     space = get_space(space_name)
+    held: list[tuple[ScoreRecord, bool]] = []  # (record, new), yielded once committed
+    pending_s = 0.0  # scoring seconds not committed yet
     for method in methods:
         for arch_id in arch_ids:
             key = _key(dataset, space_name, arch_id, method, config)
             done = get_score(db, key)
             if done is not None:
-                yield done
+                held.append((done, False))
                 continue
             value, seconds = score_architecture(space_name, arch_id, method, data, batches,
                                                 config.seed)
-            record = ScoreRecord(key, space_name, arch_id, dataset.id, method, config.seed,
-                                 config.to_dict(), value, seconds,
-                                 device_name(torch.device("cpu")), versions())
-            record_score(db, record, space.parse(arch_id).params())
-            yield record
+            held.append((ScoreRecord(key, space_name, arch_id, dataset.id, method, config.seed,
+                                     config.to_dict(), value, seconds,
+                                     device_name(torch.device("cpu")), versions()), True))
+            pending_s += seconds
+            if pending_s >= COMMIT_EVERY_S:
+                yield from _stored(db, space, held)
+                held, pending_s = [], 0.0
+    yield from _stored(db, space, held)
 
 
 def score_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,

@@ -27,9 +27,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import optuna
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from nas.engines import fidelity
+from nas.engines.optuna_tables import add_finished_trials
 from nas.engines.session import SearchSession
 from nas.engines.study import (
     arch_id_of,
@@ -39,7 +41,7 @@ from nas.engines.study import (
     retrying,
     suggest_arch,
 )
-from nas.engines.worker import FINISHED, ask
+from nas.engines.worker import FINISHED, ask, worker_name
 from nas.errors import InputError
 from search_spaces import InvalidArchitectureError, SearchSpace, get_space
 
@@ -50,14 +52,19 @@ MAX_DRAWS = 1000  # random draws for an architecture valid at the data's image s
 
 def measure_trial(session: SearchSession, trial: optuna.Trial) -> float:
     """Objective of rea/sh trials: measure the trial's architecture at its fidelity, store
-    the scores and the charge as user attributes; the value is the fidelity's own score
-    (for the rank-based ensemble: the NASWOT member, as ranks need a group)."""
+    the scores and the charge as user attributes; the value is ``score_of`` the measurement."""
     arch_id = suggest_arch(trial, get_space(session.config.space), session.config.archs)
     name = trial.user_attrs[FIDELITY]
     measured = fidelity.measure(session, arch_id, name)
     for key, value in {"arch_id": arch_id, VALUES: measured.values,
                        CHARGED: measured.seconds}.items():
         trial.set_user_attr(key, value)
+    return score_of(name, measured)
+
+
+def score_of(name: str, measured: fidelity.Measurement) -> float:
+    """A trial's value: the fidelity's own score (for the rank-based ensemble: the NASWOT
+    member, as ranks need a group); -1e30 when undefined."""
     primary = measured.values.get("naswot") if name == fidelity.ENSEMBLE else \
         next(iter(measured.values.values()))
     return primary if primary is not None and math.isfinite(primary) else -1e30
@@ -185,21 +192,13 @@ def _planned(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial],
     return sorted(scores, key=lambda a: (-scores[a], a))[:math.ceil(len(scores) / config.eta)]
 
 
-def claim_sh(session: SearchSession) -> optuna.Trial | None:
-    """Under the study lock: a re-queued trial, else the current rung's next architecture;
-    when a rung is finished its best 1/eta go to the next fidelity, and when a bracket is
-    finished a new one starts (see module). None while a rung waits for running trials.
-
-    The budget is checked between rungs: a started rung is finished. Trials are queued one
-    at a time (a rung is planned again from the finished trials on each claim), so the study
-    never holds a rung's worth of waiting trials, which Optuna would read back on every
-    claim."""
-    study, config = session.study, session.config
-    trials = study.get_trials(deepcopy=False)
-    if any(t.state == TrialState.WAITING for t in trials):
-        return ask(study)
-    if not _left(session, trials, budget=False):
-        return None
+def _next_rung(session: SearchSession, trials: Sequence[optuna.trial.FrozenTrial]
+               ) -> tuple[int, int, list[str]] | None:
+    """(bracket, rung, architectures not placed yet) of the rung sh measures next: the
+    current rung while it has some left, else (once its trials finished) the next rung or
+    a new bracket. None while the current rung waits for running trials, or when the
+    ``cpu_budget`` is spent (checked between rungs: a started rung is finished)."""
+    config = session.config
     placed = [t for t in trials if BRACKET in t.user_attrs]
     bracket = max((t.user_attrs[BRACKET] for t in placed), default=0)
     rung = max((t.user_attrs[RUNG] for t in placed if t.user_attrs[BRACKET] == bracket),
@@ -208,15 +207,70 @@ def claim_sh(session: SearchSession) -> optuna.Trial | None:
               (bracket, rung)]
     created = {t.user_attrs["arch_id"] for t in cohort}
     todo = [a for a in _planned(session, trials, bracket, rung) if a not in created]
-    if not todo:
-        if any(t.state == TrialState.RUNNING for t in cohort) or _spent(session, trials):
-            return None
-        bracket, rung = (bracket, rung + 1) if rung + 1 < len(config.fidelities) else \
-            (bracket + 1, 0)
-        todo = _planned(session, trials, bracket, rung)
+    if todo:
+        return bracket, rung, todo
+    if any(t.state == TrialState.RUNNING for t in cohort) or _spent(session, trials):
+        return None
+    bracket, rung = (bracket, rung + 1) if rung + 1 < len(config.fidelities) else \
+        (bracket + 1, 0)
+    return bracket, rung, _planned(session, trials, bracket, rung)
+
+
+def claim_sh(session: SearchSession) -> optuna.Trial | None:
+    """Under the study lock: a re-queued trial, else the next architecture of the rung sh
+    measures next (``_next_rung``); None while a rung waits for running trials.
+
+    Trials are queued one at a time (a rung is planned again from the finished trials on
+    each claim), so the study never holds a rung's worth of waiting trials, which Optuna
+    would read back on every claim."""
+    study, config = session.study, session.config
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return ask(study)
+    if not _left(session, trials, budget=False):
+        return None
+    step = _next_rung(session, trials)
+    if step is None:
+        return None
+    bracket, rung, todo = step
     _enqueue(session, todo[0], {FIDELITY: config.fidelities[rung], BRACKET: bracket,
                                 RUNG: rung})
     return ask(study)
+
+
+def batch_sh(session: SearchSession) -> list[optuna.trial.FrozenTrial]:
+    """Under the study lock, before ``claim_sh``: when the rung sh measures next is
+    zero-cost, score its architectures left (up to the ``trials`` budget) as one batch and
+    add one COMPLETE trial per architecture, as ``measure_trial`` would have made it, in one
+    transaction. Returns them; [] when the next rung trains, waits, or trials are re-queued
+    (``claim_sh`` hands those out one at a time).
+
+    A zero-cost score costs less than a trial's own bookkeeping (claim, heartbeat, tell:
+    tens of database commits), so one worker scores the rung while others wait for the
+    lock. Killed mid-batch, it leaves the scores it committed and no trial: the next worker
+    reads those scores back and adds the whole rung."""
+    study, config = session.study, session.config
+    trials = study.get_trials(deepcopy=False)
+    left = _left(session, trials, budget=False)
+    if not left or any(t.state == TrialState.WAITING for t in trials):
+        return []
+    step = _next_rung(session, trials)
+    if step is None or not fidelity.zero_cost_members(config.fidelities[step[1]]):
+        return []
+    bracket, rung, todo = step
+    name = config.fidelities[rung]
+    space = get_space(config.space)
+    distributions = {factor: CategoricalDistribution(levels)
+                     for factor, levels in choices(space, config.archs).items()}
+    measured = fidelity.measure_zero_cost(session, todo[:left], name)
+    added = [optuna.trial.create_trial(
+        params=arch_params(space, arch_id), distributions=distributions,
+        value=score_of(name, m),
+        user_attrs={FIDELITY: name, BRACKET: bracket, RUNG: rung, "arch_id": arch_id,
+                    VALUES: m.values, CHARGED: m.seconds, "worker": worker_name()})
+        for arch_id, m in measured.items()]
+    retrying(lambda: add_finished_trials(session.storage, session.study_id, added), session.url)
+    return added
 
 
 def incumbent(trials: Sequence[optuna.trial.FrozenTrial], ladder: Sequence[str]

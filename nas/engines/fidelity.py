@@ -55,12 +55,8 @@ def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
     scores chance accuracy.
     """
     config = session.config
-    members = zero_cost_members(name)
-    if members:
-        records = list(iter_scores(session.db, session.data, session.dataset, config.space,
-                                   [arch_id], list(members), ZeroCostConfig()))
-        return Measurement({r.method: r.value for r in records},
-                           sum(r.wall_seconds for r in records))
+    if zero_cost_members(name):
+        return measure_zero_cost(session, [arch_id], name)[arch_id]
     head, _, epochs = name.partition(":")
     train = replace(config.train, epochs=int(epochs)) if epochs else config.train
     evaluator = session.full_evaluator if head == FULL else session.evaluator
@@ -68,6 +64,20 @@ def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
                                      search_id=session.search_id)
     value = run_accuracy(run.status, run.val_acc, session.data.num_classes)
     return Measurement({VAL_ACC: value}, run.wall_seconds)
+
+
+def measure_zero_cost(session: SearchSession, arch_ids: list[str], name: str
+                      ) -> dict[str, Measurement]:
+    """``measure`` of each of ``arch_ids`` at the zero-cost fidelity ``name``, in one pass
+    over the score cache (each score committed as it is computed, so an interrupted batch
+    resumes where it stopped)."""
+    values: dict[str, dict[str, float | None]] = {a: {} for a in arch_ids}
+    seconds = dict.fromkeys(arch_ids, 0.0)
+    for r in iter_scores(session.db, session.data, session.dataset, session.config.space,
+                         arch_ids, list(zero_cost_members(name)), ZeroCostConfig()):
+        values[r.arch_id][r.method] = r.value
+        seconds[r.arch_id] += r.wall_seconds
+    return {a: Measurement(values[a], seconds[a]) for a in arch_ids}
 
 
 def order(name: str, measured: dict[str, dict[str, float | None]]) -> dict[str, float]:

@@ -141,5 +141,5 @@ register_strategy(Strategy(
     "sh", "successive halving up --fidelities (e.g. ensemble, train:10, full:1): --bracket "
     "random architectures, the best 1/--eta promoted per rung, brackets until the budget",
     run=lambda session, on_done: work(session, evolution.claim_sh, on_done,
-                                      evolution.measure_trial),
+                                      evolution.measure_trial, evolution.batch_sh),
     total=lambda session: session.config.trials))

@@ -26,6 +26,7 @@ from nas.engines.study import GRACE_FACTOR, retrying
 Claim = Callable[[SearchSession], optuna.Trial | None]
 Objective = Callable[[SearchSession, optuna.Trial], float]  # a trial's value (may prune)
 TrialDone = Callable[[optuna.trial.FrozenTrial], None]
+Batch = Callable[[SearchSession], list[optuna.trial.FrozenTrial]]  # trials finished at once
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 IDLE_POLL_S = 5  # an idle worker re-checks for re-queued trials at most this often
 DEAD_WORKER = "nas:dead_worker"  # system attribute of a trial failed because its worker died
@@ -177,16 +178,26 @@ def evaluate_trial(session: SearchSession, trial: optuna.Trial,
 
 
 def work(session: SearchSession, claim: Claim, on_done: TrialDone | None = None,
-         objective: Objective = run_trial) -> int:
+         objective: Objective = run_trial, batch: Batch | None = None) -> int:
     """Evaluate trials handed out by ``claim`` until it returns None while no other worker's
     trial is still RUNNING (a dead worker's trial is re-queued once its heartbeat goes stale,
-    so waiting for running trials is what makes every point finish). Returns the number of
-    trials this worker evaluated."""
+    so waiting for running trials is what makes every point finish). ``batch``, when given,
+    runs under the study lock before each claim and may finish trials there at once (those
+    too cheap to be worth a claim each); the claim waits until it returns none. Returns the
+    number of trials this worker evaluated."""
     done = 0
     while True:
         with session.lock():
             requeue_dead_trials(session)
-            trial = claimed(session, retrying(lambda: claim(session), session.url))
+            finished = batch(session) if batch else []
+            trial = None if finished else \
+                claimed(session, retrying(lambda: claim(session), session.url))
+        for frozen in finished:
+            done += 1
+            if on_done:
+                on_done(frozen)
+        if finished:
+            continue
         if trial is None:
             if count(session.study, TrialState.RUNNING, TrialState.WAITING) == 0:
                 return done

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from optuna.trial import TrialState
 
+from nas.analysis import zero_cost
 from nas.core.data import DataConfig
 from nas.core.trainer import TrainConfig
 from nas.engines import SearchConfig, SearchJob, run_search
@@ -19,11 +20,15 @@ from nas.engines.evolution import (
     RUNG,
     VALUES,
     anytime,
+    claim_sh,
     incumbent,
+    measure_trial,
 )
 from nas.engines.fidelity import order
+from nas.engines.session import open_search
+from nas.engines.worker import work
 from search_spaces import get_space
-from storage import Database, list_runs
+from storage import Database, list_datasets, list_runs, list_scores
 from tests.engines.support import only_study, write_tiny_folder
 
 
@@ -148,3 +153,53 @@ def test_a_full_rung_trains_on_the_whole_split_and_a_train_rung_on_the_proxy(tin
     assert full.arch_id == by_fidelity["full:1"][0].user_attrs["arch_id"]
     assert full.val_acc == by_fidelity["full:1"][0].value
     assert sum(r.proxy_id is not None for r in runs) == 2
+
+
+def _cells(trials) -> dict[tuple, tuple]:
+    """(bracket, rung, architecture) -> what its trial holds besides timings and the worker."""
+    return {(t.user_attrs[BRACKET], t.user_attrs[RUNG], t.user_attrs["arch_id"]):
+            (t.state, t.value, t.params, t.distributions, t.user_attrs[FIDELITY],
+             t.user_attrs[VALUES]) for t in trials}
+
+
+def test_an_interrupted_zero_cost_rung_resumes_without_rescoring_or_doubling_a_cell(
+        tiny, monkeypatch):
+    settings = dict(strategy="sh", fidelities=("params", "synflow"), bracket=6, eta=3,
+                    trials=8)
+    # the same search as before rungs were batched: one claimed trial per cell
+    before = open_search(_job((tiny[0], tiny[1].replace("nas.db", "before.db")), **settings))
+    work(before, claim_sh, None, measure_trial)
+    # batched, interrupted (as by Ctrl-C) at the second synflow score, each score committed
+    monkeypatch.setattr(zero_cost, "COMMIT_EVERY_S", 0.0)
+    scored, real = [], zero_cost.score_architecture
+
+    def interrupted(space, arch_id, method, *args):
+        if method == "synflow" and any(m == "synflow" for _, m in scored):
+            raise KeyboardInterrupt
+        scored.append((arch_id, method))
+        return real(space, arch_id, method, *args)
+
+    monkeypatch.setattr(zero_cost, "score_architecture", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(_job(tiny, **settings), progress=False)
+    study = only_study(tiny[1])
+    assert [t.user_attrs[RUNG] for t in study.trials] == [0] * 6  # none of the cut rung
+    first = list(scored)
+    monkeypatch.setattr(zero_cost, "score_architecture",
+                        lambda *a: scored.append(a[1:3]) or real(*a))
+    resumed = run_search(_job(tiny, **settings), progress=False)
+
+    trials = resumed.trials
+    assert len(trials) == 8 and len(_cells(trials)) == 8  # one trial per cell
+    assert _cells(trials) == _cells(before.study.get_trials())
+    rescored = scored[len(first):]
+    assert set(rescored).isdisjoint(first)  # the committed synflow score was read back
+    assert sorted(rescored) == sorted({(t.user_attrs["arch_id"], "synflow") for t in trials
+                                       if t.user_attrs[RUNG] == 1} - set(first))
+    db = Database(tiny[1])
+    (dataset,) = list_datasets(db)
+    stored = {(s.arch_id, s.method): s.wall_seconds
+              for s in list_scores(db, dataset_id=dataset.id)}
+    for t in trials:  # each charged what its score cost when first computed
+        assert t.user_attrs[CHARGED] == stored[(t.user_attrs["arch_id"],
+                                                t.user_attrs[FIDELITY])]

@@ -53,6 +53,27 @@ def test_three_workers_evaluate_each_grid_point_exactly_once(tmp_path, postgres_
     print(f"trials per worker: {sorted(per_worker.values())}")
 
 
+def test_three_sh_workers_measure_each_cell_once_per_rung(tmp_path, postgres_url):
+    """Zero-cost rungs are added as one batch by whichever worker holds the study lock; the
+    training rung's trials are claimed one at a time."""
+    data = write_tiny_folder(tmp_path / "data")
+    cmd = search_cmd(data, postgres_url, "--space", "nb201", "--strategy", "sh", "--fidelities",
+                     "params", "synflow", "train:1", "--bracket", "9", "--eta", "3",
+                     "--trials", "13", "--epochs", "1", "--workers", "1", "--heartbeat", "5")
+    procs = [start(cmd, tmp_path, f"worker{i}.log") for i in range(3)]
+    for i, proc in enumerate(procs):
+        finish(proc, tmp_path, f"worker{i}.log")
+
+    study = only_study(postgres_url)
+    trials = study.get_trials()
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    cells = Counter((t.user_attrs["rung"], t.user_attrs["arch_id"]) for t in trials)
+    assert set(cells.values()) == {1}
+    assert Counter(rung for rung, _ in cells) == {0: 9, 1: 3, 2: 1}
+    (final,) = [arch for rung, arch in cells if rung == 2]
+    assert _runs_per_arch(postgres_url, study) == {final: 1}
+
+
 def _as_other_host(cmd: list[str]) -> list[str]:
     """Run ``cmd`` in a new UTS namespace under another host name, so the only way it can
     tell the killed worker is dead is the missing heartbeat (as on a second machine)."""
