@@ -11,6 +11,7 @@ never see it. Anchors are published searches on the same table (sources in the d
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -123,14 +124,17 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
         contender = catalog[name]
         searches = []
         for seed in range(cfg.seeds):
+            start = time.perf_counter()
             summary = run_search(SearchJob(db_url, data, search_config(contender, seed, cfg)),
                                  workers=workers, progress=False)
+            wall = time.perf_counter() - start
             ladder = contender.ladder
             chosen = incumbent(summary.trials, ladder)
             curve = [(s, truth[a], a) for s, a in anytime(summary.trials, ladder)]
             evaluations = Counter(t.user_attrs[FIDELITY] for t in summary.trials)
             searches.append({"seed": seed, "returned": chosen, "accuracy": truth[chosen],
                              "charged_seconds": charged(summary.trials),
+                             "wall_seconds": wall,
                              "evaluations": {f: evaluations[f] for f in ladder},
                              "curve": curve})
             note(f"{contender.label} seed {seed}: {truth[chosen]:.2f} after "
@@ -142,6 +146,10 @@ def run_outcome(db_url: str, cfg: OutcomeConfig, *, data_path: str | None = None
                      "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                      "median_cpu_hours": statistics.median(
                          s["charged_seconds"] for s in searches) / 3600,
+                     "median_wall_hours": statistics.median(
+                         s["wall_seconds"] for s in searches) / 3600,
+                     "median_overhead_hours": statistics.median(
+                         s["wall_seconds"] - s["charged_seconds"] for s in searches) / 3600,
                      "evaluations": {f: statistics.median(s["evaluations"][f]
                                                           for s in searches)
                                      for f in contender.ladder},
@@ -174,17 +182,23 @@ def markdown(result: dict) -> str:
              f"charged CPU-s per search; proxy: random IPC {cfg['ipc']} at "
              f"{cfg['resize']} px.", "",
              "| strategy | scores (cheapest first) | mean ± sd (%) | minus the row above, "
-             "paired by seed [95% CI] | median charged CPU-h | median evaluations per "
-             "fidelity |", "|---|---|---|---|---|---|"]
+             "paired by seed [95% CI] | median charged CPU-h | median wall-clock h | "
+             "median overhead h (wall − charged) | median evaluations per fidelity |",
+             "|---|---|---|---|---|---|---|---|"]
     for r, diff in zip(result["rows"], minus_previous(result["rows"]), strict=True):
         evals = ", ".join(f"{f}: {n:g}" for f, n in r["evaluations"].items())
         paired = "–" if diff is None else f"{diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
+        wall, overhead = (f"{r[k]:.3f}" if k in r else "–"
+                          for k in ("median_wall_hours", "median_overhead_hours"))
         lines.append(f"| {r['contender']} ({r['strategy']}) | {r['scores']} | "
                      f"{r['mean']:.2f} ± {r['sd']:.2f} | {paired} | "
-                     f"{r['median_cpu_hours']:.3f} | {evals} |")
+                     f"{r['median_cpu_hours']:.3f} | {wall} | {overhead} | {evals} |")
     for a in result["anchors"]:
         lines.append(f"| {a['source']} | published | {a['mean']:.2f} ± {a['sd']:.2f} | – | – "
-                     f"| – |")
+                     f"| – | – | – |")
+    if any("median_wall_hours" not in r for r in result["rows"]):
+        lines += ["", "Wall-clock and overhead: – where the searches ran before they were "
+                  "recorded (they fill on the next run)."]
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,14 @@ def test_permuted_published_accuracies_change_no_choice_of_any_search(tmp_path, 
     returned = [s["returned"] for r in a["rows"] for s in r["searches"]]
     assert any(published[c] != permuted[c] for c in returned)  # the judge did change
     assert "rea params (rea)" in markdown(a) and "REA (NAS-Bench-201" in markdown(a)
+    for row in a["rows"]:  # one seed: the medians are that search's wall clock and overhead
+        (search,) = row["searches"]
+        assert search["wall_seconds"] > 0
+        assert row["median_wall_hours"] * 3600 == pytest.approx(search["wall_seconds"])
+        assert row["median_overhead_hours"] * 3600 == pytest.approx(
+            search["wall_seconds"] - search["charged_seconds"])
+        assert f"| {row['median_wall_hours']:.3f} | {row['median_overhead_hours']:.3f} |" \
+            in markdown(a)
 
 
 def test_unknown_contender_is_refused_before_any_search(tmp_path):
