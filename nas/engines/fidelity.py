@@ -69,8 +69,8 @@ def measure(session: SearchSession, arch_id: str, name: str) -> Measurement:
 def measure_zero_cost(session: SearchSession, arch_ids: list[str], name: str
                       ) -> dict[str, Measurement]:
     """``measure`` of each of ``arch_ids`` at the zero-cost fidelity ``name``, in one pass
-    over the score cache (each score committed as it is computed, so an interrupted batch
-    resumes where it stopped)."""
+    over the score cache (``iter_scores`` commits as it goes, so an interrupted batch
+    resumes from its last commit)."""
     values: dict[str, dict[str, float | None]] = {a: {} for a in arch_ids}
     seconds = dict.fromkeys(arch_ids, 0.0)
     for r in iter_scores(session.db, session.data, session.dataset, session.config.space,
