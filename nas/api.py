@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 from nas.core.data import DataConfig, PreparedData, load_raw, prepare
 from nas.core.elf import ElfConfig, ElfLoss, feature_network
 from nas.core.outcome import RunStatus
-from nas.core.parallel import shared_data, worker_pool
+from nas.core.parallel import Placement, placement, shared_data, worker_pool
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.trainer import EpochCallback, TrainConfig, TrainResult, train
 from nas.errors import InputError, UnknownNameError
@@ -224,15 +225,17 @@ def run_key(dataset: DatasetRecord, proxy: ProxyRecord | None, space: str, arch_
 class Evaluator:
     """Trains architectures on one data source (a proxy, or the full split when ``proxy`` is
     None) and records each run; holds the device-resident tensors so many calls share them.
-    With ``elf``, candidates also learn real-data features (nas.core.elf); proxies only."""
+    With ``elf``, candidates also learn real-data features (nas.core.elf); proxies only.
+    ``device``: where this process trains (default: CUDA when available, else the CPU)."""
 
     def __init__(self, db: Database, data: PreparedData, dataset: DatasetRecord,
-                 proxy: ProxyRecord | None, elf: ElfConfig | None = None):
+                 proxy: ProxyRecord | None, elf: ElfConfig | None = None,
+                 device: torch.device | None = None):
         if elf is not None and proxy is None:
             raise InputError(ELF_NEEDS_PROXY)
         self.db, self.data, self.dataset, self.proxy, self.elf = db, data, dataset, proxy, elf
         self._feature_net = None
-        self.device = default_device()
+        self.device = device or default_device()
         train_set = load_proxy_set(proxy) if proxy else get_proxy(FULL).build(
             data, ipc=0, seed=0, options={}, artifacts_dir=db.home)
         self.train_set = (train_set.images, train_set.labels)
@@ -285,10 +288,11 @@ class Evaluator:
                status: str, epochs: int, accuracies: dict, train_loss: float | None,
                wall_seconds: float, device: str, compiled: bool = False, bf16: bool = False,
                search_id: int | None = None, curve: dict | None = None,
-               fresh_seconds: float = 0.0) -> RunRecord:
+               fresh_seconds: float = 0.0, compile_error: str = "") -> RunRecord:
         """Store (commit) one run of ``arch_id`` on this evaluator's data source;
         ``compiled``: whether its training step ran under torch.compile, ``bf16``: under bf16
-        autocast; ``fresh_seconds``: of ``wall_seconds``, spent drawing fresh images."""
+        autocast; ``fresh_seconds``: of ``wall_seconds``, spent drawing fresh images;
+        ``compile_error``: why it trained eagerly though asked to compile."""
         space = get_space(space_name)
         spec = space.parse(arch_id)
         run = RunRecord(
@@ -297,7 +301,8 @@ class Evaluator:
             proxy_id=self.proxy.id if self.proxy else None, seed=seed, epochs=epochs,
             config={"train": train_config.to_dict(), "source": self.source,
                     "elf": self.elf.to_dict() if self.elf else None, "compiled": compiled,
-                    "bf16": bf16, **({"fresh_seconds": fresh_seconds} if self.stream else {})},
+                    "bf16": bf16, **({"fresh_seconds": fresh_seconds} if self.stream else {}),
+                    **({"compile_error": compile_error} if compile_error else {})},
             status=status, val_acc=accuracies.get("val"), test_acc=accuracies.get("test"),
             train_loss=train_loss, num_params=space.count_params(spec, **self.shape),
             macs=space.count_macs(spec, **self.shape), wall_seconds=wall_seconds,
@@ -341,36 +346,52 @@ class Evaluator:
                 record(status=RunStatus.PRUNED, epochs=epoch, accuracies={"val": val_acc},
                        train_loss=None, wall_seconds=time.perf_counter() - start)
             raise
-        return record(status=result.status, epochs=result.epochs_done,
-                      accuracies=result.accuracies, train_loss=result.train_loss,
-                      wall_seconds=result.wall_seconds, compiled=result.compiled,
-                      bf16=result.bf16, curve=result.curve, fresh_seconds=result.fresh_seconds)
+        return self.record_result(space_name, arch_id, train_config, seed, result,
+                                  device=device_name(self.device), search_id=search_id)
 
-    def train_in_workers(self, plan: EvaluationPlan, pending: list[str], workers: int,
-                         on_run: Callable[[RunRecord], None] = lambda run: None) -> set[str]:
-        """Train ``pending`` (architectures of ``plan`` without a stored run) in ``workers``
-        processes of one thread each (one per core trains small networks faster than one
-        process using every core), recording each run as it ends. Plain runs only (no ELF).
-        Returns the architectures trained here (none when there is nothing to share)."""
-        if len(pending) < 2 or workers < 2 or self.elf is not None:
+    def record_result(self, space_name: str, arch_id: str, train_config: TrainConfig,
+                      seed: int, result: TrainResult, *, device: str,
+                      search_id: int | None = None) -> RunRecord:
+        """Store (commit) the finished or diverged ``result`` of training ``arch_id``."""
+        return self.record(space_name, arch_id, train_config, seed, status=result.status,
+                           epochs=result.epochs_done, accuracies=result.accuracies,
+                           train_loss=result.train_loss, wall_seconds=result.wall_seconds,
+                           device=device, compiled=result.compiled, bf16=result.bf16,
+                           search_id=search_id, curve=result.curve,
+                           fresh_seconds=result.fresh_seconds,
+                           compile_error=result.compile_error)
+
+    def train_in_workers(self, plan: EvaluationPlan, pending: list[str], place: Placement,
+                         on_run: Callable[[RunRecord], None] = lambda run: None,
+                         on_error: Callable[[Exception], None] = lambda error: None
+                         ) -> set[str]:
+        """Train ``pending`` (architectures of ``plan`` without a stored run) in
+        ``place.workers`` processes on ``place.device``, recording each run as it ends.
+        Plain runs only (no ELF). A run that raises in a worker is not recorded: ``on_error``
+        receives the error and the caller trains that architecture again (``evaluate``).
+        Returns the architectures trained and recorded here (none when there is nothing to
+        share)."""
+        if len(pending) < 2 or place.workers < 2 or self.elf is not None:
             return set()
         shared = {"train_set": self.train_set, "eval_sets": self.eval_sets,
-                  "shape": self.shape, "stream": self.stream}
+                  "shape": self.shape, "stream": self.stream, "device": str(place.device)}
         jobs = longest_first([(plan.space, arch_id, self.run_config(plan.space, arch_id,
                                                                     plan.train), plan.seed)
                               for arch_id in pending], self.shape)
-        with worker_pool(min(workers, len(pending)), threads_per_worker=1,
-                         shared=shared) as pool:
-            for arch_id, result, device in pool.imap_unordered(train_on_shared, jobs):
-                on_run(self.record(plan.space, arch_id, plan.train, plan.seed,
-                                   status=result.status, epochs=result.epochs_done,
-                                   accuracies=result.accuracies,
-                                   train_loss=result.train_loss,
-                                   wall_seconds=result.wall_seconds, device=device,
-                                   compiled=result.compiled, bf16=result.bf16,
-                                   search_id=plan.search_id, curve=result.curve,
-                                   fresh_seconds=result.fresh_seconds))
-        return set(pending)
+        trained = set()
+        with worker_pool(min(place.workers, len(pending)), threads_per_worker=place.threads,
+                         shared=shared, device=place.device) as pool:
+            runs = pool.imap_unordered(train_on_shared, jobs)
+            for _ in jobs:
+                try:
+                    arch_id, result, device = next(runs)
+                except Exception as error:  # the worker's exception, re-raised here
+                    on_error(error)
+                    continue
+                on_run(self.record_result(plan.space, arch_id, plan.train, plan.seed, result,
+                                          device=device, search_id=plan.search_id))
+                trained.add(arch_id)
+        return trained
 
 
 TrainJob = tuple[str, str, TrainConfig, int]  # (space, architecture id, protocol, seed)
@@ -383,25 +404,34 @@ def longest_first(jobs: list[TrainJob], shape: dict) -> list[TrainJob]:
 
 
 def train_on_shared(job: TrainJob) -> tuple[str, TrainResult, str]:
-    """Worker task of ``Evaluator.train_in_workers``: one architecture on the shared data."""
+    """Worker task of ``Evaluator.train_in_workers``: one architecture on the shared data,
+    on the shared ``device`` (default the CPU)."""
     space_name, arch_id, config, seed = job
     data = shared_data()
+    device = torch.device(data.get("device", "cpu"))
     space = get_space(space_name)
-    result = train(partial(space.build, space.parse(arch_id), **data["shape"]),
-                   data["train_set"], config, seed=seed, eval_sets=data["eval_sets"],
-                   fresh_set=data.get("stream"))
-    return arch_id, result, device_name(torch.device("cpu"))
+    try:
+        result = train(partial(space.build, space.parse(arch_id), **data["shape"]),
+                       data["train_set"], config, seed=seed, eval_sets=data["eval_sets"],
+                       fresh_set=data.get("stream"), device=device)
+    except Exception as error:  # name the architecture: the pool re-raises only the message
+        raise RuntimeError(f"a worker on {device} failed to train {arch_id} "
+                           f"({type(error).__name__}: {error})") from error
+    return arch_id, result, device_name(device)
 
 
 def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRecord,
                            proxy: ProxyRecord | None, plan: EvaluationPlan, *,
                            progress: bool = True, elf: ElfConfig | None = None,
-                           workers: int = 1) -> list[RunRecord]:
+                           workers: int = 1, device: torch.device | None = None
+                           ) -> list[RunRecord]:
     """Train every architecture of ``plan``, skipping finished ones; each run is committed as
     soon as it ends, so an interrupted call loses only the runs in flight. With ``workers``
-    > 1 on a CPU, plain runs train in that many one-thread processes."""
+    > 1, plain runs train in that many processes on ``device`` (default: CUDA when available,
+    else the CPU; ``nas.core.parallel.placement``); a run that fails in a worker is reported
+    and trained again here, so every architecture is trained once and recorded once."""
     plan.check_data(data)  # fail before any training, not halfway through
-    evaluator = Evaluator(db, data, dataset, proxy, elf)
+    evaluator = Evaluator(db, data, dataset, proxy, elf, device)
 
     pending = [a for a in plan.arch_ids
                if evaluator.done(plan.space, a, plan.train, plan.seed) is None]
@@ -411,8 +441,11 @@ def evaluate_architectures(db: Database, data: PreparedData, dataset: DatasetRec
             bar.update()
             bar.set_postfix_str(f"{run.arch_id} {run.status} val={run.val_acc}")
 
-        trained = (evaluator.train_in_workers(plan, pending, workers, on_run=show)
-                   if evaluator.device.type == "cpu" else set())
+        def failed(error: Exception) -> None:
+            bar.write(f"{error}; training it again in this process", file=sys.stderr)
+
+        trained = evaluator.train_in_workers(plan, pending, placement(evaluator.device, workers),
+                                             on_run=show, on_error=failed)
         fresh = set(pending) - trained
         results = []
         for arch_id in plan.arch_ids:

@@ -2,8 +2,9 @@
 
 Both trainers see the same IPC-50 set, architectures, epochs and seed; each run happens in a
 fresh process so the toolkit's allocator tuning cannot leak into the reference. The grid part
-measures architectures/hour of one process using every core against one 1-thread worker
-process per core.
+measures architectures/hour of one worker process against ``--workers`` of them, as the toolkit
+trains many candidates (``nas.core.parallel.placement``): on a CPU one 1-thread process per
+core, on CUDA processes sharing the GPU. Everything trains on ``SpeedConfig.device``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import torch
 
 from nas.bench.trainers import cpu_seconds, make_net
 from nas.core.data import portable_path
-from nas.core.parallel import cpu_cores, worker_pool
+from nas.core.parallel import placement, worker_pool
+from nas.core.runtime import default_device
 from nas.core.trainer import TensorPair, TrainConfig, train
 from nas.errors import InputError
 from search_spaces import ConvNetSpec, count_macs
@@ -48,20 +50,34 @@ class SpeedConfig:
                                    "d2-w32-relu-batch-avg", "d2-w64-relu-instance-avg",
                                    "d1-w32-sigmoid-group-avg", "d2-w32-leakyrelu-layer-max")
     grid_epochs: int = 2
-    workers: int = field(default_factory=cpu_cores)  # N of the 'N workers vs 1' comparison
+    workers: int | None = None  # N of the 'N workers vs 1' comparison; None: the device's
+    # default (``nas.core.parallel.placement``: all cores on a CPU, GPU_WORKERS on CUDA)
+    device: str | None = None  # where every run trains; None: CUDA when available, else CPU
     # nas.bench.trainers.TRAINERS: "toolkit" is the trainer as `nas` runs it (torch.compile
     # only for runs of >= COMPILE_MIN_FLOPS training FLOPs); -eager / -compiled force it
     trainers: tuple[str, ...] = ("reference", "toolkit")
 
     def __post_init__(self) -> None:
         for name in ("ipc", "classes", "test_per_class", "epochs", "grid_epochs", "workers"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")
         if self.resize is not None and self.resize < 1:
             raise InputError(f"--resize must be at least 1, got {self.resize}")
         if self.seed < 0:
             raise InputError(f"--seed must be >= 0, got {self.seed}")
+        if self.device is not None:
+            try:
+                device = torch.device(self.device)
+            except RuntimeError:
+                raise InputError(f"--device {self.device!r} is no torch device; give cpu or "
+                                 "cuda") from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise InputError("--device cuda: this machine has no CUDA device")
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device) if self.device else default_device()
 
     @classmethod
     def quick(cls, data: str | None = None) -> SpeedConfig:
@@ -92,6 +108,7 @@ class GridRun:
     threads_per_worker: int
     architectures: int
     wall_seconds: float
+    device: str = "cpu"
 
     @property
     def archs_per_hour(self) -> float:
@@ -200,7 +217,7 @@ def _run_trainer(kind: str, data_path: Path, arch: str, config: SpeedConfig,
     with tempfile.TemporaryDirectory(prefix="inductor-") as cache:  # compiles start cold
         out = subprocess.run(
             [sys.executable, "-m", "nas.bench.trainers", kind, str(data_path), arch,
-             str(config.epochs), str(config.seed)],
+             str(config.epochs), str(config.seed), str(config.torch_device)],
             capture_output=True, text=True, env={**child_env(), "TORCHINDUCTOR_CACHE_DIR": cache})
     if out.returncode:
         raise RuntimeError(f"{kind} trainer failed on {arch}:\n{out.stderr[-2000:]}")
@@ -224,34 +241,38 @@ def child_env() -> dict:
 _GRID_DATA: dict = {}
 
 
-def _grid_task(job: tuple[str, str, int, int]) -> float:
+def _grid_task(job: tuple[str, str, int, int, str]) -> float:
     """Train one architecture with the toolkit trainer in a pool worker; returns seconds."""
-    path, arch, epochs, seed = job
+    path, arch, epochs, seed, device = job
     if path not in _GRID_DATA:
-        _GRID_DATA[path] = torch.load(path, weights_only=True)
+        _GRID_DATA[path] = torch.load(path, weights_only=True, map_location=device)
     data = _GRID_DATA[path]
     start = time.perf_counter()
     train(partial(make_net, arch, data), (data["train_images"], data["train_labels"]),
           TrainConfig(epochs=epochs), seed=seed,
-          eval_sets={"test": (data["test_images"], data["test_labels"])})
+          eval_sets={"test": (data["test_images"], data["test_labels"])}, device=device)
     return time.perf_counter() - start
 
 
 def grid_throughput(data_path: Path, config: SpeedConfig, workers: int) -> GridRun:
-    """Wall time to train ``config.grid_archs`` with ``workers`` processes sharing the cores."""
-    threads = max(1, cpu_cores() // workers)
-    jobs = [(str(data_path), arch, config.grid_epochs, config.seed + i)
+    """Wall time to train ``config.grid_archs`` with ``workers`` processes sharing
+    ``config``'s device (and the cores) as the toolkit places them."""
+    place = placement(config.torch_device, workers)
+    jobs = [(str(data_path), arch, config.grid_epochs, config.seed + i, str(place.device))
             for i, arch in enumerate(config.grid_archs)]
-    with worker_pool(workers, threads_per_worker=threads) as pool:
-        pool.map(_noop, range(workers))  # start every worker before the clock runs
+    with worker_pool(workers, threads_per_worker=place.threads) as pool:
+        pool.map(_warm_up, [str(place.device)] * workers)  # start workers before the clock
         start = time.perf_counter()
         list(pool.imap_unordered(_grid_task, jobs))
         wall = time.perf_counter() - start
-    return GridRun(workers, threads, len(jobs), wall)
+    return GridRun(workers, place.threads, len(jobs), wall, str(place.device))
 
 
-def _noop(_: int) -> None:
-    import nas.core.trainer  # noqa: F401  (import cost belongs to start-up, not to the grid)
+def _warm_up(device: str) -> None:
+    """Import the trainer and open ``device`` (a CUDA context): start-up, not grid time."""
+    import nas.core.trainer  # noqa: F401
+
+    torch.zeros(1, device=device)
 
 
 def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
@@ -277,7 +298,7 @@ def run_speed(config: SpeedConfig, *, log=print) -> SpeedReport:
                 log(f"{arch:28s} {kind:9s} {r.images_per_second:8.0f} img/s "
                     f"{r.train_seconds:7.1f} s  {r.cpu_seconds:7.1f} cpu-s  "
                     f"test acc {r.test_acc:.3f}")
-        for workers in sorted({1, config.workers}):
+        for workers in sorted({1, placement(config.torch_device, config.workers).workers}):
             grid.append(grid_throughput(path, config, workers))
             g = grid[-1]
             log(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "

@@ -1,6 +1,7 @@
 """The trainers the speed benchmark compares, each run in a fresh process.
 
-``python -m nas.bench.trainers KIND DATA.pt ARCH EPOCHS SEED`` prints one JSON line; KIND is
+``python -m nas.bench.trainers KIND DATA.pt ARCH EPOCHS SEED [DEVICE]`` prints one JSON line
+(DEVICE: where it trains, default cpu); KIND is
 a key of TRAINERS (``reference-mix DATA.pt ARCHS.json EPOCHS SEED``: the reference over a
 list, one architecture after another). The reference is what a plain PyTorch script does:
 TensorDataset + DataLoader (batch 256, shuffled), the same DSA per batch, glibc's default
@@ -57,11 +58,13 @@ def with_published_layers(net: nn.Module) -> nn.Module:
     return net
 
 
-def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
+def reference(data: dict, arch: str, config: TrainConfig, seed: int,
+              device: str = "cpu") -> dict:
     """Plain loop with the toolkit's protocol (same init, optimiser, lr step and DSA) on the
-    published network layers, NCHW."""
+    published network layers, NCHW, float32; on ``device``, each batch moved there as a
+    script's loop does."""
     torch.manual_seed(seed)  # a script seeds globally; build_seeded gives the same weights
-    net = with_published_layers(make_net(arch, data))
+    net = with_published_layers(make_net(arch, data)).to(device)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(data["train_images"], data["train_labels"]),
                         batch_size=config.batch_size, shuffle=True, generator=generator)
@@ -77,30 +80,35 @@ def reference(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
                                         weight_decay=config.weight_decay)
         net.train()
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             loss = criterion(net(dsa(x, generator)), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()  # the queued steps belong to training time
     train_seconds = time.perf_counter() - start
     net.eval()
     correct = 0
     with torch.no_grad():
         for x, y in DataLoader(TensorDataset(data["test_images"], data["test_labels"]),
                                batch_size=config.batch_size):
-            correct += int((net(x).argmax(1) == y).sum())
+            correct += int((net(x.to(device)).argmax(1).cpu() == y).sum())
     return {"train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
             "test_acc": correct / len(data["test_labels"])}
 
 
-def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
-    """``nas.core.trainer.train`` in a process set up like the ``nas`` CLI's."""
+def toolkit(data: dict, arch: str, config: TrainConfig, seed: int,
+            device: str = "cpu") -> dict:
+    """``nas.core.trainer.train`` on ``device`` in a process set up like the ``nas`` CLI's."""
     from nas.core.runtime import configure
     from nas.core.trainer import train
 
     configure()
     result = train(partial(make_net, arch, data), (data["train_images"], data["train_labels"]),
                    config, seed=seed, eval_sets={"test": (data["test_images"],
-                                                          data["test_labels"])})
+                                                          data["test_labels"])},
+                   device=device)
     n = len(data["train_labels"])
     return {"train_seconds": result.epochs_done * n / result.images_per_second,
             "wall_seconds": result.wall_seconds, "test_acc": result.accuracies["test"],
@@ -110,10 +118,10 @@ def toolkit(data: dict, arch: str, config: TrainConfig, seed: int) -> dict:
 TRAINERS = {
     "reference": reference,
     "toolkit": toolkit,  # TrainConfig's default: compiles only long runs (compile time counts)
-    "toolkit-eager": lambda data, arch, config, seed: toolkit(
-        data, arch, replace(config, compile=False), seed),
-    "toolkit-compiled": lambda data, arch, config, seed: toolkit(
-        data, arch, replace(config, compile=True), seed),
+    "toolkit-eager": lambda data, arch, config, seed, device: toolkit(
+        data, arch, replace(config, compile=False), seed, device),
+    "toolkit-compiled": lambda data, arch, config, seed, device: toolkit(
+        data, arch, replace(config, compile=True), seed, device),
 }
 
 
@@ -138,11 +146,11 @@ def main(argv: list[str]) -> int:
                             TrainConfig(epochs=int(epochs)), int(seed))
         print(json.dumps(out))
         return 0
-    kind, path, arch, epochs, seed = argv
+    kind, path, arch, epochs, seed, *device = argv
     data = torch.load(path, weights_only=True)
     config = TrainConfig(epochs=int(epochs))
     before = cpu_seconds()
-    out = TRAINERS[kind](data, arch, config, int(seed))
+    out = TRAINERS[kind](data, arch, config, int(seed), *device)
     out["cpu_seconds"] = cpu_seconds() - before  # CPU time of training and scoring
     out["threads"] = torch.get_num_threads()
     print(json.dumps(out))

@@ -32,7 +32,8 @@ from nas.cli.common import (
 )
 from nas.cli.truth import show_report
 from nas.core.data.source import shared_cifar10_candidates
-from nas.core.runtime import device_name, machine, versions
+from nas.core.parallel import GPU_WORKERS
+from nas.core.runtime import default_device, device_name, machine, versions
 from nas.demo import DemoConfig, run_demo
 from nas.errors import InputError
 from storage import default_url
@@ -160,7 +161,14 @@ class SpeedBenchCommand:
         parser.add_argument("--ipc", type=int, default=None, help="images per class")
         parser.add_argument("--resize", type=int, default=None, help="resize images to SxS")
         parser.add_argument("--workers", type=int, default=None,
-                            help="worker processes of the grid comparison (default: cores)")
+                            help="worker processes of the grid comparison (default: all cores "
+                                 f"on a CPU, {GPU_WORKERS} sharing the GPU on CUDA)")
+        parser.add_argument("--device", default=None,
+                            help="where every run trains, e.g. cpu or cuda (default: CUDA "
+                                 "when available, else the CPU)")
+        parser.add_argument("--grid-archs", nargs="+", default=None,
+                            help="architectures of the grid comparison")
+        parser.add_argument("--grid-epochs", type=int, default=None)
         parser.add_argument("--trainers", nargs="+", default=None, choices=list(TRAINERS),
                             help="trainers to compare (default: reference toolkit; toolkit "
                                  "compiles only runs long enough to repay it)")
@@ -185,7 +193,10 @@ class SpeedBenchCommand:
         overrides = {k: v for k, v in (("archs", tuple(args.archs or ()) or None),
                                        ("epochs", args.epochs), ("ipc", args.ipc),
                                        ("resize", args.resize), ("workers", args.workers),
-                                       ("trainers", tuple(args.trainers or ()) or None))
+                                       ("trainers", tuple(args.trainers or ()) or None),
+                                       ("device", args.device),
+                                       ("grid_archs", tuple(args.grid_archs or ()) or None),
+                                       ("grid_epochs", args.grid_epochs))
                      if v is not None}
         config = dataclasses.replace(config, seed=args.seed, **overrides)
         report = run_speed(config, log=console.print)
@@ -211,7 +222,8 @@ class SpeedBenchCommand:
 def _write_json(path: str, report: dict) -> None:
     """Write a speed report with the library versions and the machine it was measured on."""
     environment = {"versions": versions(), "device": device_name(torch.device("cpu")),
-                   "cpus": os.cpu_count(), "machine": machine()}
+                   "cpus": os.cpu_count(), "machine": machine(),
+                   "default_device": device_name(default_device())}
     Path(path).write_text(json.dumps({**report, "environment": environment}, indent=1))
 
 
@@ -260,8 +272,8 @@ def print_speed_report(report: SpeedReport) -> None:
                       f"{r.gflops_per_cpu_second / peak_per_cpu_second:.0%}")
     out.print(table)
     for g in report.grid:
-        out.print(f"grid: {g.workers} worker(s) x {g.threads_per_worker} thread(s): "
-                  f"{g.archs_per_hour:.0f} architectures/hour")
+        out.print(f"grid on {g.device}: {g.workers} worker(s) x {g.threads_per_worker} "
+                  f"thread(s): {g.archs_per_hour:.0f} architectures/hour")
     if len(report.grid) == 2:
         out.print(f"grid speedup {report.grid[1].workers} workers vs 1: "
                   f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
@@ -273,7 +285,7 @@ def print_speed_report(report: SpeedReport) -> None:
                       f"{report.speedup(arch, trainer):.2f}x (CPU time "
                       f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
     out.print(f"load average before {report.load_before[0]:.2f}, "
-              f"after {report.load_after[0]:.2f} ({report.config['workers']} workers)")
+              f"after {report.load_after[0]:.2f} ({report.grid[-1].workers} workers)")
 
 
 class ZeroCostLiteratureCommand:

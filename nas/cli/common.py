@@ -17,7 +17,8 @@ from sqlalchemy.exc import ArgumentError
 from nas import api
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
 from nas.core.elf import ElfConfig
-from nas.core.parallel import check_workers, cpu_cores
+from nas.core.parallel import GPU_WORKERS, placement
+from nas.core.runtime import default_device
 from nas.core.trainer import COMPILE_MIN_FLOPS, TrainConfig
 from nas.errors import InputError
 from search_spaces import list_spaces
@@ -89,15 +90,18 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
 
 
+WORKERS_HELP = ("architectures trained at once, in worker processes (default: on a CPU one "
+                f"one-thread process per core, on CUDA {GPU_WORKERS} processes sharing the GPU)")
+
+
 def add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None,
-                        help="on a CPU, train this many architectures at once, in one-thread "
-                             "processes (default: all cores)")
+                        help=WORKERS_HELP)
 
 
 def workers_of(args: argparse.Namespace) -> int:
-    """--workers, default all cores; InputError below 1."""
-    return check_workers(cpu_cores() if args.workers is None else args.workers)
+    """--workers, default by device (``nas.core.parallel.placement``); InputError below 1."""
+    return placement(default_device(), args.workers).workers
 
 
 def add_data_path(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 
 from rich.table import Table
 
@@ -23,7 +22,9 @@ from nas.cli.common import (
     fmt,
     port_number,
     train_config,
+    workers_of,
 )
+from nas.core.parallel import GPU_WORKERS
 from nas.core.selection import select_architectures
 from nas.engines import PRUNERS, SearchConfig, SearchJob, get_strategy, list_strategies
 from nas.engines.dashboard import serve_dashboard
@@ -57,8 +58,9 @@ class SearchCommand:
         parser.add_argument("--study", default=None,
                             help="study name (default: <space>/<proxy>/<strategy>/seed<seed>)")
         parser.add_argument("--workers", type=int, default=None,
-                            help="local worker processes, one torch thread each (default: all "
-                                 "cores for grid, else 1)")
+                            help=f"local worker processes (default for grid: one per core, one "
+                                 f"thread each, on a CPU, {GPU_WORKERS} sharing the GPU on "
+                                 "CUDA; else 1)")
         parser.add_argument("--heartbeat", type=int, default=SearchConfig.heartbeat_seconds,
                             help="seconds between worker heartbeats; a worker silent for two "
                                  "is taken for dead and its trial is re-queued")
@@ -89,7 +91,7 @@ class SearchCommand:
         strategy = get_strategy(job.search.strategy)
         grid_size = len(job.search.archs) or len(get_space(job.search.space).enumerate())
         workers = args.workers if args.workers is not None else (
-            min(os.cpu_count() or 1, grid_size) if strategy.name == "grid" else 1)
+            min(workers_of(args), grid_size) if strategy.name == "grid" else 1)
         if workers > 1 and is_sqlite(job.db_url):
             console.print(f"note: {workers} workers share a SQLite file, which serializes "
                           "their writes; for many workers or hosts use PostgreSQL "

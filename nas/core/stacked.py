@@ -6,8 +6,9 @@ batch order, DSA draws, SGD with momentum and weight decay, the lr step with a f
 optimiser), so a stacked run is the same experiment as the one-at-a-time runs; only the
 kernels differ (batched convolutions). BatchNorm keeps one set of running statistics per seed.
 Measured on 2 CPU cores it is slower than training the seeds one after another (batched
-convolutions run as grouped ones; benchmarks/results/README.md), so the toolkit uses it on
-CUDA, where small networks leave the device mostly idle.
+convolutions run as grouped ones; benchmarks/results/README.md). The product does not train
+with it: only ``nas bench speed --mix`` measures it (its seed-repeat rows); many candidates at
+once run in worker processes (``nas.core.parallel``) on a CPU and on CUDA alike.
 """
 
 from __future__ import annotations

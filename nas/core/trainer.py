@@ -94,6 +94,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # mean training loss of every epoch
     curve_val: list[tuple[int, float]] = field(default_factory=list)  # see curve_every
     fresh_seconds: float = 0.0  # of ``wall_seconds``, spent drawing ``fresh_set``'s images
+    compile_error: str = ""  # why a run asked to compile trained eagerly instead ("": it didn't)
 
     @property
     def curve(self) -> dict:
@@ -149,7 +150,9 @@ def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
 def should_compile(config: TrainConfig, train_flops: float, device: torch.device) -> bool:
     """Resolve ``config.compile`` (None = auto) for a run of ``train_flops`` training FLOPs.
     Auto compiles on a CPU only, where it was measured to pay off; on CUDA it stays eager
-    unless asked for (ground-truth runs compiled on an H200 failed in inductor's guards)."""
+    unless asked for (compiling costs tens of seconds per architecture, more than a proxy
+    run's eager training there, and ground-truth runs compiled on an H200 failed in inductor).
+    A compile that fails falls back to eager (``train``)."""
     if config.compile is not None:
         return config.compile
     compiler = os.environ.get("CXX", "g++")  # what inductor's C++ backend invokes
@@ -193,6 +196,18 @@ def evaluate(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     return correct / max(len(labels), 1)
 
 
+# The first torch.compile failure of this process: later runs here train eagerly at once
+# instead of failing again (a failed compile costs about as much as a successful one)
+_COMPILE_FAILURE: list[str] = []
+
+
+def _compile_failed(error: Exception) -> str:
+    """Remember ``error`` as this process's compile failure; returns how a run records it."""
+    message = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+    _COMPILE_FAILURE[:1] = [message]
+    return message
+
+
 _GLOBAL_RNG = threading.Lock()  # build_seeded borrows torch's global RNG; one thread at a time
 
 
@@ -230,6 +245,8 @@ def train(
     ``train_set``, e.g. drawn afresh from a generator); the time it takes is part of
     ``wall_seconds`` and reported as ``fresh_seconds``. Inputs other than ``extra_modules``
     are not mutated.
+    A compiled step that raises is taken again eagerly and the run goes on eagerly, the
+    error in ``compile_error``; later runs of this process then skip compiling.
     """
     device = torch.device(device)
     use_amp = uses_bf16(config, device)
@@ -240,6 +257,9 @@ def train(
     images, labels = (t.to(device) for t in train_set)
     compiled = should_compile(config, 0.0 if config.compile is not None else
                               training_flops(net, images, config.epochs), device)
+    compile_error = ""
+    if compiled and _COMPILE_FAILURE:
+        compiled, compile_error = False, f"failed earlier in this process: {_COMPILE_FAILURE[0]}"
     memory_format = memory_format_for(net, (use_amp and device.type == "cuda") or compiled)
     net = net.to(memory_format=memory_format)
     model = torch.compile(net) if compiled else net  # trains; scoring runs ``net`` eagerly
@@ -278,10 +298,13 @@ def train(
             if compiled and n > config.batch_size and n % config.batch_size:  # one graph for
                 # the full and the short last batch instead of compiling twice
                 torch._dynamo.maybe_mark_dynamic(x, 0)  # a backend may still specialise
-            with torch.autocast(device.type, torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model, x, labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            try:
+                loss = _forward_backward(model, loss_fn, x, labels[idx], optimizer, use_amp)
+            except Exception as error:
+                if not compiled:
+                    raise
+                compiled, model, compile_error = False, net, _compile_failed(error)
+                loss = _forward_backward(net, loss_fn, x, labels[idx], optimizer, use_amp)
             optimizer.step()
             loss_sum += loss.detach() * len(idx)
         epoch_loss = float(loss_sum) / n
@@ -290,7 +313,7 @@ def train(
             seconds = time.perf_counter() - start
             return TrainResult(RunStatus.DIVERGED, {}, epoch_loss, epoch, seconds,
                                epoch * n / seconds, history, compiled, use_amp, losses,
-                               curve_val, fresh_seconds)
+                               curve_val, fresh_seconds, compile_error)
         if subset and (epoch % every == 0 or epoch == config.epochs):
             curve_val.append((epoch, evaluate(net, *subset, batch_size=eval_batch, amp=use_amp,
                                               memory_format=memory_format)))
@@ -310,4 +333,14 @@ def train(
             on_epoch(epoch, accuracies["val"])
     return TrainResult(RunStatus.FINISHED, accuracies, epoch_loss, epoch,
                        time.perf_counter() - start, epoch * n / train_seconds, history, compiled,
-                       use_amp, losses, curve_val, fresh_seconds)
+                       use_amp, losses, curve_val, fresh_seconds, compile_error)
+
+
+def _forward_backward(model: Callable, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor,
+                      optimizer: torch.optim.Optimizer, use_amp: bool) -> torch.Tensor:
+    """One step's loss with fresh gradients (the optimizer step is the caller's)."""
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=use_amp):
+        loss = loss_fn(model, x, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss

@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 from nas import api
 from nas.core.data import PreparedData
-from nas.core.runtime import configure
+from nas.core.parallel import placement
+from nas.core.runtime import configure, default_device
 from nas.engines.config import SearchJob
 from nas.engines.results import attach_full_accuracy
 from nas.engines.session import SearchSession, open_search
@@ -51,7 +52,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(job: SearchJob, threads: int) -> None:
-    """Entry point of a spawned worker: one torch thread, join the search, work."""
+    """Entry point of a spawned worker: ``threads`` torch threads, join the search, work."""
     _die_with_parent()
     configure(threads)
     session = open_search(job)
@@ -60,7 +61,8 @@ def _worker_main(job: SearchJob, threads: int) -> None:
 
 def _run_local_workers(job: SearchJob, session: SearchSession, workers: int, bar: tqdm) -> None:
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_worker_main, args=(job, 1), name=f"nas-worker-{i}")
+    threads = placement(default_device(), workers).threads
+    procs = [context.Process(target=_worker_main, args=(job, threads), name=f"nas-worker-{i}")
              for i in range(workers)]
     for proc in procs:
         proc.start()
@@ -86,8 +88,9 @@ def run_search(job: SearchJob, *, workers: int = 1, progress: bool = True,
 
     Args:
         job: database URL, dataset and search configuration.
-        workers: 1 runs here; N > 1 spawns N local worker processes (one torch thread each)
-            that share the study through the database.
+        workers: 1 runs here; N > 1 spawns N local worker processes that share the study
+            through the database, on the default device (``nas.core.parallel.placement``:
+            one torch thread each on a CPU; on CUDA they share the GPU and the cores).
         progress: show a progress bar of finished trials.
         data: ``job.data`` already loaded (a caller running several searches loads it once).
 

@@ -136,3 +136,30 @@ def test_bf16_cpu_training_convolves_in_bf16_and_learns_like_float32(monkeypatch
     assert set(dtypes) == {torch.float32} and not fp32.bf16
     assert bf16.train_loss != fp32.train_loss  # rounded differently...
     assert bf16.accuracies["val"] > 0.9 and fp32.accuracies["val"] > 0.9  # ...learned alike
+
+
+def _train_where_compiling_fails(_: int) -> list[tuple]:
+    """In a fresh worker whose C++ compiler always fails: an eager run, then two runs asked
+    to compile."""
+    (x, y), test = synthetic_task(8, 10, 2, 8, torch.Generator().manual_seed(0), noise=8.0)
+    make = partial(build_convnet, "d1-w32-relu-none-avg", num_classes=2, im_size=8)
+    config = TrainConfig(epochs=2, batch_size=6, augment="none", compile=False, amp=False)
+    runs = [train(make, (x, y), replace(config, compile=c), seed=0, eval_sets={"test": test})
+            for c in (False, True, True)]
+    return [(r.status, r.compiled, r.compile_error, r.train_loss, r.accuracies) for r in runs]
+
+
+@pytest.mark.slow
+def test_a_failed_compile_trains_eagerly_records_why_and_is_not_retried(tmp_path, monkeypatch):
+    from nas.core.parallel import worker_pool
+
+    monkeypatch.setenv("CXX", "false")  # read by inductor when the worker imports it
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # no kernels built before
+    with worker_pool(1, threads_per_worker=1) as pool:
+        eager, failed, later = pool.map(_train_where_compiling_fails, [0])[0]
+    assert failed[:2] == ("finished", False) and "compiler" in failed[2].lower()
+    # the failed step was taken again eagerly: the run is the eager run
+    assert (failed[3], failed[4]) == (pytest.approx(eager[3], rel=1e-6), eager[4])
+    assert later[:2] == ("finished", False)
+    assert later[2] == f"failed earlier in this process: {failed[2]}"
+    assert eager[2] == ""
