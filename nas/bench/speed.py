@@ -128,15 +128,15 @@ class SpeedReport:
     load_after: tuple[float, float, float]
     data_source: str
 
-    def speedup(self, arch: str, trainer: str = "toolkit") -> float:
-        """Training images/s of ``trainer`` over the reference's (wall clock)."""
+    def speedup(self, arch: str, trainer: str = "toolkit", base: str = "reference") -> float:
+        """Training images/s of ``trainer`` over ``base``'s (wall clock)."""
         rate = {r.trainer: r.images_per_second for r in self.runs if r.arch == arch}
-        return rate[trainer] / rate["reference"]
+        return rate[trainer] / rate[base]
 
-    def cpu_saving(self, arch: str, trainer: str = "toolkit") -> float:
-        """CPU seconds of the reference over ``trainer``'s (training and scoring)."""
+    def cpu_saving(self, arch: str, trainer: str = "toolkit", base: str = "reference") -> float:
+        """CPU seconds of ``base`` over ``trainer``'s (training and scoring)."""
         cpu = {r.trainer: r.cpu_seconds for r in self.runs if r.arch == arch}
-        return cpu["reference"] / cpu[trainer]
+        return cpu[base] / cpu[trainer]
 
     def peak(self, run: TrainerRun) -> tuple[float, float]:
         """The matmul GFLOP/s (per wall second, per CPU second) in ``run``'s precision."""

@@ -277,13 +277,14 @@ def print_speed_report(report: SpeedReport) -> None:
     if len(report.grid) == 2:
         out.print(f"grid speedup {report.grid[1].workers} workers vs 1: "
                   f"{report.grid[0].wall_seconds / report.grid[1].wall_seconds:.2f}x")
-    trainers = [t for t in dict.fromkeys(r.trainer for r in report.runs) if t != "reference"]
+    ran = list(dict.fromkeys(r.trainer for r in report.runs))
+    base = "reference" if "reference" in ran else ran[0]  # e.g. toolkit vs toolkit-compiled
     for arch in dict.fromkeys(r.arch for r in report.runs):
         marker = " (default architecture)" if arch == DEFAULT_ARCH else ""
-        for trainer in trainers:
-            out.print(f"ratio {arch}: {trainer} / reference = "
-                      f"{report.speedup(arch, trainer):.2f}x (CPU time "
-                      f"{report.cpu_saving(arch, trainer):.2f}x less){marker}")
+        for trainer in (t for t in ran if t != base):
+            out.print(f"ratio {arch}: {trainer} / {base} = "
+                      f"{report.speedup(arch, trainer, base):.2f}x (CPU time "
+                      f"{report.cpu_saving(arch, trainer, base):.2f}x less){marker}")
     out.print(f"load average before {report.load_before[0]:.2f}, "
               f"after {report.load_after[0]:.2f} ({report.grid[-1].workers} workers)")
 

@@ -27,6 +27,7 @@ def test_runs_from_saved_tensors_import_into_the_dataset_of_the_files(tmp_path, 
     monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(api, "load_raw", api.load_raw)  # the script replaces it: undone after
     script = load_script()
+    monkeypatch.delenv(script.SERVED, raising=False)  # which it sets for its workers
     script.save(str(tmp_path / "raw8.pt"), str(data), 8)
     remote = f"sqlite:///{tmp_path / 'remote.db'}"
     absent = str(tmp_path / "no-such-folder")
