@@ -21,7 +21,8 @@ TINY = {  # the script's knobs at their smallest; "--synthetic" keeps the speed 
     "D2M": "--iterations 2 --batch-real 8 --pool-width 32",
     "SPEED": "--synthetic --quick --ipc 2 --archs d1-w32-relu-none-avg --trainers toolkit "
              "--workers 2",
-    "COMPILE": "--synthetic --quick --ipc 2 --trainers toolkit --workers 1",
+    "COMPILE": "--synthetic --quick --ipc 2 --archs d1-w32-relu-none-avg --trainers toolkit "
+               "--grid-archs d1-w32-relu-none-avg --workers 1",
     **{f"BOX_{step}": "600" for step in ("ENV", "PRETRAIN", "D2M", "SPEED", "COMPILE", "RANDOM",
                                          "D2M_PROTOCOL", "SUMMARY")},  # a shared 2-core CPU
 }

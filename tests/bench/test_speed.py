@@ -95,7 +95,8 @@ def test_quick_speed_benchmark_prints_both_trainers_and_the_ratio_line():
     ratio = re.search(r"ratio d3-w128-relu-instance-avg: toolkit / reference = ([\d.]+)x ",
                       out.stdout)
     assert ratio and float(ratio.group(1)) > 0
-    assert re.search(r"grid: 2 worker\(s\) x 1 thread\(s\): \d+ architectures/hour", out.stdout)
+    assert re.search(r"grid on cpu: 2 worker\(s\) x 1 thread\(s\): \d+ architectures/hour",
+                     out.stdout)
     assert "matmul" in out.stdout
 
 
