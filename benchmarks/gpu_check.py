@@ -22,6 +22,7 @@ from pathlib import Path
 import optuna
 import torch
 
+from nas.core.outcome import RunStatus
 from nas.core.runtime import default_device, device_name, versions
 from nas.core.selection import select_architectures
 from proxies.artifacts import GAN_GENERATOR
@@ -56,7 +57,7 @@ def protocol_rows(db: Database, steps: dict[str, dict], shape: dict) -> list[dic
     rows = []
     for proxy, step in PROTOCOL_STEPS.items():
         runs = [r for r in list_runs(db) if r.config["source"].startswith(f"{proxy}-")
-                and r.status in ("finished", "diverged")]
+                and r.status in (RunStatus.FINISHED, RunStatus.DIVERGED)]
         seconds = steps.get(step, {}).get("seconds")
         row = {"proxy": proxy, "runs": len(runs), "step_seconds": seconds}
         if runs and seconds:

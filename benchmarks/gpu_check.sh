@@ -25,7 +25,8 @@ PRETRAIN=${PRETRAIN:---generator biggan --width 64 --iterations 200}  # `nas pre
 D2M=${D2M:---iterations 50}  # `nas distill --method d2m` flags
 SPEED=${SPEED:---archs d3-w128-relu-instance-avg --epochs 50 --ipc $IPC --grid-epochs 50}
 COMPILE=${COMPILE:---archs d3-w128-relu-instance-avg --epochs 50 --ipc $IPC \
---trainers toolkit toolkit-compiled --grid-archs d3-w128-relu-instance-avg --grid-epochs 1 --workers 1}
+--trainers toolkit toolkit-compiled --grid-archs d3-w128-relu-instance-avg --grid-epochs 1 \
+--workers 1}
 GRID=${GRID:-16}  # sampled architectures of the speed grid
 WORKERS=${WORKERS:-}  # --workers of the protocol steps (default: the device's)
 EXTRA=${EXTRA:-}      # more dataset flags (tests of this script)
