@@ -8,6 +8,7 @@ from pathlib import Path
 from nas import api
 from nas.analysis.render import write_report
 from nas.analysis.report import ReportConfig, build_report
+from nas.analysis.report_data import Report
 from nas.core.data import DataConfig, resolve_data_path
 from nas.core.selection import select_architectures
 from nas.core.trainer import TrainConfig
@@ -35,7 +36,7 @@ class DemoConfig:
 
 
 def run_demo(config: DemoConfig, *, data_path: str | None = None, db_url: str | None = None,
-             progress: bool = True) -> tuple[Database, dict, dict[str, Path]]:
+             progress: bool = True) -> tuple[Database, Report, dict[str, Path]]:
     """Run the pipeline; returns the database, the fidelity report and its files by name
     (html, markdown, json, figures) under the database's home directory.
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from nas.analysis.metrics import MIN_RANKED
 from nas.analysis.plots import FIGURES
-from nas.analysis.report import to_jsonable
+from nas.analysis.report_data import Report
 from nas.core.data import portable_path
 from nas.errors import InputError
 
@@ -41,30 +41,31 @@ def _seconds(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
 
-def columns(report: dict) -> list[str]:
+def columns(report: Report) -> list[str]:
     """``COLUMNS`` with the report's top fraction (e.g. "top-10% overlap")."""
-    fraction = next((k.removeprefix("top") for k in report["rows"][0]["metrics"]["top_k"]
-                     if k.startswith("top")), "?") if report["rows"] else "?"
+    fraction = next((k.removeprefix("top") for k in report.rows[0].metrics["top_k"]
+                     if k.startswith("top")), "?") if report.rows else "?"
     return [c.format(fraction=fraction) for c in COLUMNS]
 
 
-def summary_rows(report: dict) -> list[list[str]]:
+def summary_rows(report: Report) -> list[list[str]]:
     """One list of cell strings per row, in ``COLUMNS`` order."""
     out = []
-    for row in report["rows"]:
-        m, c = row["metrics"], row["costs"]
+    for row in report.rows:
+        m, c = row.metrics, row.costs
         low, high = m["spearman_ci"]
         frac = next(v for k, v in m["top_k"].items() if k.startswith("top"))
         top10 = m["top_k"].get("10", {}).get("spearman")
         sel = m["selected"]
-        test = row.get("metrics_test")
+        test = row.metrics_test
         test_cell = (f"{_num(test['spearman'])} [{_num(test['spearman_ci'][0], 2)}, "
                      f"{_num(test['spearman_ci'][1], 2)}]" if test else "–")
-        out.append([row["name"], row["kind"], str(m["n"]),
+        out.append([row.name, row.kind, str(m["n"]),
                     f"{_num(m['spearman'])} [{_num(low, 2)}, {_num(high, 2)}]", test_cell,
                     _num(m["kendall"]), _num(top10), _num(frac["overlap"], 2),
                     f"{_num(sel['accuracy'])} ({sel['rank']}/{m['n']})", _num(sel["regret"]),
-                    f"{row['stored_values']:,}" if row.get("stored_values") else "–",
+                    f"{row.details['stored_values']:,}" if row.details.get("stored_values")
+                    else "–",
                     _seconds(c["build_seconds"]),
                     _seconds(c["pretrain_seconds"]) if c["pretrain_seconds"] else "–",
                     _seconds(c["mean_proxy_seconds"]), _seconds(c["total_proxy_seconds"]),
@@ -86,15 +87,15 @@ def _signed(value: float | None) -> str:
     return "–" if value is None or value != value else f"{value:+.3f}"
 
 
-def pair_rows(report: dict) -> list[list[str]]:
+def pair_rows(report: Report) -> list[list[str]]:
     """One list of cell strings per pair of sources, in ``PAIR_COLUMNS`` order."""
     out = []
-    for p in report.get("pairwise", []):
-        low, high = p["ci"]
-        verdict = {"a": f"{p['a']} better", "b": f"{p['b']} better"}.get(
-            p["verdict"], "no difference at 95%")
-        out.append([p["a"], p["b"], str(p["n"]), _num(p["rho_a"]), _num(p["rho_b"]),
-                    f"{_signed(p['difference'])} [{_signed(low)}, {_signed(high)}]", verdict])
+    for p in report.pairwise:
+        low, high = p.ci
+        verdict = {"a": f"{p.a} better", "b": f"{p.b} better"}.get(
+            p.verdict, "no difference at 95%")
+        out.append([p.a, p.b, str(p.n), _num(p.rho_a), _num(p.rho_b),
+                    f"{_signed(p.difference)} [{_signed(low)}, {_signed(high)}]", verdict])
     return out
 
 
@@ -102,23 +103,23 @@ WITHIN_COLUMNS = ("source", "truth top: n", "ρ [95% CI]", "τ", "regret",
                   "prefilter top: n", "ρ [95% CI]", "τ", "regret")
 
 
-def within_caption(report: dict) -> str:
-    info = report["within_top"]
+def within_caption(report: Report) -> str:
+    info = report.within_top
     return (f"Inside the top: each source's ranking of the ground truth's top "
-            f"{info['truth_fraction']:.0%} (at least 3 architectures), and of the top K of the "
-            f"prefilter {info['prefilter'] or '(none in this report)'} (K = "
-            f"{info['prefilter_k'] or 'the same fraction'}), on the architectures the source "
+            f"{info.truth_fraction:.0%} (at least 3 architectures), and of the top K of the "
+            f"prefilter {info.prefilter or '(none in this report)'} (K = "
+            f"{info.prefilter_k or 'the same fraction'}), on the architectures the source "
             "scored; regret: best truth in the subset minus that of the source's pick there. "
             "Over all architectures a correlation is dominated by the poor ones; these say "
             "whether a source can choose among the good ones.")
 
 
-def within_rows(report: dict) -> list[list[str]]:
+def within_rows(report: Report) -> list[list[str]]:
     out = []
-    for r in report["rows"]:
-        cells = [r["name"]]
+    for r in report.rows:
+        cells = [r.name]
         for part in ("truth_top", "prefilter_top"):
-            w = r["metrics"]["within_top"].get(part)
+            w = r.metrics["within_top"].get(part)
             if w is None:
                 cells += ["–"] * 4
                 continue
@@ -132,60 +133,60 @@ def within_rows(report: dict) -> list[list[str]]:
     return out
 
 
-def rich_table(report: dict) -> Table:
-    table = Table(*columns(report), title=f"{report['title']}: dataset {report['dataset']['key']}")
+def rich_table(report: Report) -> Table:
+    table = Table(*columns(report), title=f"{report.title}: dataset {report.dataset['key']}")
     for cells in summary_rows(report):
         table.add_row(*cells)
     return table
 
 
-def _setup_lines(report: dict) -> list[str]:
+def _setup_lines(report: Report) -> list[str]:
     """What a reader needs to reproduce the numbers, one fact per line."""
-    cfg, summ, gt = report["dataset"]["config"], report["dataset"]["summary"], \
-        report["ground_truth"]
+    cfg, summ, gt = report.dataset["config"], report.dataset["summary"], report.ground_truth
     shape = "x".join(str(s) for s in summ["shape"])
-    proxies = [r for r in report["rows"] if r["kind"] == "proxy"]
+    proxies = [r for r in report.rows if r.kind == "proxy"]
     lines = [
-        f"Dataset: {portable_path(cfg['path'])} (key {report['dataset']['key']}), images {shape}, "
+        f"Dataset: {portable_path(cfg['path'])} (key {report.dataset['key']}), images {shape}, "
         f"{len(summ['classes'])} classes; train {summ['train']} / val {summ['val']} / "
         f"test {summ['test']} (per class kept: {cfg['per_class'] or 'all'}, split seed "
         f"{cfg['split_seed']})",
-        f"Architectures: {len(report['architectures'])} of {report['space']}{_sampling(report)}",
-        f"Ground truth: {gt['metric']} after {gt['epochs']} epochs on the full training split, "
-        f"seeds {gt['protocol']['seeds']}, device {', '.join(gt['protocol']['devices'])}; "
-        f"best {_num(gt['best'])}, {gt['diverged']} diverged",
+        f"Architectures: {len(report.architectures)} of {report.space}{_sampling(report)}",
+        f"Ground truth: {gt.metric} after {gt.epochs} epochs on the full training split, "
+        f"seeds {gt.protocol['seeds']}, device {', '.join(gt.protocol['devices'])}; "
+        f"best {_num(gt.best)}, {gt.diverged} diverged",
     ]
-    if "published" in gt["protocol"]:  # not trained here: name who measured it
-        pub = gt["protocol"]["published"]
-        lines.append(f"Ground-truth source: {', '.join(gt['protocol']['sources'])} "
+    if "published" in gt.protocol:  # not trained here: name who measured it
+        pub = gt.protocol["published"]
+        lines.append(f"Ground-truth source: {', '.join(gt.protocol['sources'])} "
                      f"({pub['metric']}), {pub['citation']}; table {pub['table']}")
-    for r in proxies:
+    for row in proxies:
+        r = row.details
         made_from = "".join(f"; from {p['kind']} {(p['hash'] or '')[:8]} ({_seconds(p['seconds'])}"
                             f" s on {p['device']})" for p in r.get("made_from", []))
-        lines.append(f"Proxy {r['name']}: {r['epochs']} epochs, seeds {r['protocol']['seeds']}, "
+        lines.append(f"Proxy {row.name}: {r['epochs']} epochs, seeds {r['protocol']['seeds']}, "
                      f"proxy seed {r['proxy_seed']}, options {r['options'] or '{}'}, built on "
                      f"{r['build_device']}{made_from}; {r['diverged']} diverged")
-    zc = [r for r in report["rows"] if r["kind"] == "zero-cost"]
+    zc = [r for r in report.rows if r.kind == "zero-cost"]
     if zc:
-        lines.append(f"Zero-cost baselines: {', '.join(r['name'] for r in zc)}; config "
-                     f"{zc[-1]['protocol']['config']}")
-    train = gt["protocol"]["train"]
+        lines.append(f"Zero-cost baselines: {', '.join(r.name for r in zc)}; config "
+                     f"{zc[-1].details['protocol']['config']}")
+    train = gt.protocol["train"]
     lines.append(f"Training protocol: SGD lr {train['lr']}, momentum {train['momentum']}, "
                  f"weight decay {train['weight_decay']}, batch {train['batch_size']}, "
                  f"augmentation {train['augment']}")
-    lines.append("Scoring: " + "; ".join(f"{k}: {v}" for k, v in report["scoring"].items()
+    lines.append("Scoring: " + "; ".join(f"{k}: {v}" for k, v in report.scoring.items()
                                            if k != "bootstrap")
-                 + f"; 95% CI from {report['scoring']['bootstrap']['resamples']} bootstrap "
+                 + f"; 95% CI from {report.scoring['bootstrap']['resamples']} bootstrap "
                    "resamples of the architectures")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in
-                                          report["environment"]["versions"].items()))
-    if "preset" in report:
-        lines.append(f"Preset: {json.dumps(report['preset'])}")
+                                          report.environment["versions"].items()))
+    if report.preset is not None:
+        lines.append(f"Preset: {json.dumps(report.preset)}")
     return lines
 
 
-def _sampling(report: dict) -> str:
-    preset = report.get("preset")
+def _sampling(report: Report) -> str:
+    preset = report.preset
     if not preset:
         return ""
     where = f", where {' '.join(preset['where'])}" if preset.get("where") else ""
@@ -227,12 +228,11 @@ CAPTIONS = {
 }
 
 
-def _architecture_table(report: dict) -> str:
+def _architecture_table(report: Report) -> str:
     """Per-architecture numbers (ground truth and every row's score), folded away."""
     esc = html.escape
-    scores = {r["name"]: {a["arch_id"]: a["score"] for a in r["architectures"]}
-              for r in report["rows"]}
-    truth = {a["arch_id"]: a["truth"] for r in report["rows"] for a in r["architectures"]}
+    scores = {r.name: {a.arch_id: a.score for a in r.architectures} for r in report.rows}
+    truth = {a.arch_id: a.truth for r in report.rows for a in r.architectures}
     head = "".join(f"<th>{esc(n)}</th>" for n in ["architecture", "ground truth", *scores])
     body = "".join(
         f"<tr><td>{esc(a)}</td><td>{_num(truth[a])}</td>"
@@ -254,19 +254,19 @@ def _section_html(title: str, header: tuple[str, ...], rows: list[list[str]],
             f"<p class='note'>{esc(note)}</p>")
 
 
-def _pair_html(report: dict) -> str:
+def _pair_html(report: Report) -> str:
     """The pairwise table, or nothing when the report has a single source (no pair)."""
     rows = pair_rows(report)
     return _section_html("Pairwise Spearman differences", PAIR_COLUMNS, rows,
                          CAPTIONS["pairwise"][1]) if rows else ""
 
 
-def _within_html(report: dict) -> str:
+def _within_html(report: Report) -> str:
     return _section_html("Inside the top", WITHIN_COLUMNS, within_rows(report),
                          within_caption(report))
 
 
-def _html(report: dict, images: dict[str, bytes]) -> str:
+def _html(report: Report, images: dict[str, bytes]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in columns(report))
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
@@ -277,19 +277,19 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
         f"src='data:image/png;base64,{base64.b64encode(images[name]).decode()}'>"
         f"<p class='note'>{esc(caption)}</p>" for name, (heading, caption) in CAPTIONS.items()
         if name in images)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report['title'])}"
-            f"</title><style>{_CSS}</style></head><body><h1>{esc(report['title'])}</h1>"
-            f"<p class='note'>Generated {esc(report['created_at'])}. Every number is in "
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report.title)}"
+            f"</title><style>{_CSS}</style></head><body><h1>{esc(report.title)}</h1>"
+            f"<p class='note'>Generated {esc(report.created_at)}. Every number is in "
             f"report.json.</p><table><tr>{head}</tr>{body}</table>"
             f"<p class='note'>selected acc: full-data accuracy of the architecture with the best "
             f"proxy score, and its true rank; regret: best minus selected; {esc(COST_NOTE)} "
-            f"(full data: {_seconds(report['rows'][0]['costs']['mean_full_seconds'])} s / arch)."
+            f"(full data: {_seconds(report.rows[0].costs['mean_full_seconds'])} s / arch)."
             f" {esc(CORRELATION_NOTE)}</p>{_within_html(report)}{_pair_html(report)}"
             f"<h2>Setup</h2><ul>{setup}</ul>{figures}{_architecture_table(report)}</body></html>")
 
 
-def _markdown(report: dict, image_files: dict[str, str]) -> str:
-    lines = [f"# {report['title']}", "", f"Generated {report['created_at']}; every number is in "
+def _markdown(report: Report, image_files: dict[str, str]) -> str:
+    lines = [f"# {report.title}", "", f"Generated {report.created_at}; every number is in "
              "`report.json`.", "", "| " + " | ".join(columns(report)) + " |",
              "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in summary_rows(report)]
@@ -319,19 +319,19 @@ def check_out_dir(out_dir: Path) -> None:
             return
 
 
-def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
+def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
     """Write report.json, report.md (+ PNG figures beside it) and report.html (figures
     embedded) into ``out_dir``; returns the written paths by name."""
     check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = {name: _png(make(report)) for name, make in FIGURES.items()
-              if name != "pairwise" or report.get("pairwise")}  # no pair: no forest plot
+              if name != "pairwise" or report.pairwise}  # no pair: no forest plot
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md",
              "html": out_dir / "report.html"}
     for name, png in images.items():
         paths[name] = out_dir / f"{name}.png"
         paths[name].write_bytes(png)
-    paths["json"].write_text(json.dumps(to_jsonable(report), indent=1, allow_nan=False))
+    paths["json"].write_text(report.to_json())
     paths["markdown"].write_text(_markdown(report, {n: f"{n}.png" for n in images}))
     paths["html"].write_text(_html(report, images))
     return paths

@@ -1,5 +1,6 @@
 """Assemble a fidelity report from the database: every proxy and zero-cost baseline against
-the ground truth, as one JSON-ready dict (rendered by ``nas.analysis.render``)."""
+the ground truth, as one ``Report`` (``nas.analysis.report_data``; rendered by
+``nas.analysis.render``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,6 +17,14 @@ import numpy as np
 from nas.analysis import metrics
 from nas.analysis.curves import CURVE_SCORES, curve_score
 from nas.analysis.ensemble import DEFAULT_MEMBERS, rank_ensemble
+from nas.analysis.report_data import (
+    ArchScore,
+    GroundTruth,
+    PairedDifference,
+    Report,
+    SourceRow,
+    WithinTop,
+)
 from nas.analysis.zero_cost import ZERO_COST_METHODS
 from nas.core.outcome import RunStatus, run_accuracy
 from nas.core.runtime import machine, versions
@@ -126,8 +135,9 @@ def _protocol(runs: list[RunRecord]) -> dict:
 
 def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, float],
          truth: dict[str, dict], build_seconds: tuple[float, float], cfg: ReportConfig,
-         **info) -> dict | None:
-    """One row of the report; ``build_seconds``: (build, pre-training)."""
+         metrics_test: dict | None = None, **details) -> SourceRow | None:
+    """One row of the report; ``build_seconds``: (build, pre-training); ``details``: what
+    the source is (``SourceRow.details``)."""
     archs = sorted(set(scores) & set(truth))
     if not archs:
         return None
@@ -135,14 +145,14 @@ def _row(name: str, kind: str, scores: dict[str, float], seconds: dict[str, floa
     y = [truth[a]["acc"] for a in archs]
     fid = metrics.fidelity(x, y, ks=cfg.ks, top_fraction=cfg.top_fraction,
                            n_resamples=cfg.n_resamples, seed=cfg.seed)
-    fid["selected"]["arch_id"] = archs[fid["selected"]["index"]]
-    fid["selected"]["best_arch_id"] = archs[int(np.argmax(y))]
+    fid = {**fid, "selected": {**fid["selected"], "arch_id": archs[fid["selected"]["index"]],
+                               "best_arch_id": archs[int(np.argmax(y))]}}
     cost = metrics.costs(build_seconds[0], [seconds[a] for a in archs],
                          [truth[a]["seconds"] for a in archs], pretrain_seconds=build_seconds[1])
-    return {"name": name, "kind": kind, **info, "metrics": fid, "costs": asdict(cost),
-            "architectures": [{"arch_id": a, "score": scores[a], "truth": truth[a]["acc"],
-                               "seconds": seconds[a], "truth_seconds": truth[a]["seconds"]}
-                              for a in archs]}
+    return SourceRow(name=name, kind=kind, metrics=fid, costs=asdict(cost),
+                     architectures=tuple(ArchScore(a, scores[a], truth[a]["acc"], seconds[a],
+                                                   truth[a]["seconds"]) for a in archs),
+                     details=details, metrics_test=metrics_test)
 
 
 def _sources(db: Database, dataset: DatasetRecord, proxies: list[ProxyRecord]
@@ -239,7 +249,7 @@ def _stored_values(proxy: ProxyRecord, summary: dict) -> int | None:
 
 
 def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()
-                 ) -> dict:
+                 ) -> Report:
     """Every metric of every proxy and zero-cost baseline on ``dataset`` against its ground
     truth (full-data runs), plus what a reader needs to reproduce it.
 
@@ -268,6 +278,7 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
         row = _row(label, "proxy", {a: v["acc"] for a, v in per_arch.items()},
                    {a: v["seconds"] for a, v in per_arch.items()}, truth,
                    _build_seconds(proxy, chain), cfg,
+                   metrics_test=_test_metrics(_by_arch(runs, "test_acc", classes), truth, cfg),
                    stored_values=_stored_values(proxy, dataset.summary), method=proxy.method,
                    ipc=proxy.ipc, proxy_seed=proxy.seed,
                    options=proxy.params, build_device=proxy.device, epochs=epochs,
@@ -277,7 +288,6 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                                "seconds": p.build_seconds, "device": p.device}
                               for p in chain])
         if row:
-            row["metrics_test"] = _test_metrics(_by_arch(runs, "test_acc", classes), truth, cfg)
             rows.append(row)
             rows += _curve_rows(row, runs, truth, _build_seconds(proxy, chain), cfg)
     if cfg.zero_cost:
@@ -285,19 +295,19 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     if not rows:
         raise InputError("no proxy or zero-cost baseline shares an architecture with the ground "
                          "truth; run `nas search` or `nas bench fidelity` first")
-    prefilter = _within_top(rows, cfg)
-    return {
-        "title": cfg.title,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": {"key": dataset.key, "config": dataset.config, "summary": dataset.summary},
-        "space": cfg.space,
-        "architectures": sorted(truth),
-        "ground_truth": {"metric": cfg.truth_metric, "epochs": truth_epochs,
-                         "diverged": sum(v["diverged"] for v in truth.values()),
-                         "protocol": _protocol(truth_runs),
-                         "best": max(v["acc"] for v in truth.values()),
-                         "total_seconds": sum(v["seconds"] for v in truth.values())},
-        "scoring": {"proxy_score": "validation accuracy after training on the proxy",
+    rows, prefilter = _within_top(rows, cfg)
+    return Report(
+        title=cfg.title,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        dataset={"key": dataset.key, "config": dataset.config, "summary": dataset.summary},
+        space=cfg.space,
+        architectures=tuple(sorted(truth)),
+        ground_truth=GroundTruth(metric=cfg.truth_metric, epochs=truth_epochs,
+                                 diverged=sum(v["diverged"] for v in truth.values()),
+                                 protocol=_protocol(truth_runs),
+                                 best=max(v["acc"] for v in truth.values()),
+                                 total_seconds=sum(v["seconds"] for v in truth.values())),
+        scoring={"proxy_score": "validation accuracy after training on the proxy",
                     "proxy_test": "proxy rows also give rho of the proxy-trained network's "
                                   "test accuracy vs truth (metrics_test), the other "
                                   "correlation the literature reports",
@@ -307,12 +317,12 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                     "diverged": "counted as chance accuracy",
                     "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
                                   "seed": cfg.seed, "unit": "architectures"}},
-        "rows": rows,
-        "within_top": prefilter,
-        "pairwise": pairwise_differences(rows, cfg),
-        "environment": {"versions": versions(), "machine": machine()},
-        **({"preset": cfg.extra} if cfg.extra else {}),
-    }
+        rows=rows,
+        within_top=prefilter,
+        pairwise=pairwise_differences(rows, cfg),
+        environment={"versions": versions(), "machine": machine()},
+        preset=cfg.extra or None,
+    )
 
 
 def _test_metrics(per_arch: dict[str, dict], truth: dict[str, dict], cfg: ReportConfig
@@ -331,12 +341,13 @@ def _test_metrics(per_arch: dict[str, dict], truth: dict[str, dict], cfg: Report
             "kendall": metrics.kendall(x, y)}
 
 
-def _rho_key(row: dict) -> float:
-    rho = row["metrics"]["spearman"]
+def _rho_key(row: SourceRow) -> float:
+    rho = row.metrics["spearman"]
     return -math.inf if rho is None or rho != rho else rho
 
 
-def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
+def pairwise_differences(rows: Sequence[SourceRow], cfg: ReportConfig
+                         ) -> tuple[PairedDifference, ...]:
     """For every pair of rows that scored at least 3 common architectures: Spearman(a) -
     Spearman(b) against the truth on those architectures, with the paired bootstrap 95%
     interval of ``metrics.paired_spearman_difference``. Rows are taken best rho first, so
@@ -346,9 +357,9 @@ def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
     out = []
     for i, first in enumerate(ordered):
         for second in ordered[i + 1:]:
-            sa = {a["arch_id"]: a["score"] for a in first["architectures"]}
-            sb = {a["arch_id"]: a["score"] for a in second["architectures"]}
-            truth = {a["arch_id"]: a["truth"] for a in first["architectures"]}
+            sa = {a.arch_id: a.score for a in first.architectures}
+            sb = {a.arch_id: a.score for a in second.architectures}
+            truth = {a.arch_id: a.truth for a in first.architectures}
             shared = sorted(set(sa) & set(sb))
             if len(shared) < 3:
                 continue
@@ -356,19 +367,19 @@ def pairwise_differences(rows: list[dict], cfg: ReportConfig) -> list[dict]:
                 [sa[a] for a in shared], [sb[a] for a in shared], [truth[a] for a in shared],
                 n_resamples=cfg.n_resamples, seed=cfg.seed)
             verdict = ("a" if diff.low > 0 else "b" if diff.high < 0 else "none")
-            out.append({"a": first["name"], "b": second["name"], "n": diff.n,
-                        "rho_a": diff.rho_a, "rho_b": diff.rho_b,
-                        "difference": diff.difference, "ci": (diff.low, diff.high),
-                        "resamples_used": diff.resamples_used, "verdict": verdict})
-    return out
+            out.append(PairedDifference(
+                a=first.name, b=second.name, n=diff.n, rho_a=diff.rho_a, rho_b=diff.rho_b,
+                difference=diff.difference, ci=(diff.low, diff.high),
+                resamples_used=diff.resamples_used, verdict=verdict))
+    return tuple(out)
 
 
-def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
-                build_seconds: tuple[float, float], cfg: ReportConfig) -> list[dict]:
+def _curve_rows(row: SourceRow, runs: list[RunRecord], truth: dict[str, dict],
+                build_seconds: tuple[float, float], cfg: ReportConfig) -> list[SourceRow]:
     """One row per learning-curve score of ``cfg.curve_scores``: the same runs as ``row``,
     ranked by that score (averaged over seeds; runs that kept no curve are left out)."""
     out = []
-    seconds = {a["arch_id"]: a["seconds"] for a in row["architectures"]}
+    seconds = {a.arch_id: a.seconds for a in row.architectures}
     for name in cfg.curve_scores:
         per_arch: dict[str, list[float]] = {}
         for run in runs:
@@ -376,9 +387,9 @@ def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
             if value is not None and run.status == RunStatus.FINISHED:
                 per_arch.setdefault(run.arch_id, []).append(value)
         scores = {a: float(np.mean(v)) for a, v in per_arch.items() if a in seconds}
-        extra = _row(f"{row['name']} [{name}]", "proxy", scores, seconds, truth,
+        extra = _row(f"{row.name} [{name}]", "proxy", scores, seconds, truth,
                      build_seconds, cfg, score=name,
-                     **{k: row[k] for k in ("method", "ipc", "proxy_seed", "options",
+                     **{k: row.details[k] for k in ("method", "ipc", "proxy_seed", "options",
                                             "build_device", "epochs", "diverged",
                                             "protocol", "elf", "stored_values",
                                             "made_from")})
@@ -387,21 +398,23 @@ def _curve_rows(row: dict, runs: list[RunRecord], truth: dict[str, dict],
     return out
 
 
-def _within_top(rows: list[dict], cfg: ReportConfig) -> dict:
-    """Add ``metrics["within_top"]`` to every row: its ranking inside the truth's top
+def _within_top(rows: list[SourceRow], cfg: ReportConfig
+                ) -> tuple[tuple[SourceRow, ...], WithinTop]:
+    """``rows``, each with ``metrics["within_top"]``: its ranking inside the truth's top
     ``within_fraction`` and inside the top K of the prefilter row, on the architectures the
-    row scored. Returns what was used (prefilter name, fraction, K)."""
-    names = {r["name"]: r for r in rows}
+    row scored; and what was used (prefilter name, fraction, K)."""
+    names = {r.name: r for r in rows}
     name = cfg.prefilter or f"ensemble({'+'.join(cfg.ensemble)})"
     if cfg.prefilter and name not in names:
         raise InputError(f"--prefilter {name!r} is not a row of this report; choose from "
                          f"{sorted(names)}")
     chosen = names.get(name)
-    pre = {a["arch_id"]: a["score"] for a in chosen["architectures"]} if chosen else {}
+    pre = {a.arch_id: a.score for a in chosen.architectures} if chosen else {}
+    out_rows = []
     for row in rows:
-        archs = [a["arch_id"] for a in row["architectures"]]
-        x = [a["score"] for a in row["architectures"]]
-        y = [a["truth"] for a in row["architectures"]]
+        archs = [a.arch_id for a in row.architectures]
+        x = [a.score for a in row.architectures]
+        y = [a.truth for a in row.architectures]
         k = max(3, metrics.top_fraction_k(len(archs), cfg.within_fraction))
         out = {"truth_top": metrics.within(x, y, metrics.top_k_indices(y, min(k, len(y))),
                                            n_resamples=cfg.n_resamples, seed=cfg.seed)}
@@ -411,13 +424,14 @@ def _within_top(rows: list[dict], cfg: ReportConfig) -> dict:
             best = metrics.top_k_indices([pre[archs[i]] for i in shared], kp)
             out["prefilter_top"] = metrics.within(x, y, [shared[i] for i in best],
                                                   n_resamples=cfg.n_resamples, seed=cfg.seed)
-        row["metrics"]["within_top"] = out
-    return {"truth_fraction": cfg.within_fraction, "prefilter": name if chosen else None,
-            "prefilter_k": cfg.prefilter_k}
+        out_rows.append(replace(row, metrics={**row.metrics, "within_top": out}))
+    return tuple(out_rows), WithinTop(truth_fraction=cfg.within_fraction,
+                                      prefilter=name if chosen else None,
+                                      prefilter_k=cfg.prefilter_k)
 
 
 def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict],
-                    selection: set[str] | None, cfg: ReportConfig) -> list[dict]:
+                    selection: set[str] | None, cfg: ReportConfig) -> list[SourceRow]:
     rows = []
     for method in ZERO_COST_METHODS:
         scores = [s for s in list_scores(db, dataset_id=dataset.id, method=method)
@@ -432,28 +446,18 @@ def _zero_cost_rows(db: Database, dataset: DatasetRecord, truth: dict[str, dict]
                    protocol={"config": scores[-1].config, "devices": [scores[-1].device]})
         if row:
             rows.append(row)
-    members = {r["name"]: r for r in rows}
+    members = {r.name: r for r in rows}
     if all(m in members for m in cfg.ensemble):  # the ensemble of the members shown
-        combined = rank_ensemble({m: {a["arch_id"]: a["score"]
-                                      for a in members[m]["architectures"]}
+        combined = rank_ensemble({m: {a.arch_id: a.score for a in members[m].architectures}
                                   for m in cfg.ensemble}, cfg.ensemble)
-        seconds = {a: sum(next(x["seconds"] for x in members[m]["architectures"]
-                               if x["arch_id"] == a) for m in cfg.ensemble)
+        seconds = {a: sum(next(x.seconds for x in members[m].architectures
+                               if x.arch_id == a) for m in cfg.ensemble)
                    for a in combined}
         row = _row(f"ensemble({'+'.join(cfg.ensemble)})", "zero-cost", combined, seconds,
                    truth, (0.0, 0.0), cfg, members=list(cfg.ensemble),
-                   protocol={**members[cfg.ensemble[0]]["protocol"], "rule": "sum of ranks"})
+                   protocol={**members[cfg.ensemble[0]].details["protocol"],
+                             "rule": "sum of ranks"})
         if row:
             rows.append(row)
     return rows
 
-
-def to_jsonable(value):
-    """Replace NaN/inf by None (JSON has no NaN) and tuples by lists, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value

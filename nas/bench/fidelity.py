@@ -11,6 +11,7 @@ from pathlib import Path
 from nas import api
 from nas.analysis.render import check_out_dir, write_report
 from nas.analysis.report import ReportConfig, build_report
+from nas.analysis.report_data import Report
 from nas.analysis.zero_cost import ZERO_COST_METHODS, ZeroCostConfig, score_architectures
 from nas.bench import named
 from nas.core.data import DataConfig, PreparedData, resolve_data_path
@@ -197,7 +198,7 @@ def ensure_distilled(db: Database, data: PreparedData, dataset: DatasetRecord, m
 def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Path | None = None,
                  *, data_path: str | None = None, name: str = "custom", progress: bool = True,
                  note: Callable[[str], None] = print, workers: int = 1
-                 ) -> tuple[dict, dict[str, Path]]:
+                 ) -> tuple[Report, dict[str, Path]]:
     """Run the whole benchmark and write its report into ``out_dir`` (default: report-NAME/
     beside the database).
 
@@ -211,7 +212,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
         workers: on a CPU, architectures trained at once in one-thread processes.
 
     Returns:
-        (report dict, written paths by name).
+        (the Report, written paths by name).
     """
     if out_dir is not None:
         check_out_dir(out_dir)

@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.analysis.report_data import Report, SourceRow
 from nas.bench import search_outcome, two_stage
 from nas.bench.frontier import FrontierResult, Point
 from nas.bench.two_stage import TwoStageResult
@@ -46,14 +47,18 @@ def describe(machine: dict) -> str:
     return f"{machine['gpu']} ({cpu})" if machine.get("gpu") else cpu
 
 
-def _devices(report: dict) -> str:
+def _report(results: Path, name: str) -> Report:
+    return Report.from_dict(_load(results, name))
+
+
+def _devices(report: Report) -> str:
     """The machine a fidelity report recorded, else the devices its runs recorded (truth,
     proxies, zero-cost scores), which name no ISA."""
-    if "machine" in report["environment"]:
-        return describe(report["environment"]["machine"])
-    found = list(report["ground_truth"]["protocol"].get("devices") or [])
-    for row in report["rows"]:
-        found += (row.get("protocol") or {}).get("devices") or []
+    if "machine" in report.environment:
+        return describe(report.environment["machine"])
+    found = list(report.ground_truth.protocol.get("devices") or [])
+    for row in report.rows:
+        found += (row.details.get("protocol") or {}).get("devices") or []
     devices = ", ".join(dict.fromkeys(d for d in found if d != "published"))
     return devices + ("; ISA not recorded" if "cpu" in devices else "")
 
@@ -62,17 +67,17 @@ def _machine(result: dict) -> str:
     return describe(result["machine"]) if "machine" in result else UNRECORDED
 
 
-def _proxy_rhos(report: dict, digits: int) -> str:
-    rows = [r for r in report["rows"] if r["kind"] == "proxy" and "+" not in r["name"]
-            and "/" not in r["name"]]  # one row per method: no ELF rows, no second seeds
-    rows.sort(key=lambda r: -r["metrics"]["spearman"])
-    return ", ".join(f"{PROXY_NAMES.get(r['method'], r['method'])} "
-                     f"{r['metrics']['spearman']:.{digits}f}" for r in rows)
+def _proxy_rhos(report: Report, digits: int) -> str:
+    rows = [r for r in report.rows if r.kind == "proxy" and "+" not in r.name
+            and "/" not in r.name]  # one row per method: no ELF rows, no second seeds
+    rows.sort(key=lambda r: -r.metrics["spearman"])
+    return ", ".join(f"{PROXY_NAMES.get(r.details['method'], r.details['method'])} "
+                     f"{r.metrics['spearman']:.{digits}f}" for r in rows)
 
 
-def _best_zero_cost(report: dict) -> dict:
-    return max((r for r in report["rows"] if r["kind"] == "zero-cost"),
-               key=lambda r: r["metrics"]["spearman"])
+def _best_zero_cost(report: Report) -> SourceRow:
+    return max((r for r in report.rows if r.kind == "zero-cost"),
+               key=lambda r: r.metrics["spearman"])
 
 
 def _ci(values, fmt: str = ".2f") -> str:
@@ -81,27 +86,27 @@ def _ci(values, fmt: str = ".2f") -> str:
 
 
 def _convnet_full(results: Path) -> Row:
-    r = _load(results, "cpu-full.json")
+    r = _report(results, "cpu-full.json")
     z = _best_zero_cost(r)
     return ("Do proxies rank 32 ConvNets like full training (truth: 20 epochs on all 45,000 "
             "images)?",
             f"Spearman {_proxy_rhos(r, 2)}; best zero-cost score "
-            f"{z['metrics']['spearman']:.2f} ({z['name']})", _devices(r),
+            f"{z.metrics['spearman']:.2f} ({z.name})", _devices(r),
             [("cpu-full.md", "benchmarks/results/cpu-full.md")])
 
 
 def _convnet_cpu(results: Path) -> Row:
-    r = _load(results, "cpu-paper-table.json")
+    r = _report(results, "cpu-paper-table.json")
     return ("The same proxies built on the CPU, truth 15 epochs on 4,500 images",
             _proxy_rhos(r, 3), _devices(r),
             [("cpu-paper-table.md", "benchmarks/results/cpu-paper-table.md")])
 
 
 def _nb201_cpu(results: Path) -> Row:
-    r = _load(results, "nb201-cpu.json")
-    proxies = [x["metrics"]["spearman"] for x in r["rows"] if x["kind"] == "proxy"]
-    params = next(x for x in r["rows"] if x["name"] == "params")["metrics"]
-    return (f"Do they rank {len(r['architectures'])} NAS-Bench-201 cells (truth: published "
+    r = _report(results, "nb201-cpu.json")
+    proxies = [x.metrics["spearman"] for x in r.rows if x.kind == "proxy"]
+    params = next(x for x in r.rows if x.name == "params").metrics
+    return (f"Do they rank {len(r.architectures)} NAS-Bench-201 cells (truth: published "
             "accuracies)?",
             f"every data proxy {min(proxies):.2f} to {max(proxies):.2f}; #params "
             f"{params['spearman']:.2f} {_ci(params['spearman_ci'])}", _devices(r),

@@ -12,6 +12,7 @@ from nas import api, ground_truth
 from nas.analysis.curves import CURVE_SCORES
 from nas.analysis.render import check_out_dir, rich_table, write_report
 from nas.analysis.report import TRUTH_METRICS, ReportConfig, build_report
+from nas.analysis.report_data import Report
 from nas.cli.common import (
     add_dataset,
     add_selection,
@@ -177,7 +178,7 @@ class ReportCommand:
         return show_report(report, write_report(report, args.out or db.home / "report"))
 
 
-def show_report(report: dict, paths: dict[str, Path]) -> int:
+def show_report(report: Report, paths: dict[str, Path]) -> int:
     wide = console if console.is_terminal else Console(width=200)  # logs: don't wrap cells
     wide.print(rich_table(report))
     console.print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")

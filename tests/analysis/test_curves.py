@@ -36,15 +36,15 @@ def test_report_rows_rank_the_same_runs_by_a_curve_score(tiny_bench):
     dataset = list_datasets(db)[0]
     report = build_report(db, dataset, ReportConfig(n_resamples=20,
                                                     curve_scores=("sotl-e", "best-val")))
-    rows = {r["name"]: r for r in report["rows"]}
+    rows = {r.name: r for r in report.rows}
     proxy = rows["random-ipc3"]
     sotl = rows["random-ipc3 [sotl-e]"]
     runs = [r for r in list_runs(db, dataset_id=dataset.id) if r.proxy_id is not None
             and r.config["source"] == "random-ipc3" and r.config.get("elf") is None]
     last_loss = {r.arch_id: r.curve["train_loss"][-1] for r in runs}
-    assert {a["arch_id"]: a["score"] for a in sotl["architectures"]} == \
+    assert {a.arch_id: a.score for a in sotl.architectures} == \
         {a: -loss for a, loss in last_loss.items()}
     # the tiny preset's curve scores its whole 20-image validation split once, at the last of
     # its 2 epochs: the best validation accuracy is the final one
-    assert [a["score"] for a in rows["random-ipc3 [best-val]"]["architectures"]] == \
-        [a["score"] for a in proxy["architectures"]]
+    assert [a.score for a in rows["random-ipc3 [best-val]"].architectures] == \
+        [a.score for a in proxy.architectures]

@@ -42,12 +42,12 @@ def test_the_report_shows_the_ensemble_of_its_own_member_rows(tiny_bench):
     url, _, _ = tiny_bench
     db = Database(url)
     report = build_report(db, list_datasets(db)[0], ReportConfig(n_resamples=20))
-    rows = {r["name"]: r for r in report["rows"]}
+    rows = {r.name: r for r in report.rows}
     ensemble = rows["ensemble(params+synflow+naswot)"]
-    members = {m: {a["arch_id"]: a["score"] for a in rows[m]["architectures"]}
+    members = {m: {a.arch_id: a.score for a in rows[m].architectures}
                for m in ("params", "synflow", "naswot")}
     archs = sorted(set.intersection(*(set(s) for s in members.values())))
-    for a in ensemble["architectures"]:
-        assert a["score"] == sum(counted_rank(s[a["arch_id"]], [s[x] for x in archs])
-                                 for s in members.values())
-    assert ensemble["kind"] == "zero-cost"
+    for a in ensemble.architectures:
+        assert a.score == sum(counted_rank(s[a.arch_id], [s[x] for x in archs])
+                              for s in members.values())
+    assert ensemble.kind == "zero-cost"

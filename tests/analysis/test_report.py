@@ -1,7 +1,9 @@
 import base64
+import dataclasses
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,7 @@ from nas import api
 from nas.analysis.metrics import MIN_RANKED
 from nas.analysis.render import columns, summary_rows, within_rows, write_report
 from nas.analysis.report import ReportConfig, build_report, pairwise_differences
+from nas.analysis.report_data import Report, SourceRow
 from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_datasets
@@ -52,13 +55,13 @@ def test_selected_architecture_is_the_proxys_best_scored_one(tiny_bench):
     url, _, _ = tiny_bench
     db = Database(url)
     report = build_report(db, list_datasets(db)[0], ReportConfig(n_resamples=20))
-    for row in report["rows"]:
-        scores = {a["arch_id"]: a["score"] for a in row["architectures"]}
-        truth = {a["arch_id"]: a["truth"] for a in row["architectures"]}
-        chosen = row["metrics"]["selected"]["arch_id"]
+    for row in report.rows:
+        scores = {a.arch_id: a.score for a in row.architectures}
+        truth = {a.arch_id: a.truth for a in row.architectures}
+        chosen = row.metrics["selected"]["arch_id"]
         assert scores[chosen] == max(scores.values())
-        assert row["metrics"]["selected"]["accuracy"] == truth[chosen]
-        assert row["metrics"]["selected"]["regret"] == pytest.approx(
+        assert row.metrics["selected"]["accuracy"] == truth[chosen]
+        assert row.metrics["selected"]["regret"] == pytest.approx(
             max(truth.values()) - truth[chosen])
 
 
@@ -158,30 +161,36 @@ def test_report_has_every_pairwise_difference_with_an_interval_that_agrees(tiny_
     assert "ρ test acc [95% CI]" in markdown and "validation accuracy" in markdown
 
 
+def _with_rows(*rows: SourceRow) -> Report:
+    """A stored report (cpu-full) with only ``rows``."""
+    stored = Path(__file__).parents[2] / "benchmarks" / "results" / "cpu-full.json"
+    return dataclasses.replace(Report.from_json(stored.read_text()), rows=rows)
+
+
 def test_summary_names_the_reports_top_fraction_and_shows_no_speed_up_for_published_truth():
-    row = {"name": "random-ipc10", "kind": "proxy", "stored_values": 10,
-           "metrics": {"n": 40, "spearman": 0.5, "spearman_ci": [0.1, 0.8], "kendall": 0.4,
-                       "top_k": {"10": {"spearman": 0.2}, "top10%": {"overlap": 0.25}},
-                       "selected": {"accuracy": 0.9, "rank": 3, "regret": 0.01}},
-           "costs": {"build_seconds": 1.0, "pretrain_seconds": 0.0, "mean_proxy_seconds": 2.0,
-                     "total_proxy_seconds": 81.0, "speedup": 0.0}}
-    report = {"rows": [row]}
+    metrics = {"n": 40, "spearman": 0.5, "spearman_ci": [0.1, 0.8], "kendall": 0.4,
+               "top_k": {"10": {"spearman": 0.2}, "top10%": {"overlap": 0.25}},
+               "selected": {"accuracy": 0.9, "rank": 3, "regret": 0.01}}
+    costs = {"build_seconds": 1.0, "pretrain_seconds": 0.0, "mean_proxy_seconds": 2.0,
+             "total_proxy_seconds": 81.0, "speedup": 0.0}
+    row = SourceRow("random-ipc10", "proxy", metrics, costs, (), {"stored_values": 10})
+    report = _with_rows(row)
     assert "top-10% overlap" in columns(report)
     cells = dict(zip(columns(report), summary_rows(report)[0], strict=True))
     assert cells["top-10% overlap"] == "0.25" and cells["speed-up"] == "–"
-    row["costs"]["speedup"] = 3.0
-    assert dict(zip(columns(report), summary_rows(report)[0], strict=True))["speed-up"] == "3.0x"
+    faster = _with_rows(dataclasses.replace(row, costs={**costs, "speedup": 3.0}))
+    assert dict(zip(columns(faster), summary_rows(faster)[0], strict=True))["speed-up"] == "3.0x"
 
 
-def _within_row(n: int) -> dict:
+def _within_row(n: int) -> SourceRow:
     w = {"n": n, "spearman": -1.0, "spearman_ci": [-1.0, -1.0], "kendall": -1.0, "regret": 0.5}
-    return {"name": f"proxy-{n}", "metrics": {"within_top": {"truth_top": w}}}
+    return SourceRow(f"proxy-{n}", "proxy", {"within_top": {"truth_top": w}}, {}, ())
 
 
 def test_inside_the_top_on_too_few_architectures_shows_no_numbers():
     """A correlation on 3 architectures (ρ -1.000 [-1.00, -1.00]) reads as certain; the report
     says too few instead, and gives numbers from MIN_RANKED architectures on."""
-    rows = within_rows({"rows": [_within_row(MIN_RANKED - 1), _within_row(MIN_RANKED)]})
+    rows = within_rows(_with_rows(_within_row(MIN_RANKED - 1), _within_row(MIN_RANKED)))
     few, enough = rows
     assert few[1:5] == [str(MIN_RANKED - 1), f"too few architectures (n={MIN_RANKED - 1})",
                         "–", "–"]
@@ -194,10 +203,11 @@ def test_a_one_source_report_leaves_out_the_pairwise_table_and_plot(tiny_bench, 
     url, _, _ = tiny_bench
     db = Database(url)
     report = build_report(db, list_datasets(db)[0], ReportConfig(n_resamples=20))
-    assert report["pairwise"]  # several sources: the table and plot are there
-    report["rows"] = report["rows"][:1]
-    report["pairwise"] = pairwise_differences(report["rows"], ReportConfig(n_resamples=20))
-    assert report["pairwise"] == []
+    assert report.pairwise  # several sources: the table and plot are there
+    one = report.rows[:1]
+    report = dataclasses.replace(
+        report, rows=one, pairwise=pairwise_differences(one, ReportConfig(n_resamples=20)))
+    assert report.pairwise == ()
     paths = write_report(report, tmp_path / "one")
     markdown = paths["markdown"].read_text()
     assert "Pairwise" not in markdown and "pairwise.png" not in markdown

@@ -7,6 +7,7 @@ from __future__ import annotations
 from nas.analysis.plots import scatter_grid
 from nas.analysis.render import columns, summary_rows, write_report
 from nas.analysis.report import ReportConfig, build_report
+from nas.analysis.report_data import SourceRow
 from nas.core.trainer import TrainConfig
 from proxies.artifacts import D2M_GENERATOR, GAN_GENERATOR
 from search_spaces import get_space
@@ -78,9 +79,9 @@ def fill(db: Database) -> DatasetRecord:
     return dataset
 
 
-def _rows(db: Database, dataset: DatasetRecord) -> dict[str, dict]:
+def _rows(db: Database, dataset: DatasetRecord) -> dict[str, SourceRow]:
     report = build_report(db, dataset, ReportConfig(n_resamples=20, zero_cost=False))
-    return {row["name"]: row for row in report["rows"]}
+    return {row.name: row for row in report.rows}
 
 
 def test_sets_of_one_method_and_ipc_are_labelled_by_the_options_that_differ(tmp_path):
@@ -104,16 +105,17 @@ def test_a_generated_proxy_is_charged_its_generators_pre_training_apart_and_in_t
     db = Database(f"sqlite:///{tmp_path / 'nas.db'}")
     dataset = fill(db)
     report = build_report(db, dataset, ReportConfig(n_resamples=20, zero_cost=False))
-    rows = {row["name"]: row for row in report["rows"]}
-    d2m = rows["d2m-ipc10"]["costs"]
+    rows = {row.name: row for row in report.rows}
+    d2m = rows["d2m-ipc10"].costs
     runs = RUN_SECONDS * len(ARCHS)
     assert d2m["build_seconds"] == SAMPLE_S + REFINE_S
     assert d2m["pretrain_seconds"] == PRETRAIN_S
     assert d2m["total_proxy_seconds"] == PRETRAIN_S + REFINE_S + SAMPLE_S + runs
     assert d2m["speedup"] == 20.0 * len(ARCHS) / (PRETRAIN_S + REFINE_S + SAMPLE_S + runs)
     assert d2m["speedup_without_pretrain"] == 20.0 * len(ARCHS) / (REFINE_S + SAMPLE_S + runs)
-    assert [p["kind"] for p in rows["d2m-ipc10"]["made_from"]] == [D2M_GENERATOR, GAN_GENERATOR]
-    dm = rows["dm-ipc10[iterations=200]"]["costs"]
+    assert [p["kind"] for p in rows["d2m-ipc10"].details["made_from"]] == [D2M_GENERATOR,
+                                                                           GAN_GENERATOR]
+    dm = rows["dm-ipc10[iterations=200]"].costs
     assert (dm["build_seconds"], dm["pretrain_seconds"]) == (SAMPLE_S, 0.0)
     cells = {r[0]: dict(zip(columns(report), r, strict=True)) for r in summary_rows(report)}
     assert cells["d2m-ipc10"]["pre-train s"] == "1,200"

@@ -80,7 +80,7 @@ def test_a_preset_ranks_with_an_imported_set(tmp_path):
     notes = []
     report, _ = bench.run_fidelity(db, preset, tmp_path / "report", data_path=str(data_dir),
                                    progress=False, note=notes.append)
-    assert [r["name"] for r in report["rows"]] == ["mine-ipc2"]
+    assert [r.name for r in report.rows] == ["mine-ipc2"]
     assert any("imported set mine-ipc2 (the preset's IPC is 3)" in n for n in notes)
 
 

@@ -116,7 +116,7 @@ def test_report_lists_elf_runs_as_their_own_row(tiny):
         nas.api.Evaluator(db, data, dataset, proxy).evaluate("convnet720", arch, cfg, 0)
         nas.api.Evaluator(db, data, dataset, proxy, FAST).evaluate("convnet720", arch, cfg, 0)
     report = build_report(db, dataset, ReportConfig(zero_cost=False, n_resamples=10))
-    rows = {r["name"]: r for r in report["rows"]}
+    rows = {r.name: r.details for r in report.rows}
     assert set(rows) == {"random-ipc5", "random-ipc5+elf"}
     assert rows["random-ipc5"]["elf"] is None and rows["random-ipc5+elf"]["elf"] == FAST.to_dict()
     assert rows["random-ipc5+elf"]["protocol"]["runs"] == 2

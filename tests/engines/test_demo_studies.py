@@ -25,11 +25,11 @@ def test_demo_trainings_are_named_studies_in_its_database(tiny_data, tmp_path):
         study = optuna.load_study(study_name=name, storage=url)
         assert study.metric_names == [objective]
         assert study.user_attrs["proxy"] == proxy
-        assert study.user_attrs["dataset"] == report["dataset"]["key"]
+        assert study.user_attrs["dataset"] == report.dataset["key"]
         assert study.user_attrs["protocol"] == TrainConfig(epochs=epochs).protocol()
         assert len(study.trials) == TINY.sample
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     runs = list_runs(db)
     assert len(runs) == 2 * TINY.sample and all(r.search_id is not None for r in runs)
-    assert [r["name"] for r in report["rows"]] == ["random-ipc2"]
+    assert [r.name for r in report.rows] == ["random-ipc2"]
     assert paths["html"].is_file()
