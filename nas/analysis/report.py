@@ -308,15 +308,15 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
                                  best=max(v["acc"] for v in truth.values()),
                                  total_seconds=sum(v["seconds"] for v in truth.values())),
         scoring={"proxy_score": "validation accuracy after training on the proxy",
-                    "proxy_test": "proxy rows also give rho of the proxy-trained network's "
-                                  "test accuracy vs truth (metrics_test), the other "
-                                  "correlation the literature reports",
-                    "pairwise": "rho(a) - rho(b) on the architectures both sources scored, "
-                                "paired bootstrap 95% interval (same resamples for both)",
-                    "truth": f"{cfg.truth_metric} after training on the full training split",
-                    "diverged": "counted as chance accuracy",
-                    "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
-                                  "seed": cfg.seed, "unit": "architectures"}},
+                 "proxy_test": "proxy rows also give rho of the proxy-trained network's "
+                               "test accuracy vs truth (metrics_test), the other "
+                               "correlation the literature reports",
+                 "pairwise": "rho(a) - rho(b) on the architectures both sources scored, "
+                             "paired bootstrap 95% interval (same resamples for both)",
+                 "truth": f"{cfg.truth_metric} after training on the full training split",
+                 "diverged": "counted as chance accuracy",
+                 "bootstrap": {"confidence": 0.95, "resamples": cfg.n_resamples,
+                               "seed": cfg.seed, "unit": "architectures"}},
         rows=rows,
         within_top=prefilter,
         pairwise=pairwise_differences(rows, cfg),
