@@ -23,6 +23,7 @@ from scipy import stats
 
 from nas import api
 from nas.core.data import DataConfig, resolve_data_path
+from nas.core.data.source import portable_path
 from nas.core.runtime import machine
 from storage import Database, list_proxy_records, list_runs
 
@@ -87,6 +88,8 @@ def ranking(report: dict) -> dict:
     sign = 1 if pair["a"] == authors else -1
     low, high = (sign * v for v in pair["ci"])
     common = {pair["a"]: pair["rho_a"], pair["b"]: pair["rho_b"]}
+    config = report["dataset"]["config"]
+    config = {**config, "path": portable_path(config["path"])}
     return {"authors": authors, "toolkit": toolkit, "n": pair["n"],
             "spearman": {name: {"n": rows[name]["metrics"]["n"],
                                 "rho": rows[name]["metrics"]["spearman"],
@@ -95,7 +98,7 @@ def ranking(report: dict) -> dict:
                          for name in (authors, toolkit)},
             "difference": sign * pair["difference"], "difference_ci": sorted([low, high]),
             "resamples": pair["resamples_used"], "truth": report["ground_truth"],
-            "dataset": report["dataset"]}
+            "dataset": {"key": report["dataset"]["key"], "config": config}}
 
 
 def markdown(result: dict) -> str:
@@ -152,9 +155,9 @@ def main() -> None:
     db = Database(args.db)
     dataset = api.registered_dataset(db, data)
     rows = accuracy_rows(db, dataset.id, args.epochs)
-    result = {"machine": machine(), "dataset": {"key": dataset.key, "config": dataset.config},
-              "epochs": args.epochs,
-              "runs": rows, "accuracy": paired(rows)}
+    result = {"machine": machine(),
+              "dataset": {"key": dataset.key, "config": data.config.to_dict()},
+              "epochs": args.epochs, "runs": rows, "accuracy": paired(rows)}
     if args.report:
         result["ranking"] = ranking(json.loads(args.report.read_text()))
     args.json_out.write_text(json.dumps(result, indent=2) + "\n")
