@@ -25,7 +25,7 @@ from pathlib import Path
 from nas import api
 from nas.bench.fidelity import get_preset
 from nas.cli.common import add_dataset, data_config
-from nas.core.runtime import configure
+from nas.core.runtime import configure, machine
 from nas.core.trainer import TrainConfig
 from proxies import get_proxy
 from storage import Database
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=["random", "dm", "d2m", "d2m-fly"])
     parser.add_argument("--artifact", default="", help="distilled generator hash prefix")
     parser.add_argument("--tag", default="", help="name of the generator in OUT.json")
+    parser.add_argument("--label", default="", help="the row's name in OUT.json (one source)")
     parser.add_argument("--ipcs", nargs="+", type=int, default=[10, 50])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -67,7 +68,7 @@ def main() -> None:
     for text in args.sources:
         method, options = parse_source(text)
         consumes = get_proxy(method).consumes
-        name = text + (f"@{args.tag}" if consumes and args.tag else "")
+        name = args.label or text + (f"@{args.tag}" if consumes and args.tag else "")
         for ipc in args.ipcs:
             for seed in args.seeds:
                 proxy = api.build_proxy(db, data, dataset, method, ipc=ipc, seed=seed,
@@ -78,7 +79,7 @@ def main() -> None:
                     db, data, dataset, proxy, api.EvaluationPlan("convnet720", [CONVNET3],
                                                                  train, seed=seed),
                     progress=False, workers=args.workers)
-                report.setdefault(name, {})[f"ipc{ipc}/seed{seed}"] = {
+                report.setdefault("sources", {}).setdefault(name, {})[f"ipc{ipc}/seed{seed}"] = {
                     "test_acc": run.test_acc, "epochs": run.epochs,
                     "train_seconds": run.wall_seconds,
                     "fresh_seconds": run.config.get("fresh_seconds", 0.0),
@@ -89,6 +90,7 @@ def main() -> None:
                       flush=True)
                 report["protocol"] = {"arch": CONVNET3, "train": train.to_dict(),
                                       "data": data.describe()}
+                report["machine"] = machine()
                 args.out.write_text(json.dumps(report, indent=1))
 
 

@@ -281,9 +281,41 @@ def search_outcomes(results: Path, page: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+D2M_ACCURACY = "d2m-accuracy-2026-12-07.json"
+GENERATOR_FAMILIES = "generator-families-cvae6000-2026-12-03.json"
+
+
+def _accuracy_cells(runs: dict, ipc: int) -> str:
+    """``a / b (mean)`` test accuracy in % over a source's seeds at ``ipc``, "–" if unmeasured."""
+    values = [100 * v["test_acc"] for k, v in sorted(runs.items()) if k.startswith(f"ipc{ipc}/")]
+    if not values:
+        return "–"
+    return " / ".join(f"{v:.1f}" for v in values) + f" (**{statistics.mean(values):.1f}**)"
+
+
+def d2m_accuracy(results: Path, page: str) -> str:
+    """ConvNet-3 test accuracy of D2M's sets, fixed and on the fly, beside the random real
+    subset and DM of the same split and protocol (``page`` unused)."""
+    r = _load(results, D2M_ACCURACY)
+    families = _load(results, GENERATOR_FAMILIES)["accuracy"]
+    lines = ["| source | IPC 10, seeds 0 / 1 (mean) | IPC 50, seeds 0 / 1 (mean) | epochs "
+             "trained at IPC 50 |", "|---|---|---|---|"]
+    for name, source in (("random real subset (2026-12-03)", "random"),
+                         ("DM, 200 iterations (2026-12-03)", "dm")):
+        runs = {k.split("/", 1)[1]: v for k, v in families.items()
+                if k.startswith(source + "/")}
+        lines.append(f"| {name} | {_accuracy_cells(runs, 10)} | {_accuracy_cells(runs, 50)} "
+                     "| 200 |")
+    for name, runs in r["sources"].items():
+        epochs = sorted({v["epochs"] for k, v in runs.items() if k.startswith("ipc50/")})
+        lines.append(f"| {name} | {_accuracy_cells(runs, 10)} | {_accuracy_cells(runs, 50)} | "
+                     f"{', '.join(map(str, epochs)) or '–'} |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[Path, str], str]] = {
     "measured": measured, "frontier-recipes": frontier_recipes, "two-stage": two_stage_tables,
-    "search-outcome": search_outcomes}
+    "search-outcome": search_outcomes, "d2m-accuracy": d2m_accuracy}
 
 
 def fill(text: str, results: Path, page: str) -> str:

@@ -138,6 +138,9 @@ def distill(data: PreparedData, generator_path: Path, config: D2MConfig, *, seed
         rng.set_state(blob["rng"])
         start_iter, wall, mean_loss = blob["iteration"], blob["wall_seconds"], blob["mean_loss"]
     n = len(data.train_labels)
+    # a bank of these training images' codes (latents="posterior") pairs each real image with
+    # a decoding of its own code; otherwise z is drawn for the label (the prior)
+    paired = cfg.latents == n and torch.equal(g.latent_labels.cpu(), data.train_labels)
     loss_sum, loss_count = 0.0, 0
     bar = tqdm(range(start_iter, total), initial=start_iter, total=total, desc="D2M distill",
                unit="it", disable=not progress)
@@ -146,7 +149,7 @@ def distill(data: PreparedData, generator_path: Path, config: D2MConfig, *, seed
         idx = torch.randint(n, (config.batch_real,), generator=rng)
         labels = data.train_labels[idx].to(device)
         real = data.normalize(data.train_images[idx]).to(device)
-        z = g.sample_latents(labels, rng).to(device)
+        z = (g.entry_latents(idx, rng) if paired else g.sample_latents(labels, rng)).to(device)
         syn = unit_to_standardized(g(z, labels), data.mean, data.std)
         params = dsa.sample(config.batch_real, rng, siamese=True)
         net = pool.draw(rng).to(device).requires_grad_(False)

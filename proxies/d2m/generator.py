@@ -129,6 +129,13 @@ class Generator(nn.Module):
         self.latent_labels.copy_(labels)
 
     @torch.no_grad()
+    def entry_latents(self, entries: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """z (CPU, (N, z_dim)) sampled from the Gaussians of bank ``entries`` (N,)."""
+        entries = entries.cpu()
+        noise = torch.randn(len(entries), self.config.z_dim, generator=rng)
+        return self.latent_mean.cpu()[entries] + self.latent_std.cpu()[entries] * noise
+
+    @torch.no_grad()
     def sample_latents(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """z (CPU, (N, z_dim)) for class ``labels`` (N,): from the prior N(0, I), or with a bank
         from the Gaussian of a uniformly drawn bank entry of each label's class (a class

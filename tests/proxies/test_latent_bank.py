@@ -130,3 +130,12 @@ def test_posterior_latents_refuse_a_gan_generator(tmp_path):
         distiller_of("d2m-generator").distil(
             db, data, dataset, D2MConfig(iterations=2, batch_real=8, latents="posterior"),
             seed=0, progress=False)
+
+
+def test_entry_latents_sample_the_named_entries_gaussians():
+    g = _banked()
+    g.latent_std.fill_(2.0)
+    entries = torch.tensor([5, 0, 3])
+    z = g.entry_latents(entries, torch.Generator().manual_seed(3))
+    noise = torch.randn(3, 4, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(z, entries[:, None].float() * 10 + 2.0 * noise)
