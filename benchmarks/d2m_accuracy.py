@@ -3,7 +3,7 @@ product's own path: `nas proxy` builds each set, `nas search` trains on it.
 
     PYTHONPATH=. python benchmarks/d2m_accuracy.py OUT.json --db URL \
         [--sources random dm d2m d2m-fly d2m-fly:refresh_every=10] [--artifact PREFIX] \
-        [--tag NAME] [--ipcs 10 50] [--seeds 0 1] [--workers 2] [dataset flags]
+        [--tag NAME | --label ROW] [--ipcs 10 50] [--seeds 0 1] [--workers 2] [dataset flags]
 
 Dataset flags as every `nas` command takes them (default: the ``cpu`` preset's split,
 CIFAR-10 at 16x16, 500 training images per class, 100 test images per class). A source is a
@@ -28,6 +28,7 @@ from nas.cli.common import add_dataset, data_config
 from nas.core.runtime import configure, machine
 from nas.core.trainer import TrainConfig
 from proxies import get_proxy
+from proxies.artifacts import BUILT_FROM
 from storage import Database
 
 CONVNET3 = "d3-w128-relu-instance-avg"
@@ -43,6 +44,16 @@ def parse_source(text: str) -> tuple[str, dict]:
     if method == "dm" and not options:
         options = dict(get_preset("cpu").proxy_options["dm"])
     return method, options
+
+
+def artifact_costs(db: Database, dataset, kind: str, digest: str) -> dict:
+    """Wall seconds that made the artifact a set samples from, and the one it refines."""
+    artifact = api.stored_artifact(db, dataset, kind, digest)
+    costs = {"distill_seconds": artifact.build_seconds}
+    if BUILT_FROM.get(kind) and "base" in artifact.params:
+        costs["pretrain_seconds"] = api.stored_artifact(db, dataset, BUILT_FROM[kind],
+                                                        artifact.params["base"]).build_seconds
+    return costs
 
 
 def main() -> None:
@@ -84,6 +95,8 @@ def main() -> None:
                     "train_seconds": run.wall_seconds,
                     "fresh_seconds": run.config.get("fresh_seconds", 0.0),
                     "build_seconds": proxy.build_seconds, "proxy": proxy.key,
+                    **(artifact_costs(db, dataset, consumes, proxy.params["artifact"])
+                       if consumes else {}),
                     "artifact": proxy.params.get("artifact"), "device": run.device}
                 print(f"{name} ipc{ipc} seed{seed}: {run.test_acc:.4f} ({run.epochs} epochs, "
                       f"{run.wall_seconds:.0f} s; {time.perf_counter() - start:.0f} s here)",
