@@ -199,8 +199,8 @@ def _zero_cost(results: Path) -> Row:
 
 def _mean_accuracy(runs: dict, ipc: int) -> str:
     """Mean test accuracy in % over a source's seeds at ``ipc``, "–" if unmeasured."""
-    values = [v["test_acc"] for k, v in runs.items() if k.startswith(f"ipc{ipc}/")]
-    return f"{100 * statistics.mean(values):.1f}%" if values else "–"
+    values = [100 * v["test_acc"] for k, v in runs.items() if k.startswith(f"ipc{ipc}/")]
+    return f"{statistics.mean(values):.1f}%" if values else "–"
 
 
 def _generators(results: Path) -> Row:
