@@ -12,6 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from nas import api
+from nas.core.data import DataConfig
+from storage import Database
+
 CLASS_NAMES = ("red", "green", "blue")
 
 
@@ -100,3 +104,12 @@ def two_class_data(tmp_path_factory, name: str, n_train: int):
         mp.setenv("NAS_CACHE", str(root / "cache"))
         return api.load_data(DataConfig(path=str(write_image_folder(root / "f", n_train=n_train)),
                                         classes=("red", "green")))
+
+
+def tiny_project(root: Path, *, val_fraction: float = 0.0):
+    """(db, data, dataset) on a tiny written image folder under ``root``: a real SQLite file
+    and the dataset registered, as the proxy tests start."""
+    data = api.load_data(DataConfig(path=str(write_image_folder(root / "data", n_train=12)),
+                                    val_fraction=val_fraction))
+    db = Database(f"sqlite:///{root / 'nas.db'}")
+    return db, data, api.register_dataset(db, data)

@@ -5,15 +5,14 @@ import pytest
 import torch
 
 from nas import api
-from nas.core.data import DataConfig
 from nas.distillers import distiller_of
 from proxies import ProxyRequest, get_proxy, list_proxies
 from proxies.d2m.distill import D2MConfig
 from proxies.d2m.pretrain import PretrainConfig
 from proxies.d3.distill import D3Config
 from proxies.dm import DMConfig
-from storage import Database, list_proxy_records
-from tests.datasets import write_image_folder
+from storage import list_proxy_records
+from tests.datasets import tiny_project
 
 SAMPLED = [m for m in list_proxies() if get_proxy(m).uses_ipc]
 TINY_OPTIONS = {
@@ -35,11 +34,7 @@ TINY_DISTILL = {  # artifact kind -> the smallest config that exercises the dist
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("contract")
-    data = api.load_data(DataConfig(path=str(write_image_folder(root / "data", n_train=12)),
-                                    val_fraction=0.0))
-    db = Database(f"sqlite:///{root / 'nas.db'}")
-    return db, data, api.register_dataset(db, data)
+    return tiny_project(tmp_path_factory.mktemp("contract"))
 
 
 def _ensure_artifact(db, data, dataset, kind: str) -> None:

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from nas import api
-from nas.core.data import DataConfig
 from nas.core.trainer import TrainConfig, train
 from nas.distillers import distiller_of
 from proxies.d2m.distill import D2MConfig
@@ -15,8 +14,8 @@ from proxies.d2m.generate import GeneratorStream, generated_set
 from proxies.d2m.generator import Generator, GeneratorConfig
 from proxies.d2m.pretrain import PretrainConfig
 from search_spaces import build_convnet, get_space
-from storage import Database, list_runs
-from tests.datasets import write_image_folder
+from storage import list_runs
+from tests.datasets import tiny_project
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -87,11 +86,7 @@ def test_trainer_trains_each_epoch_on_the_fresh_set():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fly")
-    data = api.load_data(DataConfig(path=str(write_image_folder(root / "data", n_train=12)),
-                                    val_fraction=0.25))
-    db = Database(f"sqlite:///{root / 'nas.db'}")
-    dataset = api.register_dataset(db, data)
+    db, data, dataset = tiny_project(tmp_path_factory.mktemp("fly"), val_fraction=0.25)
     tiny = {"gan-generator": PretrainConfig(iterations=2, batch_size=8, checkpoint_every=2,
                                             ema_start=0, standing_batches=1),
             "d2m-generator": D2MConfig(iterations=2, batch_real=8, pool_width=32,

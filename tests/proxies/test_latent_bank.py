@@ -15,7 +15,7 @@ from proxies.d2m.generator import Generator, GeneratorConfig
 from proxies.d2m.images import uint8_to_unit
 from proxies.d2m.pretrain import Encoder, PretrainConfig, posterior_generator
 from storage import Database
-from tests.datasets import write_image_folder
+from tests.datasets import tiny_project, write_image_folder
 
 
 def _banked(latents: int = 6) -> Generator:
@@ -72,11 +72,7 @@ def test_the_bank_is_saved_with_the_generator(tmp_path):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bank")
-    data = api.load_data(DataConfig(path=str(write_image_folder(root / "data", n_train=12)),
-                                    val_fraction=0.0))
-    db = Database(f"sqlite:///{root / 'nas.db'}")
-    dataset = api.register_dataset(db, data)
+    db, data, dataset = tiny_project(tmp_path_factory.mktemp("bank"), val_fraction=0.0)
     pretrained = distiller_of("gan-generator").distil(
         db, data, dataset, PretrainConfig(generator="cvae", iterations=3, batch_size=8,
                                           checkpoint_every=3, ema_start=0,
