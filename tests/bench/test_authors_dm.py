@@ -7,11 +7,9 @@ part of the repository): ``main_DM.main`` parses their flags, reads ``get_datase
 own namespace, calls torchvision's ``save_image`` and saves their ``res_DM_*.pt`` layout.
 """
 
-import importlib.util
 import json
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +18,8 @@ from nas import api
 from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_proxy_records
+from tests.bench.scripts import load_benchmark
 from tests.datasets import write_image_folder
-
-ROOT = Path(__file__).resolve().parents[2]
 
 MAIN_DM = '''
 import argparse, os
@@ -92,12 +89,6 @@ def checkout(tmp_path, fresh_modules):
     return code
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("authors_dm",
-                                                  ROOT / "benchmarks" / "authors_dm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_their_main_gets_the_toolkit_split_and_its_file_imports(tmp_path, monkeypatch, checkout):
@@ -107,7 +98,7 @@ def test_their_main_gets_the_toolkit_split_and_its_file_imports(tmp_path, monkey
     flags = ["--resize", "16", "--per-class", "0", "--test-per-class", "0"]
     monkeypatch.setattr(sys, "argv", ["authors_dm.py", str(checkout), str(out), "--ipc", "2",
                                       "--iterations", "7", "--data", str(data_dir), *flags])
-    load_script().main()
+    load_benchmark("authors_dm").main()
 
     assert (out / "updates.json").read_text() == "7"  # --Iteration 6: their loop makes 7
     run = json.loads((out / "run.json").read_text())
@@ -132,7 +123,7 @@ def test_torchvision_stand_in_serves_only_the_names_their_code_imports(fresh_mod
     for name in ("torchvision", "torchvision.datasets", "torchvision.transforms",
                  "torchvision.utils"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    load_script().install_torchvision_stand_in()
+    load_benchmark("authors_dm").install_torchvision_stand_in()
     from torchvision import datasets
     from torchvision.utils import save_image
 

@@ -1,32 +1,24 @@
 """benchmarks/with_tensors.py: runs made from saved tensors, without the image files, land on
 the dataset the files define, so their export imports where the files are."""
 
-import importlib.util
-from pathlib import Path
 
 from nas import api
 from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_datasets, list_runs
+from tests.bench.scripts import load_benchmark
 from tests.datasets import write_image_folder
 
-ROOT = Path(__file__).resolve().parents[2]
 ARCH = "d1-w32-relu-none-avg"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("with_tensors",
-                                                  ROOT / "benchmarks" / "with_tensors.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_runs_from_saved_tensors_import_into_the_dataset_of_the_files(tmp_path, monkeypatch):
     data = write_image_folder(tmp_path / "data", n_train=6, n_test=2, size=16)
     monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(api, "load_raw", api.load_raw)  # the script replaces it: undone after
-    script = load_script()
+    script = load_benchmark("with_tensors")
     monkeypatch.delenv(script.SERVED, raising=False)  # which it sets for its workers
     script.save(str(tmp_path / "raw8.pt"), str(data), 8)
     remote = f"sqlite:///{tmp_path / 'remote.db'}"
