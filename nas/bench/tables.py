@@ -197,23 +197,32 @@ def _zero_cost(results: Path) -> Row:
             [("nb201-zero-cost.md", "benchmarks/results/nb201-zero-cost.md")])
 
 
+def _percentages(runs: dict, ipc: int) -> list[float]:
+    """Test accuracies in % of a source's runs (``"ipc{N}/seed{S}"`` keys) at ``ipc``, by seed."""
+    return [100 * v["test_acc"] for k, v in sorted(runs.items()) if k.startswith(f"ipc{ipc}/")]
+
+
 def _mean_accuracy(runs: dict, ipc: int) -> str:
     """Mean test accuracy in % over a source's seeds at ``ipc``, "–" if unmeasured."""
-    values = [100 * v["test_acc"] for k, v in runs.items() if k.startswith(f"ipc{ipc}/")]
+    values = _percentages(runs, ipc)
     return f"{statistics.mean(values):.1f}%" if values else "–"
 
 
-def _generators(results: Path) -> Row:
-    sources = _load(results, D2M_ACCURACY)["sources"]
+def _family_runs(results: Path, source: str) -> dict:
+    """A source's runs of ``GENERATOR_FAMILIES`` keyed like ``D2M_ACCURACY``'s."""
     families = _load(results, GENERATOR_FAMILIES)["accuracy"]
-    cells = [(name, sources[label]) for name, label in D2M_HEADLINE.items()]
-    cells += [(name, {k.split("/", 1)[1]: v for k, v in families.items()
-                      if k.startswith(source + "/")})
+    return {k.split("/", 1)[1]: v for k, v in families.items() if k.startswith(source + "/")}
+
+
+def _generators(results: Path) -> Row:
+    r = _load(results, D2M_ACCURACY)
+    cells = [(name, r["sources"][label]) for name, label in D2M_HEADLINE.items()]
+    cells += [(name, _family_runs(results, source))
               for name, source in (("random real", "random"), ("DM", "dm"))]
     return ("How good are D2M's sets (ConvNet-3 test accuracy, IPC 10 / 50, 2 seeds)?",
             ", ".join(f"{name} {_mean_accuracy(runs, 10)} / {_mean_accuracy(runs, 50)}"
                       for name, runs in cells),
-            describe(_load(results, D2M_ACCURACY)["machine"]),
+            describe(r["machine"]),
             [("D2M accuracy", "benchmarks/results/README.md#d2m-latent-bank-and-on-the-fly")])
 
 
@@ -293,7 +302,7 @@ def search_outcomes(results: Path, page: str) -> str:
 
 def _accuracy_cells(runs: dict, ipc: int) -> str:
     """``a / b (mean)`` test accuracy in % over a source's seeds at ``ipc``, "–" if unmeasured."""
-    values = [100 * v["test_acc"] for k, v in sorted(runs.items()) if k.startswith(f"ipc{ipc}/")]
+    values = _percentages(runs, ipc)
     if not values:
         return "–"
     return " / ".join(f"{v:.1f}" for v in values) + f" (**{statistics.mean(values):.1f}**)"
@@ -303,13 +312,11 @@ def d2m_accuracy(results: Path, page: str) -> str:
     """ConvNet-3 test accuracy of D2M's sets, fixed and on the fly, beside the random real
     subset and DM of the same split and protocol (``page`` unused)."""
     r = _load(results, D2M_ACCURACY)
-    families = _load(results, GENERATOR_FAMILIES)["accuracy"]
     lines = ["| source | IPC 10, seeds 0 / 1 (mean) | IPC 50, seeds 0 / 1 (mean) | epochs "
              "trained at IPC 50 |", "|---|---|---|---|"]
     for name, source in (("random real subset (2026-12-03)", "random"),
                          ("DM, 200 iterations (2026-12-03)", "dm")):
-        runs = {k.split("/", 1)[1]: v for k, v in families.items()
-                if k.startswith(source + "/")}
+        runs = _family_runs(results, source)
         lines.append(f"| {name} | {_accuracy_cells(runs, 10)} | {_accuracy_cells(runs, 50)} "
                      "| 200 |")
     for name, runs in r["sources"].items():

@@ -91,6 +91,11 @@ class OnTheFlyOptions:
             raise InputError(f"refresh_every must be at least 1, got {self.refresh_every}")
 
 
+def fly_options(options: dict) -> OnTheFlyOptions:
+    """``d2m-fly``'s build options (all but the artifact the build is given)."""
+    return OnTheFlyOptions(**{k: v for k, v in options.items() if k != "artifact"})
+
+
 def draw_seed(seed: int, draw: int) -> int:
     """Noise seed of a stream's ``draw``-th set: draw 0 is ``seed`` itself (the stored set,
     the same images as ``d2m`` with that seed); later draws get seeds no other (seed, draw)
@@ -149,7 +154,7 @@ class GeneratorStream:
 
 def stream_d2m(data: PreparedData, *, ipc: int, seed: int, options: dict,
                artifacts_dir: Path) -> GeneratorStream:
-    refresh = OnTheFlyOptions(options.get("refresh_every", OnTheFlyOptions.refresh_every))
+    refresh = fly_options(options)
     return GeneratorStream(distilled_generator(data, options, artifacts_dir), ipc, seed,
                            refresh.refresh_every, mean=data.mean, std=data.std)
 
@@ -162,6 +167,6 @@ def build_d2m_fly(data: PreparedData, *, ipc: int, seed: int, options: dict,
                   artifacts_dir: Path) -> ProxySet:
     """The first epoch's set (``d2m``'s with the same seed); later epochs come from
     ``stream_d2m``."""
-    OnTheFlyOptions(**{k: v for k, v in options.items() if k != "artifact"})
+    fly_options(options)  # refuses unknown or bad options before any work
     return build_d2m(data, ipc=ipc, seed=seed, options={"artifact": options.get("artifact")},
                      artifacts_dir=artifacts_dir)
