@@ -313,17 +313,26 @@ def d2m_accuracy(results: Path, page: str) -> str:
     subset and DM of the same split and protocol (``page`` unused)."""
     r = _load(results, D2M_ACCURACY)
     lines = ["| source | IPC 10, seeds 0 / 1 (mean) | IPC 50, seeds 0 / 1 (mean) | epochs "
-             "trained at IPC 50 |", "|---|---|---|---|"]
+             "trained at IPC 50 | pre-training + distillation wall s, seeds 0 / 1 |",
+             "|---|---|---|---|---|"]
     for name, source in (("random real subset (2026-12-03)", "random"),
                          ("DM, 200 iterations (2026-12-03)", "dm")):
         runs = _family_runs(results, source)
         lines.append(f"| {name} | {_accuracy_cells(runs, 10)} | {_accuracy_cells(runs, 50)} "
-                     "| 200 |")
+                     "| 200 | – |")
     for name, runs in r["sources"].items():
         epochs = sorted({v["epochs"] for k, v in runs.items() if k.startswith("ipc50/")})
         lines.append(f"| {name} | {_accuracy_cells(runs, 10)} | {_accuracy_cells(runs, 50)} | "
-                     f"{', '.join(map(str, epochs)) or '–'} |")
+                     f"{', '.join(map(str, epochs)) or '–'} | {_artifact_seconds(runs)} |")
     return "\n".join(lines) + "\n"
+
+
+def _artifact_seconds(runs: dict) -> str:
+    """``pre-train + distil`` seconds of the artifact each seed's runs sampled, "–" if none."""
+    by_seed = {k.split("/")[1]: v for k, v in sorted(runs.items())}
+    cells = [f"{v['pretrain_seconds']:.0f} + {v['distill_seconds']:.0f}"
+             for v in by_seed.values() if "distill_seconds" in v]
+    return " / ".join(cells) or "–"
 
 
 BLOCKS: dict[str, Callable[[Path, str], str]] = {
