@@ -45,6 +45,7 @@ from storage import (
     list_datasets,
     list_proxy_records,
     record_run,
+    sqlite_file,
     upsert_dataset,
 )
 
@@ -129,6 +130,24 @@ def imported_set(db: Database, dataset_key: str, name: str) -> ProxyRecord:
                          f"({dataset.summary['shape']}, classes {dataset.summary['classes']}); "
                          "give the dataset flags it was imported with")
     return found
+
+
+def open_checked(db: Database | str, request: ProxyRequest, data_key: str) -> Database:
+    """``db`` (or its URL) opened once ``request`` can be served: a name that is no method
+    must be a set imported for ``data_key``, checked before anything is written (a missing
+    SQLite file is not created).
+
+    Raises:
+        UnknownNameError, InputError: as ``imported_set``.
+    """
+    if isinstance(db, str):
+        database_file = sqlite_file(db)
+        if request.imported and database_file is not None and not database_file.exists():
+            raise unknown_set(request.method, [])  # a new database holds no imported set
+        db = Database(db)
+    if request.imported:
+        imported_set(db, data_key, request.method)
+    return db
 
 
 def build_proxy(db: Database, data: PreparedData, dataset: DatasetRecord, method: str, *,

@@ -215,11 +215,12 @@ def run_two_stage(db: Database | str, cfg: TwoStageConfig, *, data_path: str | N
                   workers: int = 1, note: Callable[[str], None] = print) -> TwoStageResult:
     """Rank the candidates in two stages (see module), then judge the ranking and each stage
     alone against the truth. Every score and run is cached in ``db``."""
-    db = db if isinstance(db, Database) else Database(db)
     data_config = DataConfig(path=str(resolve_data_path(data_path)), resize=cfg.resize,
                              per_class=cfg.per_class, test_per_class=cfg.test_per_class)
     data = api.load_data(data_config)
-    ProxyRequest(cfg.proxy_method, ipc=cfg.ipc, seed=cfg.seed).check_data(data)  # before the db
+    request = ProxyRequest(cfg.proxy_method, ipc=cfg.ipc, seed=cfg.seed)
+    request.check_data(data)
+    db = api.open_checked(db, request, data.key)  # bad input fails before anything is written
     dataset = api.register_dataset(db, data)
     truth = _truth(cfg, dataset.key)  # only its keys (convnet720's candidates) until judging
     archs = _candidates(cfg, truth)

@@ -147,12 +147,10 @@ def open_search(job: SearchJob, data: PreparedData | None = None) -> SearchSessi
     request = config.proxy_request
     database_file = sqlite_file(job.db_url)
     if request.imported and database_file is not None and not database_file.exists():
-        raise api.unknown_set(config.proxy, [])  # a new database holds no imported set
+        raise api.unknown_set(config.proxy, [])  # before the data is read
     data = data or api.load_data(job.data)  # bad data fails before the database is touched
     with exclusive(job.db_url, SETUP_LOCK):
-        db = Database(job.db_url)
-        if request.imported:  # an unknown set name fails before anything is written
-            api.imported_set(db, data.key, config.proxy)
+        db = api.open_checked(job.db_url, request, data.key)
         dataset = api.register_dataset(db, data)
         proxy = api.build_proxy(db, data, dataset, config.proxy, ipc=config.ipc,
                                 seed=config.proxy_seed, artifact=config.artifact

@@ -107,6 +107,8 @@ CASES: list[tuple[str, str]] = [
     ("bench two-stage --keep 2", "--keep must be in (0, 1], got 2.0"),
     ("bench two-stage --space convnet720 --truth {tmp}/none.csv", "convnet720 needs --truth"),
     ("bench two-stage --ipc 500 --sample 8 --calibration 3", "--ipc 500 is more than the 18"),
+    ("bench two-stage --proxy nope --sample 8 --calibration 3",
+     "unknown proxy method 'nope', nor a set imported"),
     ("search --strategy sh --space nb201 --fidelities params full:0", "unknown score 'full:0'"),
     # proxy import and export: files that do not fit the 3-class 16x16 RGB dataset
     ("proxy import {tmp}/res_five_classes.pt --name x --values cifar10-standardized",
