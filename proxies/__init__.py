@@ -11,11 +11,12 @@ from proxies.base import (
     ProxyRequest,
     ProxySet,
     get_proxy,
+    is_set_name,
     list_proxies,
     method_of,
     register_proxy,
 )
 from proxies.d2m import generate as _d2m  # noqa: F401  (registers d2m)
 
-__all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "get_proxy",
+__all__ = ["ProxyMethod", "ProxyRequest", "ProxySet", "get_proxy", "is_set_name",
            "list_proxies", "method_of", "register_proxy"]

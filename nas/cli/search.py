@@ -32,7 +32,7 @@ from nas.engines.evolution import FIDELITY, charged, incumbent
 from nas.engines.runner import run_search
 from nas.engines.session import MEASURING_STRATEGIES
 from nas.errors import InputError
-from proxies import list_proxies
+from proxies import is_set_name, list_proxies
 from search_spaces import get_space
 from storage import default_url, is_sqlite
 
@@ -44,8 +44,11 @@ class SearchCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--proxy", default="random", help=f"one of {list_proxies()}")
-        parser.add_argument("--ipc", type=int, default=SearchConfig.ipc)
-        parser.add_argument("--proxy-seed", type=int, default=0)
+        parser.add_argument("--ipc", type=int, default=None,
+                            help=f"images per class of the proxy set (default: "
+                                 f"{SearchConfig.ipc}; an imported set's own)")
+        parser.add_argument("--proxy-seed", type=int, default=None,
+                            help="seed of the proxy set (default: 0)")
         add_artifact(parser)
         parser.add_argument("--strategy", default="grid", help=f"one of {list_strategies()}")
         parser.add_argument("--trials", type=int, default=SearchConfig.trials,
@@ -119,6 +122,12 @@ def search_job(args: argparse.Namespace) -> SearchJob:
     """Validate the flags (before any database work) and turn them into a SearchJob."""
     strategy = get_strategy(args.strategy)
     space = get_space(args.space)
+    given = [flag for flag, value in (("--ipc", args.ipc), ("--proxy-seed", args.proxy_seed))
+             if value is not None]
+    if given and is_set_name(args.proxy):
+        flags = " and ".join(given)
+        raise InputError(f"{flags}: {args.proxy!r} names an imported set, whose IPC and seed "
+                         f"are its file's; drop {flags} or name a proxy method")
     if (args.archs or args.sample is not None) and strategy.name != "grid":
         raise InputError("--archs/--sample choose grid points; use them with --strategy "
                          "grid (or --where to restrict a sampling strategy)")
@@ -129,8 +138,9 @@ def search_job(args: argparse.Namespace) -> SearchJob:
     report_every = args.report_every if args.report_every is not None else (
         1 if args.prune else 0)
     train = dataclasses.replace(train_config(args), report_every=report_every)
-    search = SearchConfig(space=args.space, proxy=args.proxy, ipc=args.ipc,
-                          proxy_seed=args.proxy_seed, artifact=args.artifact,
+    search = SearchConfig(space=args.space, proxy=args.proxy,
+                          ipc=SearchConfig.ipc if args.ipc is None else args.ipc,
+                          proxy_seed=args.proxy_seed or 0, artifact=args.artifact,
                           strategy=strategy.name, archs=archs, trials=args.trials,
                           seed=args.seed, train=train, prune=args.prune, study=args.study,
                           heartbeat_seconds=args.heartbeat, elf=elf_config(args),

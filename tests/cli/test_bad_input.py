@@ -58,6 +58,7 @@ CASES: list[tuple[str, str]] = [
     (f"search --prune median --report-every 0 --archs {ARCH}",
      "--prune needs --report-every of at least 1 epoch, got 0"),
     ("search --strategy nope", "unknown strategy 'nope'"),
+    ("search --proxy mine --ipc 10", "--ipc: 'mine' names an imported set, whose IPC"),
     (f"search --ipc 2 --elf --elf-feature-epochs 0 --archs {ARCH}",
      "--elf-feature-epochs must be at least 1, got 0"),
     # data flags and paths
