@@ -107,6 +107,13 @@ class FidelityPreset:
                                  "distilled artifact")
             _build(f"{method} distill options", distiller_of(kind).config, options)
 
+    def distill_options(self, method: str) -> dict:
+        """The distillation options of the artifact proxy ``method`` consumes: those of any
+        proxy consuming the same artifact (``distill.d2m`` serves ``d2m-fly`` too)."""
+        kind = method_of(method).consumes
+        return next((options for name, options in self.distill.items()
+                     if kind is not None and method_of(name).consumes == kind), {})
+
     def proxy_train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.proxy_epochs, **self.proxy_train)
 
@@ -230,7 +237,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     built = {}
     for method in available_proxies(preset, note, api.imported_names(db)):
         try:
-            ensure_distilled(db, data, dataset, method, preset.distill.get(method, {}),
+            ensure_distilled(db, data, dataset, method, preset.distill_options(method),
                              seed=preset.seed, progress=progress)
             built[method] = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
                                             seed=preset.seed,

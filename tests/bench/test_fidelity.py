@@ -7,6 +7,7 @@ import torch
 import nas.api
 from nas.bench import fidelity as bench
 from nas.cli import main
+from nas.errors import UserError
 from nas.proxy_files import import_set
 from proxies import list_proxies
 from proxies.imported import ImportConfig
@@ -57,6 +58,28 @@ def test_unregistered_proxies_are_skipped_with_a_note():
         bench.dataclasses.replace(preset, proxies=("random", "no-such-proxy")), notes.append)
     assert chosen == ["random"]
     assert len(notes) == 1 and "no-such-proxy" in notes[0]
+
+
+def test_distill_options_reach_every_proxy_of_the_same_artifact(tiny_data, tmp_path,
+                                                                monkeypatch):
+    """``distill.d2m`` configures the generator d2m-fly draws from too: a preset listing only
+    d2m-fly distils with those options, not the paper's 60 epochs."""
+    asked, real = [], bench.ensure_distilled
+
+    def ensure_distilled(db, data, dataset, method, options, **kwargs):
+        asked.append((method, options))
+        if method == "d2m-fly":  # no generator to refine here: the proxy is skipped
+            raise UserError("not distilled in this test")
+        real(db, data, dataset, method, options, **kwargs)
+
+    monkeypatch.setattr(bench, "ensure_distilled", ensure_distilled)
+    preset = bench.dataclasses.replace(
+        bench.PRESETS["tiny"], proxies=("d2m-fly", "random"), elf=(), zero_cost=(), sample=2,
+        distill={"d2m": {"iterations": 7}, "d3": {"iterations": 3}})
+    bench.run_fidelity(f"sqlite:///{tmp_path / 'nas.db'}", preset, tmp_path / "r",
+                       data_path=str(tiny_data), progress=False, note=lambda _: None)
+    assert asked == [("d2m-fly", {"iterations": 7}), ("random", {})]
+    assert bench.PRESETS["cpu-full-ipc50"].distill_options("d2m-fly")["latents"] == "posterior"
 
 
 def test_an_imported_set_is_available_to_a_preset_by_name():
