@@ -64,6 +64,9 @@ class FidelityPreset:
     second_seed_sample: int = 0
     second_seed_proxies: tuple[str, ...] | None = None  # None: every proxy gets the second seed
     top_fraction: float = 0.10  # the report's top-fraction overlap (the NAS literature's 10%)
+    # leave out the sampled architectures whose forward pass costs more multiply-adds per
+    # image (at the data's size) than this; None = keep every one
+    max_macs: float | None = None
 
     def __post_init__(self) -> None:
         """Validate a preset (and the overrides replacing its fields) before any work.
@@ -82,6 +85,8 @@ class FidelityPreset:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.seed < 0:
             raise InputError(f"--seed must be >= 0, got {self.seed}")
+        if self.max_macs is not None and self.max_macs <= 0:
+            raise InputError(f"--max-macs must be positive, got {self.max_macs}")
         if self.ground_truth not in GROUND_TRUTHS:
             raise InputError(f"ground_truth {self.ground_truth!r} is not one of "
                              f"{list(GROUND_TRUTHS)}")
@@ -118,12 +123,21 @@ class FidelityPreset:
         return TrainConfig(epochs=self.proxy_epochs, **self.proxy_train)
 
     def check_data(self, data: PreparedData) -> list[str]:
-        """The sampled architectures, once each runs on the data's images and each data
-        proxy that picks real images finds ``ipc`` of them per class (before the database)."""
-        archs = select_architectures(get_space(self.space), sample=self.sample,
-                                     where=list(self.where), seed=self.seed)
+        """The sampled architectures within ``max_macs``, once each runs on the data's images
+        and each data proxy that picks real images finds ``ipc`` of them per class (before the
+        database)."""
+        space = get_space(self.space)
+        archs = select_architectures(space, sample=self.sample, where=list(self.where),
+                                     seed=self.seed)
         api.EvaluationPlan(self.space, archs, self.proxy_train_config(),
                            seed=self.seed).check_data(data)
+        if self.max_macs is not None:
+            shape = dict(in_channels=data.channels, num_classes=data.num_classes,
+                         im_size=data.im_size)
+            archs = [a for a in archs if space.macs(a, **shape) <= self.max_macs]
+            if not archs:
+                raise InputError(f"no sampled architecture costs at most --max-macs "
+                                 f"{self.max_macs:g} multiply-adds per image; raise it")
         for method in self.proxies:
             if method in list_proxies() and get_proxy(method).uses_ipc:
                 ProxyRequest(method, ipc=self.ipc, seed=self.seed).check_data(data)

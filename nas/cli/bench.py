@@ -98,6 +98,9 @@ class FidelityBenchCommand:
         for flag in ("resize", "per-class", "test-per-class", "sample", "ipc", "proxy-epochs",
                      "truth-epochs", "zero-cost-batches", "seed", "second-seed-sample"):
             group.add_argument(f"--{flag}", type=int, default=None)
+        group.add_argument("--max-macs", type=float, default=None,
+                           help="leave out sampled architectures costing more multiply-adds "
+                                "per image")
         add_where(group)
         group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
         group.add_argument("--zero-cost", nargs="*", default=None,

@@ -11,6 +11,7 @@ from nas.errors import UserError
 from nas.proxy_files import import_set
 from proxies import list_proxies
 from proxies.imported import ImportConfig
+from search_spaces.convnet720 import ConvNetSpec, count_macs
 from storage import Database, list_datasets, list_proxy_records, list_runs, list_scores
 from tests.datasets import write_image_folder
 
@@ -80,6 +81,16 @@ def test_distill_options_reach_every_proxy_of_the_same_artifact(tiny_data, tmp_p
                        data_path=str(tiny_data), progress=False, note=lambda _: None)
     assert asked == [("d2m-fly", {"iterations": 7}), ("random", {})]
     assert bench.PRESETS["cpu-full-ipc50"].distill_options("d2m-fly")["latents"] == "posterior"
+
+
+def test_max_macs_leaves_out_the_costlier_sampled_architectures(tiny_data):
+    data = nas.api.load_data(bench.PRESETS["tiny"].data_config(str(tiny_data)))
+    preset = bench.dataclasses.replace(bench.PRESETS["tiny"], sample=8)
+    sampled = preset.check_data(data)
+    macs = {a: count_macs(ConvNetSpec.parse(a), im_size=data.im_size) for a in sampled}
+    cap = sorted(macs.values())[len(macs) // 2]
+    kept = bench.dataclasses.replace(preset, max_macs=cap).check_data(data)
+    assert kept == [a for a in sampled if macs[a] <= cap] and len(kept) < len(sampled)
 
 
 def test_an_imported_set_is_available_to_a_preset_by_name():

@@ -98,6 +98,7 @@ CASES: list[tuple[str, str]] = [
     ("bench fidelity --preset huge", "unknown preset 'huge'"),
     ("bench fidelity --sample 0", "--sample must be at least 1, got 0"),
     ("bench fidelity --seed -2", "--seed must be >= 0, got -2"),
+    ("bench fidelity --max-macs 0", "--max-macs must be positive, got 0.0"),
     ("bench fidelity --zero-cost nope", "unknown zero-cost method(s) ['nope']"),
     ("bench fidelity --option nope", "--option 'nope' must look like METHOD.KEY=VALUE"),
     ("bench fidelity --option foo.x=1", "unknown proxy 'foo'"),
