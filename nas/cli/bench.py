@@ -105,6 +105,8 @@ class FidelityBenchCommand:
         group.add_argument("--proxies", nargs="+", default=None, help="data proxy methods")
         group.add_argument("--zero-cost", nargs="*", default=None,
                            help="zero-cost methods (the flag alone: none)")
+        group.add_argument("--elf", nargs="*", default=None,
+                           help="proxies also trained with ELF (the flag alone: none)")
         group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=JSON",
                            help="proxy build option, e.g. --option d2m.iterations=200")
 
@@ -117,7 +119,7 @@ class FidelityBenchCommand:
         for item in args.option:
             method, key, value = parse_option(item)
             options.setdefault(method, {})[key] = value
-        for name in ("proxies", "zero_cost", "where"):
+        for name in ("proxies", "zero_cost", "where", "elf"):
             if name in changes:
                 changes[name] = tuple(changes[name])
         preset = dataclasses.replace(preset, **changes, proxy_options=options)

@@ -141,13 +141,14 @@ def test_a_malformed_proxy_option_is_a_clear_error(capsys, tmp_path):
 def test_preset_fields_can_be_overridden_from_the_command_line(tiny_data, tmp_path):
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(tiny_data), "--db", url,
-                 "--sample", "3", "--where", "width=32", "--zero-cost", "params",
+                 "--sample", "3", "--where", "width=32", "--zero-cost", "params", "--elf",
                  "--out", str(tmp_path / "r")]) == 0
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert len(report["architectures"]) == 3
     assert all("-w32-" in a for a in report["architectures"])
     assert [r["name"] for r in report["rows"] if r["kind"] == "zero-cost"] == ["params"]
     assert report["preset"]["where"] == ["width=32"]
+    assert report["preset"]["elf"] == [] and not any("+elf" in r["name"] for r in report["rows"])
 
 
 def test_a_missing_dataset_fails_before_creating_a_database(tmp_path, capsys):
