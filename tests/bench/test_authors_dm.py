@@ -69,17 +69,6 @@ def get_dataset(dataset, data_path):
 
 
 @pytest.fixture
-def fresh_modules():
-    """Modules a test adds to ``sys.modules`` (their code, the torchvision stand-in) and
-    entries it adds to ``sys.path`` are removed after it."""
-    before, path = set(sys.modules), list(sys.path)
-    yield
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
-    sys.path[:] = path
-
-
-@pytest.fixture
 def checkout(tmp_path, fresh_modules):
     """A stand-in checkout of the dataset-condensation code."""
     code = tmp_path / "DatasetCondensation"
