@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -43,15 +42,11 @@ import numpy as np
 import torch
 
 from nas import api
+from nas.bench.trainers import cpu_seconds
 from nas.core.data import DataConfig, resolve_data_path
 from proxies import get_proxy
 
 PROCESS_START = time.perf_counter()
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def their_args(epochs: int) -> SimpleNamespace:
