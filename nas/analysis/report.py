@@ -49,6 +49,7 @@ class ReportConfig:
 
     space: str = "convnet720"
     arch_ids: tuple[str, ...] | None = None  # None: every architecture with ground truth
+    proxy_ids: tuple[int, ...] | None = None  # proxies reported; None: every one with runs
     proxy_epochs: int | None = None  # None: each proxy's most common protocol
     truth_epochs: int | None = None  # None: the most common full-data protocol
     truth_metric: str = "test_acc"  # full-data accuracy that defines the true ranking
@@ -270,6 +271,8 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     truth = _by_arch(truth_runs, cfg.truth_metric, classes)
     rows, stored = [], list_proxy_records(db, dataset.id)
     for proxy, label, source_runs in _sources(db, dataset, stored):
+        if cfg.proxy_ids is not None and proxy.id not in cfg.proxy_ids:
+            continue
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:
             continue

@@ -248,7 +248,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
     second = preset.second_seed_sample and api.EvaluationPlan(
         preset.space, archs[:preset.second_seed_sample], preset.proxy_train_config(),
         seed=preset.seed + 1)
-    built = {}
+    built, reported = {}, []  # reported: the proxies of this run (not others in the database)
     for method in available_proxies(preset, note, api.imported_names(db)):
         try:
             ensure_distilled(db, data, dataset, method, preset.distill_options(method),
@@ -259,6 +259,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
         except UserError as exc:  # e.g. d2m without a pre-trained generator on this dataset
             note(f"skipping proxy {method!r}: {str(exc).splitlines()[0]}")
             continue
+        reported.append(built[method].id)
         if built[method].ipc != preset.ipc:  # an imported set keeps its file's IPC
             note(f"proxy {method!r} is the imported set {built[method].label} (the preset's "
                  f"IPC is {preset.ipc})")
@@ -269,6 +270,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
             again = api.build_proxy(db, data, dataset, method, ipc=preset.ipc,
                                     seed=preset.seed + 1,
                                     options=preset.proxy_options.get(method, {}))
+            reported.append(again.id)
             api.evaluate_architectures(db, data, dataset, again, second, progress=progress,
                                        workers=workers)
     for method in preset.elf:
@@ -286,7 +288,8 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
         api.evaluate_architectures(db, data, dataset, None, truth_plan, progress=progress,
                                    workers=workers)
     report = build_report(db, dataset, ReportConfig(
-        space=preset.space, arch_ids=tuple(archs), proxy_epochs=preset.proxy_epochs,
+        space=preset.space, arch_ids=tuple(archs), proxy_ids=tuple(reported),
+        proxy_epochs=preset.proxy_epochs,
         truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,
         title=f"Proxy fidelity benchmark ({name})", top_fraction=preset.top_fraction,
         extra={"name": name, **dataclasses.asdict(preset)}))
