@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.analysis import metrics
 from nas.analysis.report_data import Report, SourceRow
 from nas.bench import search_outcome, two_stage
 from nas.bench.frontier import FrontierResult, Point
@@ -101,6 +102,67 @@ def _convnet_full(results: Path) -> Row:
             f"Spearman {_proxy_rhos(r, 2)}; best zero-cost score "
             f"{z.metrics['spearman']:.2f} ({z.name})", _devices(r),
             [("cpu-full.md", "benchmarks/results/cpu-full.md")])
+
+
+IPC50_TABLE = "cpu-full-ipc50.json"  # the D2M paper's NAS configuration on the cpu-full truth
+
+
+def _convnet_ipc50(results: Path) -> Row:
+    r = _report(results, IPC50_TABLE)
+    return (f"At the D2M paper's NAS configuration (IPC 50, 200 epochs), same truth, "
+            f"{len(r.architectures)} of those architectures?",
+            f"Spearman {_proxy_rhos(r, 2)}", _devices(r),
+            [("cpu-full-ipc50.md", "benchmarks/results/cpu-full-ipc50.md"),
+             ("beside IPC 10", "benchmarks/results/README.md#cpu-full-ipc50-the-d2m-papers-nas-"
+              "configuration")])
+
+
+def _by_proxy(report: Report) -> dict[str, SourceRow]:
+    """A report's proxy rows by their name without the IPC (``dm``, ``d2m+elf``)."""
+    return {re.sub(r"-ipc\d+", "", r.name): r for r in report.rows if r.kind == "proxy"}
+
+
+def _on(row: SourceRow, arch_ids: list[str]) -> dict:
+    """``row``'s ranking metrics recomputed on ``arch_ids`` (those it scored)."""
+    scored = {a.arch_id: a for a in row.architectures}
+    kept = [scored[a] for a in arch_ids if a in scored]
+    return metrics.fidelity([a.score for a in kept], [a.truth for a in kept])
+
+
+def _rank_cells(m: dict | None) -> tuple[str, str, str]:
+    """Spearman [95% CI], Kendall and the selected architecture's truth (regret) of ``m``."""
+    if m is None:
+        return "–", "–", "–"
+    selected = m["selected"]
+    return (f"{m['spearman']:.3f} {_ci(m['spearman_ci'])}", f"{m['kendall']:.3f}",
+            f"{100 * selected['accuracy']:.1f}% ({100 * selected['regret']:.1f})")
+
+
+def ipc50_beside_ipc10(results: Path, page: str) -> str:
+    """Each proxy of the IPC-50 table beside its IPC-10 row recomputed on the same
+    architectures (same truth), with its IPC-50 costs (``page`` unused)."""
+    at10 = _by_proxy(_report(results, "cpu-full.json"))
+    report = _report(results, IPC50_TABLE)
+    lines = [f"| proxy ({len(report.architectures)} architectures) | Spearman IPC 10 [95% CI] | "
+             "Spearman IPC 50 [95% CI] | Kendall 10 / 50 | selected: truth (regret), IPC 10 | "
+             "IPC 50 | IPC 50: s per arch | build + pre-train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in _by_proxy(report).items():
+        before = at10.get(name)
+        rho10, tau10, sel10 = _rank_cells(before and _on(before, list(report.architectures)))
+        rho50, tau50, sel50 = _rank_cells(row.metrics)
+        costs = row.costs
+        lines.append(f"| {name} | {rho10} | {rho50} | {tau10} / {tau50} | {sel10} | {sel50} | "
+                     f"{costs['mean_proxy_seconds']:.0f} | "
+                     f"{costs['build_seconds'] + costs['pretrain_seconds']:.0f} |")
+    rows = _by_proxy(report)
+    if {"d2m", "d2m-fly"} <= rows.keys():
+        fixed = {a.arch_id: a.seconds for a in rows["d2m"].architectures}
+        ratios = sorted(a.seconds / fixed[a.arch_id] for a in rows["d2m-fly"].architectures)
+        lines += ["", f"d2m-fly's wall seconds per architecture over d2m's (its latency against "
+                  f"the fixed set's): median {statistics.median(ratios):.2f}, "
+                  f"{ratios[0]:.2f} to {ratios[-1]:.2f}."]
+    return "\n".join(lines) + "\n"
 
 
 def _convnet_cpu(results: Path) -> Row:
@@ -241,8 +303,8 @@ def _speed(results: Path) -> Row:
 
 
 MEASURED: tuple[Callable[[Path], Row], ...] = (
-    _convnet_full, _convnet_cpu, _nb201_cpu, _two_stage, _frontier, _search_outcome,
-    _zero_cost, _generators, _speed)
+    _convnet_full, _convnet_ipc50, _convnet_cpu, _nb201_cpu, _two_stage, _frontier,
+    _search_outcome, _zero_cost, _generators, _speed)
 
 
 def measured(results: Path, page: str) -> str:
@@ -337,7 +399,8 @@ def _artifact_seconds(runs: dict) -> str:
 
 BLOCKS: dict[str, Callable[[Path, str], str]] = {
     "measured": measured, "frontier-recipes": frontier_recipes, "two-stage": two_stage_tables,
-    "search-outcome": search_outcomes, "d2m-accuracy": d2m_accuracy}
+    "search-outcome": search_outcomes, "d2m-accuracy": d2m_accuracy,
+    "ipc50-beside-ipc10": ipc50_beside_ipc10}
 
 
 def fill(text: str, results: Path, page: str) -> str:
