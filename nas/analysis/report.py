@@ -50,6 +50,7 @@ class ReportConfig:
     space: str = "convnet720"
     arch_ids: tuple[str, ...] | None = None  # None: every architecture with ground truth
     proxy_ids: tuple[int, ...] | None = None  # proxies reported; None: every one with runs
+    elf_proxy_ids: tuple[int, ...] | None = None  # proxies whose ELF runs are reported; None: all
     proxy_epochs: int | None = None  # None: each proxy's most common protocol
     truth_epochs: int | None = None  # None: the most common full-data protocol
     truth_metric: str = "test_acc"  # full-data accuracy that defines the true ranking
@@ -271,7 +272,8 @@ def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = Repor
     truth = _by_arch(truth_runs, cfg.truth_metric, classes)
     rows, stored = [], list_proxy_records(db, dataset.id)
     for proxy, label, source_runs in _sources(db, dataset, stored):
-        if cfg.proxy_ids is not None and proxy.id not in cfg.proxy_ids:
+        wanted = cfg.elf_proxy_ids if source_runs[0].config.get("elf") else cfg.proxy_ids
+        if wanted is not None and proxy.id not in wanted:
             continue
         epochs, runs = _protocol_runs(source_runs, cfg.space, selection, cfg.proxy_epochs)
         if not runs:

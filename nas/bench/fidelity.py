@@ -289,6 +289,7 @@ def run_fidelity(db: Database | str | None, preset: FidelityPreset, out_dir: Pat
                                    workers=workers)
     report = build_report(db, dataset, ReportConfig(
         space=preset.space, arch_ids=tuple(archs), proxy_ids=tuple(reported),
+        elf_proxy_ids=tuple(built[m].id for m in preset.elf if m in built),
         proxy_epochs=preset.proxy_epochs,
         truth_epochs=None if preset.ground_truth == "nb201" else preset.truth_epochs,
         title=f"Proxy fidelity benchmark ({name})", top_fraction=preset.top_fraction,

@@ -53,14 +53,18 @@ def test_rerunning_a_preset_reuses_every_stored_result(tiny_bench, tmp_path):
 
 
 def test_a_preset_reports_its_own_proxies_not_every_one_in_the_database(tiny_bench, tmp_path):
-    """The tiny run's database also holds d3's runs; `--proxies random --elf` reports random
-    and the zero-cost rows only, training nothing."""
+    """The tiny run's database also holds d3 runs with and without ELF; `--proxies
+    random --elf` reports random alone and `--proxies random d3 --elf` no ELF row, training
+    nothing."""
     url, _, data = tiny_bench
-    assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(data), "--db", url,
-                 "--proxies", "random", "--elf", "--out", str(tmp_path / "r")]) == 0
-    rows = json.loads((tmp_path / "r" / "report.json").read_text())["rows"]
-    preset = bench.PRESETS["tiny"]
-    assert [r["name"] for r in rows if r["kind"] == "proxy"] == [f"random-ipc{preset.ipc}"]
+    ipc = bench.PRESETS["tiny"].ipc
+    for proxies, expected in ((["random"], [f"random-ipc{ipc}"]),
+                              (["random", "d3"], [f"random-ipc{ipc}", f"d3-ipc{ipc}"])):
+        out = tmp_path / "-".join(proxies)
+        assert main(["bench", "fidelity", "--preset", "tiny", "--data", str(data), "--db", url,
+                     "--proxies", *proxies, "--elf", "--out", str(out)]) == 0
+        rows = json.loads((out / "report.json").read_text())["rows"]
+        assert [r["name"] for r in rows if r["kind"] == "proxy"] == expected
 
 
 def test_unregistered_proxies_are_skipped_with_a_note():
