@@ -13,3 +13,19 @@ def load_benchmark(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# The authors' ``utils.TensorDataset`` as the stand-in checkouts of the dataset-condensation
+# code define it (tests/bench/test_authors_*.py).
+STANDIN_TENSOR_DATASET = '''
+
+class TensorDataset:
+    def __init__(self, images, labels):
+        self.images, self.labels = images.detach().float(), labels.detach()
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+    def __len__(self):
+        return len(self.images)
+'''

@@ -18,7 +18,7 @@ from nas import api
 from nas.cli import main
 from nas.core.data import DataConfig
 from storage import Database, list_proxy_records
-from tests.bench.scripts import load_benchmark
+from tests.bench.scripts import STANDIN_TENSOR_DATASET, load_benchmark
 from tests.datasets import write_image_folder
 
 MAIN_DM = '''
@@ -50,18 +50,7 @@ def main():
 
 UTILS = '''
 from torchvision import datasets, transforms
-
-
-class TensorDataset:
-    def __init__(self, images, labels):
-        self.images, self.labels = images.detach().float(), labels.detach()
-
-    def __getitem__(self, index):
-        return self.images[index], self.labels[index]
-
-    def __len__(self):
-        return len(self.images)
-
+''' + STANDIN_TENSOR_DATASET + '''
 
 def get_dataset(dataset, data_path):
     return datasets.CIFAR10(data_path)  # the download the script replaces

@@ -18,7 +18,7 @@ import torch
 from nas import api
 from nas.core.data import DataConfig
 from proxies import get_proxy
-from tests.bench.scripts import load_benchmark
+from tests.bench.scripts import STANDIN_TENSOR_DATASET, load_benchmark
 from tests.datasets import write_image_folder
 
 UTILS = '''
@@ -28,18 +28,7 @@ from torch import nn
 from torchvision import datasets, transforms
 
 HERE = os.path.dirname(__file__)
-
-
-class TensorDataset:
-    def __init__(self, images, labels):
-        self.images, self.labels = images.detach().float(), labels.detach()
-
-    def __getitem__(self, index):
-        return self.images[index], self.labels[index]
-
-    def __len__(self):
-        return len(self.images)
-
+''' + STANDIN_TENSOR_DATASET + '''
 
 class ParamDiffAug:
     aug_mode = "S"
