@@ -19,10 +19,14 @@ BUILT_FROM = {  # the artifact kind each kind is made from (d2m refines a pre-tr
 }
 
 # What a command costs at the README's CPU budget (CIFAR-10 at 16x16, 4,500 training images,
-# 2 cores): measured for benchmarks/results/README.md ("Generator families")
+# one thread), with the recipe that trained best there: a cvae keeping informative codes, its
+# decoder refined on its encoder's latent bank (benchmarks/results/README.md, "D2M: latent
+# bank and on the fly"; docs/papers.md#d2m-latents)
 COST = {
-    GAN_GENERATOR: "`nas pretrain --width 16 --iterations 6000`, about 10 CPU-minutes",
-    D2M_GENERATOR: "`nas distill --method d2m --iterations 200`, about 1 CPU-minute",
+    GAN_GENERATOR: "`nas pretrain --width 16 --iterations 6000 --kl-weight 0.01`, "
+                   "about 13 CPU-minutes",
+    D2M_GENERATOR: "`nas distill --method d2m --iterations 200 --latents posterior`, "
+                   "about 1.5 CPU-minutes",
 }
 
 

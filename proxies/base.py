@@ -78,6 +78,53 @@ class EpochStream(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OnTheFlyOptions:
+    """Build options of an on-the-fly proxy: how often a candidate's training set is drawn
+    anew."""
+
+    refresh_every: int = 1  # epochs between fresh draws (1: new images every epoch)
+
+    def __post_init__(self) -> None:
+        if self.refresh_every < 1:
+            raise InputError(f"refresh_every must be at least 1, got {self.refresh_every}")
+
+
+def fly_options(options: dict) -> OnTheFlyOptions:
+    """An on-the-fly proxy's build options (all but the artifact the build is given)."""
+    return OnTheFlyOptions(**{k: v for k, v in options.items() if k != "artifact"})
+
+
+def draw_seed(seed: int, draw: int) -> int:
+    """Seed of a stream's ``draw``-th set: draw 0 is ``seed`` itself (the stored set, the
+    fixed proxy's with that seed); later draws get seeds no other (seed, draw) pair below a
+    million draws shares."""
+    return seed if draw == 0 else (seed + 1) * 1_000_003 + draw
+
+
+class RefreshingStream:
+    """An EpochStream's bookkeeping: epoch ``e`` trains on draw ``(e - 1) // refresh_every``,
+    made by ``fresh(draw_seed(seed, draw))`` and kept while the draw lasts."""
+
+    def __init__(self, seed: int, refresh_every: int):
+        self.seed, self.refresh_every = seed, refresh_every
+        self._draw, self._set = 0, None
+
+    def draw(self, epoch: int) -> int:
+        """Which draw trains ``epoch`` (1-based): 0 for the first ``refresh_every`` epochs."""
+        return (epoch - 1) // self.refresh_every
+
+    def fresh(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The set drawn with ``seed`` (images in the trainer's input space, labels)."""
+        raise NotImplementedError
+
+    def __call__(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        draw = self.draw(epoch)
+        if self._set is None or draw != self._draw:
+            self._draw, self._set = draw, self.fresh(draw_seed(self.seed, draw))
+        return self._set
+
+
 class StreamFn(Protocol):
     def __call__(self, data: PreparedData, *, ipc: int, seed: int, options: dict,
                  artifacts_dir: Path) -> EpochStream: ...

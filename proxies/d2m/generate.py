@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,7 +11,14 @@ from nas.core.data import PreparedData
 from nas.core.runtime import default_device
 from nas.errors import InputError
 from proxies.artifacts import D2M_GENERATOR, MADE_BY
-from proxies.base import ProxySet, file_hash, register_proxy
+from proxies.base import (
+    OnTheFlyOptions,
+    ProxySet,
+    RefreshingStream,
+    file_hash,
+    fly_options,
+    register_proxy,
+)
 from proxies.d2m.checkpoint import generator_file, load_generator
 from proxies.d2m.generator import Generator
 from proxies.d2m.images import unit_to_standardized
@@ -80,29 +86,6 @@ def build_d2m(data: PreparedData, *, ipc: int, seed: int, options: dict,
                          data.mean, data.std)
 
 
-@dataclass(frozen=True)
-class OnTheFlyOptions:
-    """Build options of ``d2m-fly``: how often a candidate's training set is drawn anew."""
-
-    refresh_every: int = 1  # epochs between fresh draws (1: new images every epoch)
-
-    def __post_init__(self) -> None:
-        if self.refresh_every < 1:
-            raise InputError(f"refresh_every must be at least 1, got {self.refresh_every}")
-
-
-def fly_options(options: dict) -> OnTheFlyOptions:
-    """``d2m-fly``'s build options (all but the artifact the build is given)."""
-    return OnTheFlyOptions(**{k: v for k, v in options.items() if k != "artifact"})
-
-
-def draw_seed(seed: int, draw: int) -> int:
-    """Noise seed of a stream's ``draw``-th set: draw 0 is ``seed`` itself (the stored set,
-    the same images as ``d2m`` with that seed); later draws get seeds no other (seed, draw)
-    pair below a million draws shares."""
-    return seed if draw == 0 else (seed + 1) * 1_000_003 + draw
-
-
 def forward_macs(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
     """Multiply-adds of one forward pass of ``module`` on ``inputs`` (convolutions and
     matmuls, as torch's flop counter sees them)."""
@@ -111,7 +94,7 @@ def forward_macs(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
     return counter.get_total_flops() / 2
 
 
-class GeneratorStream:
+class GeneratorStream(RefreshingStream):
     """D2M's evaluation protocol: a candidate trains on images its distilled generator draws
     afresh every ``refresh_every`` epochs, within the latency of training on a fixed set of
     the same IPC for the same epochs (``epochs_within_latency``). Deterministic in
@@ -119,25 +102,16 @@ class GeneratorStream:
 
     def __init__(self, generator: Generator, ipc: int, seed: int, refresh_every: int, *,
                  mean: tuple[float, ...], std: tuple[float, ...]):
-        self.generator, self.ipc, self.seed = generator.eval(), ipc, seed
-        self.refresh_every, self.mean, self.std = refresh_every, mean, std
+        super().__init__(seed, refresh_every)
+        self.generator, self.ipc, self.mean, self.std = generator.eval(), ipc, mean, std
         device = next(generator.parameters()).device
         self.generator_macs = forward_macs(generator, torch.zeros(1, generator.config.z_dim,
                                                                   device=device),
                                            torch.zeros(1, dtype=torch.int64, device=device))
-        self._draw, self._set = 0, None
 
-    def draw(self, epoch: int) -> int:
-        """Which draw trains ``epoch`` (1-based): 0 for the first ``refresh_every`` epochs."""
-        return (epoch - 1) // self.refresh_every
-
-    def __call__(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        draw = self.draw(epoch)
-        if self._set is None or draw != self._draw:
-            fresh = generated_set(self.generator, self.ipc, draw_seed(self.seed, draw),
-                                  self.mean, self.std)
-            self._draw, self._set = draw, (fresh.images, fresh.labels)
-        return self._set
+    def fresh(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        drawn = generated_set(self.generator, self.ipc, seed, self.mean, self.std)
+        return drawn.images, drawn.labels
 
     def epochs_within_latency(self, candidate_macs: float, epochs: int) -> int:
         """The most epochs (at least 1) whose training plus the draws after the first cost
