@@ -35,8 +35,9 @@ PROXY_NAMES = {"random": "random", "dm": "DM", "dsa": "DSA", "cafe": "CAFE",
 D2M_ACCURACY = "d2m-accuracy-2026-12-07.json"
 GENERATOR_FAMILIES = "generator-families-cvae6000-2026-12-03.json"  # random and DM rows
 D2M_HEADLINE = {  # the README's name -> the row of D2M_ACCURACY
-    "D2M on the fly": "d2m-fly, latent bank",
-    "D2M fixed set": "d2m, latent bank",
+    "D2M on the fly": "d2m-fly, latent bank, cvae KL weight 0.01",
+    "real images on the fly": "random-fly: real images on the fly",
+    "D2M fixed set": "d2m, latent bank, cvae KL weight 0.01",
     "D2M as it was": "d2m, prior (as it was)",
 }
 
