@@ -119,8 +119,10 @@ def _convnet_ipc50(results: Path) -> Row:
 
 
 def _by_proxy(report: Report) -> dict[str, SourceRow]:
-    """A report's proxy rows by their name without the IPC (``dm``, ``d2m+elf``)."""
-    return {re.sub(r"-ipc\d+", "", r.name): r for r in report.rows if r.kind == "proxy"}
+    """A report's proxy rows by their name without the IPC and the artifact a database with
+    several names them by (``dm``, ``d2m+elf``)."""
+    return {re.sub(r"-ipc\d+|\[artifact=\w+\]", "", r.name): r for r in report.rows
+            if r.kind == "proxy"}
 
 
 def _on(row: SourceRow, arch_ids: list[str]) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -80,3 +81,12 @@ def test_an_unknown_block_is_refused():
 def test_each_committed_result_table_is_what_its_json_renders(stem, render):
     stored = json.loads((ROOT / tables.RESULTS / f"{stem}.json").read_text())
     assert render(stored) == (ROOT / tables.RESULTS / f"{stem}.md").read_text()
+
+
+def test_proxy_rows_pair_across_tables_without_their_ipc_or_artifact():
+    rows = [SimpleNamespace(name="d2m-ipc50[artifact=dbe57c39]", kind="proxy"),
+            SimpleNamespace(name="d2m-ipc10+elf", kind="proxy"),
+            SimpleNamespace(name="random-fly-ipc50", kind="proxy"),
+            SimpleNamespace(name="grad_norm", kind="zero-cost")]
+    by_name = tables._by_proxy(SimpleNamespace(rows=rows))
+    assert by_name == {"d2m": rows[0], "d2m+elf": rows[1], "random-fly": rows[2]}
