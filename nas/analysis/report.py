@@ -30,6 +30,7 @@ from nas.core.outcome import RunStatus, run_accuracy
 from nas.core.runtime import machine, versions
 from nas.core.trainer import protocol_of
 from nas.errors import InputError
+from proxies.base import PROXIES
 from storage import (
     Database,
     DatasetRecord,
@@ -241,13 +242,17 @@ def _build_seconds(proxy: ProxyRecord, chain: list[ProxyRecord]) -> tuple[float,
 
 def _stored_values(proxy: ProxyRecord, summary: dict) -> int | None:
     """Numbers a proxy keeps: its pixels (IPC x classes x C x H x W) for an image set, the
-    parameters it samples from for a distributional one (D3 priors + decoder); None when not
-    recorded (a D2M generator)."""
+    whole training split's for real images drawn on the fly (``random-fly``), the parameters
+    it samples from for a distributional one (D3 priors + decoder); None when not recorded
+    (a D2M generator)."""
     if "stored_params" in proxy.params:
         return int(proxy.params["stored_params"])
     if "artifact" in proxy.params or proxy.ipc is None:
         return None
-    return proxy.ipc * len(summary["classes"]) * math.prod(summary["shape"])
+    pixels = math.prod(summary["shape"])
+    if proxy.method in PROXIES and PROXIES.get(proxy.method).stream is not None:
+        return summary["train"] * pixels
+    return proxy.ipc * len(summary["classes"]) * pixels
 
 
 def build_report(db: Database, dataset: DatasetRecord, cfg: ReportConfig = ReportConfig()

@@ -4,13 +4,14 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from nas import api
 from nas.analysis.metrics import MIN_RANKED
 from nas.analysis.render import columns, summary_rows, within_rows, write_report
-from nas.analysis.report import ReportConfig, build_report, pairwise_differences
+from nas.analysis.report import ReportConfig, _stored_values, build_report, pairwise_differences
 from nas.analysis.report_data import Report, SourceRow
 from nas.cli import main
 from nas.core.data import DataConfig
@@ -215,3 +216,12 @@ def test_a_one_source_report_leaves_out_the_pairwise_table_and_plot(tiny_bench, 
     html = paths["html"].read_text()
     assert "Pairwise" not in html and "pairwise" not in paths
     assert len(re.findall(r"src='data:image/png;base64,", html)) == 4
+
+
+def test_stored_values_count_what_each_proxy_keeps():
+    summary = {"classes": ["a", "b", "c"], "train": 30, "shape": [3, 8, 8]}
+    record = lambda method, **params: SimpleNamespace(method=method, ipc=2, params=params)  # noqa: E731
+    assert _stored_values(record("random"), summary) == 2 * 3 * 192
+    assert _stored_values(record("random-fly"), summary) == 30 * 192  # the whole split
+    assert _stored_values(record("d2m-fly", artifact="ab"), summary) is None
+    assert _stored_values(record("d3", artifact="ab", stored_params=77), summary) == 77
