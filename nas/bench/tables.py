@@ -150,7 +150,8 @@ def ipc50_beside_ipc10(results: Path, page: str) -> str:
              "Spearman IPC 50 [95% CI] | Kendall 10 / 50 | selected: truth (regret), IPC 10 | "
              "IPC 50 | IPC 50: s per arch | build + pre-train s |",
              "|---|---|---|---|---|---|---|---|"]
-    for name, row in _by_proxy(report).items():
+    rows = _by_proxy(report)
+    for name, row in rows.items():
         before = at10.get(name)
         rho10, tau10, sel10 = _rank_cells(before and _on(before, list(report.architectures)))
         rho50, tau50, sel50 = _rank_cells(row.metrics)
@@ -158,7 +159,6 @@ def ipc50_beside_ipc10(results: Path, page: str) -> str:
         lines.append(f"| {name} | {rho10} | {rho50} | {tau10} / {tau50} | {sel10} | {sel50} | "
                      f"{costs['mean_proxy_seconds']:.0f} | "
                      f"{costs['build_seconds'] + costs['pretrain_seconds']:.0f} |")
-    rows = _by_proxy(report)
     if {"d2m", "d2m-fly"} <= rows.keys():
         fixed = {a.arch_id: a.seconds for a in rows["d2m"].architectures}
         ratios = sorted(a.seconds / fixed[a.arch_id] for a in rows["d2m-fly"].architectures)
